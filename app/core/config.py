@@ -1,0 +1,123 @@
+"""Every setting ragstore reads, in one validated object."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Embedding models whose output size is known; any other model needs
+# RAGSTORE_EMBEDDING_DIMENSIONS.
+KNOWN_EMBEDDING_DIMENSIONS: dict[str, int] = {
+    "all-MiniLM-L6-v2": 384,
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+DEFAULT_EMBEDDING_MODEL: dict[str, str] = {
+    "local": "all-MiniLM-L6-v2",
+    "openai": "text-embedding-3-small",
+}
+# pgvector's HNSW index on the `vector` type holds at most 2,000 dimensions.
+MAX_INDEXED_DIMENSIONS = 2000
+
+
+class Settings(BaseSettings):
+    """Read from the environment (and `.env`), validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGSTORE_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="PostgreSQL URL; when unset an embedded PostgreSQL runs in data_dir.",
+    )
+    data_dir: Path = Field(default=Path(".ragstore"), description="Embedded database location.")
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    default_chat_model: str = "gpt-4.1-mini"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    upstream_timeout_seconds: float = Field(default=60.0, gt=0)
+    upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    migrate_on_start: bool = True
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = ""
+    embedding_dimensions: int = Field(default=0, ge=0)
+    text_search_config: str = Field(default="english", pattern=r"^[a-z_]+$")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_asyncpg_driver(cls, value: str | None) -> str | None:
+        """Accept the plain URLs operators copy from their provider."""
+        if value is None:
+            return None
+        for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_embedding_model(self) -> "Settings":
+        if not self.embedding_model:
+            self.embedding_model = DEFAULT_EMBEDDING_MODEL[self.embedding_provider]
+        known = KNOWN_EMBEDDING_DIMENSIONS.get(self.embedding_model)
+        if self.embedding_provider == "local":
+            if self.embedding_model != DEFAULT_EMBEDDING_MODEL["local"]:
+                raise ValueError(
+                    f"RAGSTORE_EMBEDDING_MODEL={self.embedding_model!r} is not a local model "
+                    f"ragstore ships; use {DEFAULT_EMBEDDING_MODEL['local']!r}"
+                )
+            if self.embedding_dimensions not in (0, known):
+                raise ValueError(
+                    f"{self.embedding_model} always gives {known} dimensions; "
+                    "unset RAGSTORE_EMBEDDING_DIMENSIONS"
+                )
+        if not self.embedding_dimensions:
+            if known is None:
+                raise ValueError(
+                    f"the dimension of embedding model {self.embedding_model!r} is unknown: "
+                    "set RAGSTORE_EMBEDDING_DIMENSIONS"
+                )
+            self.embedding_dimensions = known
+        if self.embedding_dimensions > MAX_INDEXED_DIMENSIONS:
+            raise ValueError(
+                f"{self.embedding_model} gives {self.embedding_dimensions} dimensions but "
+                f"pgvector indexes at most {MAX_INDEXED_DIMENSIONS}: set "
+                "RAGSTORE_EMBEDDING_DIMENSIONS to 2000 or fewer (OpenAI text-embedding-3 "
+                "models shorten their vectors on request)"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,62 @@
+"""The connection to PostgreSQL: engine, sessions, and the embedded server when used."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.config import Settings
+from app.db.embedded import EmbeddedPostgres
+
+logger = logging.getLogger(__name__)
+
+
+class Database:
+    """Owns the engine and, without DATABASE_URL, this process's share of the embedded server."""
+
+    def __init__(self, url: str, settings: Settings, embedded: EmbeddedPostgres | None) -> None:
+        self.url = url
+        self.embedded = embedded
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            # A connection broken by a database restart is replaced, not handed out.
+            pool_pre_ping=True,
+            connect_args={"timeout": 10},
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Database":
+        """Connect to DATABASE_URL, or start (or join) the embedded server."""
+        if settings.database_url:
+            return cls(settings.database_url, settings, embedded=None)
+        embedded = EmbeddedPostgres(settings.data_dir)
+        # Starting the server runs initdb/pg_ctl: blocking work, kept off the event loop.
+        url = await asyncio.to_thread(embedded.start)
+        logger.info("using the embedded PostgreSQL in %s", embedded.pgdata)
+        return cls(url, settings, embedded=embedded)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: committed when the block succeeds, rolled back otherwise."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise

@@ -1,0 +1,204 @@
+"""The tables. The first migration creates exactly these; a test keeps them in step.
+
+Vocabulary: a *collection* is what the original app called a session and what
+OpenAI calls a vector store; a *document* is an uploaded file; a *chunk* is a
+piece of a document's text with its embedding.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+
+DOCUMENT_STATUSES = ("pending", "processing", "completed", "failed")
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+def _metadata_column(comment: str) -> Mapped[dict[str, Any]]:
+    return mapped_column(
+        "metadata", JSONB, server_default=text("'{}'::jsonb"), nullable=False, comment=comment
+    )
+
+
+class EmbeddingSpace(Base):
+    """The single embedding model every stored vector comes from."""
+
+    __tablename__ = "embedding_space"
+    __table_args__ = (
+        CheckConstraint("singleton", name="one_row"),
+        {"comment": "The embedding model and dimension of every vector in this database."},
+    )
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    provider: Mapped[str] = mapped_column(Text, nullable=False)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    dimensions: Mapped[int] = mapped_column(Integer, nullable=False)
+    text_search_config: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+    __table_args__ = {
+        "comment": "A named set of documents searched together "
+        "(the original app's session; an OpenAI vector store)."
+    }
+
+    # Text, not UUID: the original clients may choose their own session ids.
+    id: Mapped[str] = mapped_column(
+        Text, primary_key=True, server_default=text("gen_random_uuid()::text")
+    )
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = _metadata_column("User metadata (OpenAI: metadata).")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "filename"),
+        CheckConstraint(
+            "status IN ('pending', 'processing', 'completed', 'failed')", name="status"
+        ),
+        {"comment": "An uploaded file (OpenAI: a vector store file)."},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    collection_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False
+    )
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    content_type: Mapped[str] = mapped_column(Text, nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    content_sha256: Mapped[str] = mapped_column(
+        Text, nullable=False, comment="Hex SHA-256 of the uploaded bytes."
+    )
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
+    error: Mapped[str | None] = mapped_column(Text, comment="Why processing failed.")
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    metadata_: Mapped[dict[str, Any]] = _metadata_column(
+        "User metadata given at upload (OpenAI: attributes)."
+    )
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+def _embedding_column(dimensions: int | None) -> Mapped[Any]:
+    # The dimension is fixed per database by the first migration (it follows
+    # the configured embedding model and is recorded in embedding_space).
+    return mapped_column(
+        Vector(dimensions),
+        nullable=False,
+        comment="Embedding of text; its model and dimension are in embedding_space.",
+    )
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (
+        UniqueConstraint("document_id", "chunk_index"),
+        Index("ix_chunks_collection_id", "collection_id"),
+        Index(
+            "ix_chunks_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+        Index("ix_chunks_text_search", "text_search", postgresql_using="gin"),
+        {"comment": "A piece of a document's text with its embedding."},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    )
+    collection_id: Mapped[str] = mapped_column(
+        Text,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+        comment="Copied from the document so a search filters without a join.",
+    )
+    chunk_index: Mapped[int] = mapped_column(
+        Integer, nullable=False, comment="Position of the chunk in its document, from 0."
+    )
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = _metadata_column(
+        "filename, chunk_index, upload_time, page, section, rows and user metadata."
+    )
+    embedding: Mapped[Any] = _embedding_column(None)
+    text_search: Mapped[Any] = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('english'::regconfig, text)", persisted=True),
+        comment="Keyword index of text, generated by PostgreSQL.",
+    )
+
+
+class ProcessedDocument(Base):
+    __tablename__ = "processed_documents"
+    __table_args__ = (
+        Index("ix_processed_documents_last_used_at", "last_used_at"),
+        {
+            "comment": "Cache of parsed and embedded content, so the same bytes with the "
+            "same processing parameters are never parsed or embedded twice."
+        },
+    )
+
+    cache_key: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="SHA-256 of content_sha256, chunk_size, chunk_overlap and embedding_model.",
+    )
+    content_sha256: Mapped[str] = mapped_column(Text, nullable=False)
+    chunk_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    chunk_overlap: Mapped[int] = mapped_column(Integer, nullable=False)
+    embedding_model: Mapped[str] = mapped_column(Text, nullable=False)
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = _created_at()
+    last_used_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class ProcessedChunk(Base):
+    __tablename__ = "processed_chunks"
+    __table_args__ = {"comment": "The chunks and embeddings of a processed_documents entry."}
+
+    cache_key: Mapped[str] = mapped_column(
+        Text, ForeignKey("processed_documents.cache_key", ondelete="CASCADE"), primary_key=True
+    )
+    chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = _metadata_column("page, section, rows.")
+    embedding: Mapped[Any] = _embedding_column(None)

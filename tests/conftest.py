@@ -1,0 +1,97 @@
+"""Real parts for every test: an embedded PostgreSQL with pgvector, a database per
+test cloned from a migrated template, an OpenAI-compatible server on 127.0.0.1,
+and the app served over real HTTP by uvicorn."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.db import migrate
+from app.db.embedded import EmbeddedPostgres
+from app.main import create_app
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import ThreadedServer
+
+TEMPLATE_DATABASE = "ragstore_template"
+SERVER_KEY = "test-server-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("ragstore-test"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def base_settings(**overrides: object) -> Settings:
+    """Settings from code only: a developer's .env must not change what tests see."""
+    values: dict[str, object] = {"migrate_on_start": False, "upstream_max_retries": 0}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres: EmbeddedPostgres) -> str:
+    """A database migrated once with `alembic upgrade head`; each test gets a copy."""
+    postgres.psql(
+        f"DROP DATABASE IF EXISTS {TEMPLATE_DATABASE}; CREATE DATABASE {TEMPLATE_DATABASE};"
+    )
+    migrate.upgrade(base_settings(), postgres.url(TEMPLATE_DATABASE))
+    return TEMPLATE_DATABASE
+
+
+def create_database(postgres: EmbeddedPostgres, template: str | None = None) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    postgres.psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template};" if template else ";"))
+    return name
+
+
+@pytest.fixture
+def database_url(postgres: EmbeddedPostgres, template_database: str) -> Iterator[str]:
+    name = create_database(postgres, template_database)
+    yield postgres.url(name)
+    postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server, cleared of earlier tests' requests and scripts."""
+    fake_openai.reset()
+    yield fake_openai
+    fake_openai.reset()
+
+
+@pytest.fixture
+def settings(database_url: str, upstream: FakeOpenAI) -> Settings:
+    return base_settings(
+        database_url=database_url, openai_base_url=upstream.url, openai_api_key=SERVER_KEY
+    )
+
+
+@pytest.fixture
+def app_server(settings: Settings) -> Iterator[ThreadedServer]:
+    with ThreadedServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(app_server: ThreadedServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=app_server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]

@@ -1,0 +1,42 @@
+import logging
+
+import pytest
+
+from app.core.logging import REDACTED, SecretRedactingFilter, request_api_key
+
+
+@pytest.fixture
+def logger(caplog: pytest.LogCaptureFixture) -> logging.Logger:
+    caplog.handler.addFilter(SecretRedactingFilter(["server-secret-123"]))
+    caplog.set_level(logging.INFO)
+    return logging.getLogger("test.redaction")
+
+
+def test_the_server_key_is_redacted(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger.info("calling with %s", "server-secret-123")
+
+    assert "server-secret-123" not in caplog.text
+    assert REDACTED in caplog.text
+
+
+def test_the_current_request_key_is_redacted(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = request_api_key.set("per-request-key-456")
+    try:
+        logger.info("upstream said: bad key per-request-key-456")
+    finally:
+        request_api_key.reset(token)
+
+    assert "per-request-key-456" not in caplog.text
+
+
+def test_key_shaped_strings_are_redacted(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger.info("header Authorization: Bearer abcdef123456 and sk-proj-abcdefgh")
+
+    assert "abcdef123456" not in caplog.text
+    assert "sk-proj-abcdefgh" not in caplog.text

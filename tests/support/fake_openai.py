@@ -1,0 +1,229 @@
+"""An OpenAI-compatible HTTP server for tests and benchmarks.
+
+It speaks the wire format the openai SDK expects: streamed chat completion
+chunks over server-sent events ending in `[DONE]`, embeddings as floats or
+base64, and error bodies `{"error": {...}}` with their status codes. Tests
+script failures and delays, and read back every request it received.
+
+Embeddings are deterministic bags of hashed words, so texts that share words
+are close: good enough to test retrieval without a model.
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import re
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.support.servers import ThreadedServer
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    body: dict[str, Any]
+    authorization: str
+
+
+@dataclass
+class Failure:
+    status: int
+    message: str
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeOpenAI:
+    chat_tokens: list[str] = field(default_factory=lambda: ["Hello", ",", " world", "!"])
+    token_delay: float = 0.0
+    response_delay: float = 0.0
+    embedding_dimensions: int = 384
+    # When set, a stream pauses after its first token until the event is set.
+    hold_stream_after_first_token: threading.Event | None = None
+    valid_keys: set[str] | None = None
+    # When set, the connection drops after this many tokens, mid-stream.
+    break_stream_after: int | None = None
+    requests: list[RecordedRequest] = field(default_factory=list)
+    stream_finished: threading.Event = field(default_factory=threading.Event)
+    _failures: deque[Failure] = field(default_factory=deque)
+    _server: ThreadedServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"{self._server.url}/v1"
+
+    def fail_next(
+        self, status: int, times: int = 1, message: str = "", retry_after: str | None = None
+    ) -> None:
+        """The next `times` requests answer `status` instead of succeeding."""
+        for _ in range(times):
+            self._failures.append(Failure(status, message or f"scripted {status}", retry_after))
+
+    def reset(self) -> None:
+        """Forget requests and scripts: each test starts from a healthy server."""
+        self.requests.clear()
+        self._failures.clear()
+        self.stream_finished.clear()
+        self.valid_keys = None
+        self.hold_stream_after_first_token = None
+        self.break_stream_after = None
+        self.response_delay = 0.0
+        self.token_delay = 0.0
+
+    def start(self) -> "FakeOpenAI":
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            ]
+        )
+        # Scripted connection drops raise inside the app; their tracebacks are noise.
+        self._server = ThreadedServer(app, log_level="critical").start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    async def _admit(self, request: Request, path: str) -> tuple[dict[str, Any], Response | None]:
+        body = await request.json()
+        authorization = request.headers.get("authorization", "")
+        self.requests.append(RecordedRequest(path, body, authorization))
+        if self.response_delay:
+            await asyncio.sleep(self.response_delay)
+        key = authorization.removeprefix("Bearer ").strip()
+        if self.valid_keys is not None and key not in self.valid_keys:
+            # Like the real API, the message quotes part of the key.
+            return body, _error(401, f"Incorrect API key provided: {key[:6]}***{key[-4:]}.")
+        if self._failures:
+            failure = self._failures.popleft()
+            headers = {"retry-after": failure.retry_after} if failure.retry_after else None
+            return body, _error(failure.status, failure.message, headers)
+        return body, None
+
+    async def _chat(self, request: Request) -> Response:
+        body, refusal = await self._admit(request, "chat")
+        if refusal is not None:
+            return refusal
+        if not body.get("stream"):
+            return JSONResponse(_completion(body["model"], "".join(self.chat_tokens)))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(
+            self._chat_events(body["model"], include_usage), media_type="text/event-stream"
+        )
+
+    async def _chat_events(self, model: str, include_usage: bool) -> AsyncIterator[str]:
+        self.stream_finished.clear()
+        for position, token in enumerate(self.chat_tokens):
+            if position == self.break_stream_after:
+                raise ConnectionAbortedError("scripted: upstream dropped the stream")
+            delta: dict[str, str] = {"content": token}
+            if position == 0:
+                delta["role"] = "assistant"
+            yield _sse(_chunk(model, delta, None))
+            if position == 0 and self.hold_stream_after_first_token is not None:
+                await asyncio.to_thread(self.hold_stream_after_first_token.wait, 30)
+            if self.token_delay:
+                await asyncio.sleep(self.token_delay)
+        yield _sse(_chunk(model, {}, "stop"))
+        if include_usage:
+            usage = {"prompt_tokens": 10, "completion_tokens": len(self.chat_tokens)}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            yield _sse({**_chunk(model, {}, None), "choices": [], "usage": usage})
+        yield "data: [DONE]\n\n"
+        self.stream_finished.set()
+
+    async def _embeddings(self, request: Request) -> Response:
+        body, refusal = await self._admit(request, "embeddings")
+        if refusal is not None:
+            return refusal
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if len(inputs) > 2048:
+            return _error(400, "'input' must have at most 2048 items")
+        dimensions = int(body.get("dimensions") or self.embedding_dimensions)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(inputs):
+            vector = embed_text(str(text), dimensions)
+            encoded: Any = (
+                base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+                if as_base64
+                else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(str(text).split()) for text in inputs)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+def embed_text(text: str, dimensions: int) -> list[float]:
+    """A unit vector from hashed lower-case words."""
+    vector = [0.0] * dimensions
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        slot = int.from_bytes(digest[:4], "little") % dimensions
+        vector[slot] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(value * value for value in vector))
+    if norm == 0:
+        vector[0] = norm = 1.0
+    return [value / norm for value in vector]
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def _chunk(model: str, delta: dict[str, str], finish_reason: str | None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def _completion(model: str, content: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14},
+    }
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    kind = {401: "invalid_request_error", 429: "rate_limit_exceeded"}.get(status, "server_error")
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": None, "code": None}},
+        status_code=status,
+        headers=headers,
+    )

@@ -1,0 +1,47 @@
+"""Run an ASGI app on 127.0.0.1 in a background thread, with real HTTP and lifespan."""
+
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class ThreadedServer:
+    def __init__(self, app: ASGIApp, log_level: str = "warning") -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ThreadedServer":
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("server failed to start (see the log above)")
+            if time.monotonic() > deadline:
+                raise TimeoutError("server did not start within 30 s")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> "ThreadedServer":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

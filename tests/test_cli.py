@@ -1,0 +1,104 @@
+"""The `ragstore` command, run as a user runs it: a real process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from app.db.embedded import EmbeddedPostgres
+from tests.conftest import create_database
+
+RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
+
+
+def ragstore(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAGSTORE, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def empty_database_env(postgres: EmbeddedPostgres) -> Iterator[dict[str, str]]:
+    name = create_database(postgres)
+    yield {**os.environ, "DATABASE_URL": postgres.url(name)}
+    postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+
+def test_db_commands_upgrade_report_and_downgrade(empty_database_env: dict[str, str]) -> None:
+    before = ragstore("db", "current", env=empty_database_env)
+    upgraded = ragstore("db", "upgrade", env=empty_database_env)
+    downgraded = ragstore("db", "downgrade", "base", env=empty_database_env)
+
+    assert "no revision" in before.stdout
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "0001_initial_schema (head)" in upgraded.stdout
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert "no revision" in downgraded.stdout
+
+
+def test_help_lists_the_commands() -> None:
+    result = ragstore("--help", env=dict(os.environ))
+
+    assert result.returncode == 0
+    for command in ("serve", "db"):
+        assert command in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def test_serve_starts_the_embedded_database_migrates_and_stops_it_on_exit(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "OPENAI_API_KEY")
+    }
+    env["RAGSTORE_DATA_DIR"] = str(tmp_path / "data")
+    server = subprocess.Popen(
+        [RAGSTORE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        response = _wait_for_health(f"http://127.0.0.1:{port}/api/health", server)
+        pid_file = tmp_path / "data" / "pgdata" / "postmaster.pid"
+        postgres_pid = int(pid_file.read_text().split()[0])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+
+    assert response.status_code == 200, response.text
+    # uvicorn re-raises the signal it stopped on, after a clean shutdown.
+    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete" in stderr
+    assert not psutil.pid_exists(postgres_pid) or (
+        psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
+    ), "the embedded server stops with the last process using it"

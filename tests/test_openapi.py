@@ -1,0 +1,25 @@
+import httpx
+
+
+async def test_docs_and_redoc_are_served(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/redoc"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert "text/html" in response.headers["content-type"]
+
+
+async def test_every_route_has_a_summary_and_a_description(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    assert operations
+    for operation in operations:
+        assert operation.get("summary"), operation
+        assert operation.get("description"), operation
+
+
+async def test_chat_request_is_a_typed_model(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+
+    chat = schema["components"]["schemas"]["ChatRequest"]
+    assert set(chat["required"]) == {"developer_message", "user_message"}
