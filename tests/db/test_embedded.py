@@ -5,9 +5,11 @@ Each scenario runs real processes against a real data directory.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,3 +130,49 @@ def test_a_pid_file_naming_an_unrelated_live_process_is_ignored(data_dir: Path) 
 
     assert new_pid != stranger.pid
     assert "(1 row)" in output
+
+
+def _can_run_as_nobody() -> bool:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return False
+    probe = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            "",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _can_run_as_nobody(),
+    reason="needs root, setpriv, and a Python interpreter that user 'nobody' may execute "
+    "(here it lives under /root, mode 0700)",
+)
+def test_a_normal_user_runs_the_server_as_itself() -> None:
+    # Not under tmp_path: pytest makes that private to root.
+    home = Path(tempfile.mkdtemp(prefix="ragstore-nobody-"))
+    shutil.chown(home, user="nobody")
+    command = [sys.executable, "-m", "tests.support.embedded_process", str(home / "data")]
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command, "SELECT 1;"],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=False,
+    )
+
+    try:
+        assert result.returncode == 0, result.stderr
+        assert (home / "data" / "pgdata").owner() == "nobody"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
