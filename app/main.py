@@ -10,13 +10,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import DBAPIError
 
 from app.chat.endpoints import router as chat_router
+from app.collection.endpoints import router as collection_router
+from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
 from app.db import migrate
 from app.db.database import Database
+from app.document.endpoints import router as document_router
+from app.embeddings.factory import create_embedding_model
 from app.embeddings.space import verify_embedding_space
 from app.health.endpoints import router as health_router
+from app.ingestion.service import IngestionService
+from app.ingestion.upload import UploadSizeLimit
 from app.llm.client import LLMClients
 
 logger = logging.getLogger(__name__)
@@ -36,7 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.settings = settings
             app.state.database = database
             app.state.llm_clients = LLMClients(settings)
+            app.state.embedding_model = create_embedding_model(settings, app.state.llm_clients)
+            app.state.ingestion = IngestionService(database, app.state.embedding_model, settings)
             yield
+            await app.state.embedding_model.close()
             await app.state.llm_clients.close()
         finally:
             await database.close()
@@ -55,9 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
     )
+    app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
     register_error_handlers(app)
     app.include_router(health_router)
     app.include_router(chat_router)
+    app.include_router(compat_router)
+    app.include_router(collection_router)
+    app.include_router(document_router)
     return app
 
 

@@ -2,12 +2,17 @@
 test cloned from a migrated template, an OpenAI-compatible server on 127.0.0.1,
 and the app served over real HTTP by uvicorn."""
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.core.config import Settings
 from app.db import migrate
@@ -21,11 +26,15 @@ SERVER_KEY = "test-server-key-0123456789"
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("ragstore-test"))
+def postgres() -> Iterator[EmbeddedPostgres]:
+    # Not under pytest's tmp_path: a second pytest session prunes old numbered
+    # temp directories and would delete a live data directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="ragstore-test-"))
+    server = EmbeddedPostgres(data_dir)
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def base_settings(**overrides: object) -> Settings:
@@ -35,13 +44,24 @@ def base_settings(**overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+# The app under test embeds through the fake OpenAI server (fast, countable);
+# tests of the local model ask for it themselves.
+APP_SETTINGS: dict[str, object] = {
+    "embedding_provider": "openai",
+    "embedding_model": "text-embedding-3-small",
+    "embedding_dimensions": 384,
+    "embedding_retry_max_wait_seconds": 0.05,
+    "embedding_max_attempts": 3,
+}
+
+
 @pytest.fixture(scope="session")
 def template_database(postgres: EmbeddedPostgres) -> str:
     """A database migrated once with `alembic upgrade head`; each test gets a copy."""
     postgres.psql(
         f"DROP DATABASE IF EXISTS {TEMPLATE_DATABASE}; CREATE DATABASE {TEMPLATE_DATABASE};"
     )
-    migrate.upgrade(base_settings(), postgres.url(TEMPLATE_DATABASE))
+    migrate.upgrade(base_settings(**APP_SETTINGS), postgres.url(TEMPLATE_DATABASE))
     return TEMPLATE_DATABASE
 
 
@@ -76,7 +96,10 @@ def upstream(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def settings(database_url: str, upstream: FakeOpenAI) -> Settings:
     return base_settings(
-        database_url=database_url, openai_base_url=upstream.url, openai_api_key=SERVER_KEY
+        database_url=database_url,
+        openai_base_url=upstream.url,
+        openai_api_key=SERVER_KEY,
+        **APP_SETTINGS,
     )
 
 
@@ -90,6 +113,22 @@ def app_server(settings: Settings) -> Iterator[ThreadedServer]:
 async def client(app_server: ThreadedServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=app_server.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """A direct connection to the test's database, to check the rows a request left."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        yield connection
+    await engine.dispose()
+
+
+async def scalar(db: AsyncConnection, sql: str, **params: object) -> Any:
+    """One value from SQL, seen from outside any request's transaction."""
+    result = await db.scalar(text(sql), params)
+    await db.commit()
+    return result
 
 
 @pytest.fixture

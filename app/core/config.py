@@ -21,6 +21,8 @@ DEFAULT_EMBEDDING_MODEL: dict[str, str] = {
 }
 # pgvector's HNSW index on the `vector` type holds at most 2,000 dimensions.
 MAX_INDEXED_DIMENSIONS = 2000
+# About 8k tokens, the most an OpenAI embedding model reads of one input.
+MAX_CHUNK_SIZE = 24_000
 
 
 class Settings(BaseSettings):
@@ -58,6 +60,27 @@ class Settings(BaseSettings):
     embedding_model: str = ""
     embedding_dimensions: int = Field(default=0, ge=0)
     text_search_config: str = Field(default="english", pattern=r"^[a-z_]+$")
+    embedding_batch_size: int = Field(
+        default=2048, ge=1, le=2048, description="Most inputs in one embeddings request."
+    )
+    embedding_batch_tokens: int = Field(
+        default=250_000,
+        ge=1000,
+        description="Most (estimated) tokens in one request; OpenAI accepts 300k.",
+    )
+    embedding_concurrency: int = Field(default=4, ge=1, le=64)
+    embedding_max_attempts: int = Field(default=5, ge=1, le=20)
+    embedding_retry_max_wait_seconds: float = Field(default=30.0, gt=0)
+
+    chunk_size: int = Field(default=500, gt=0, le=MAX_CHUNK_SIZE)
+    chunk_overlap: int = Field(default=50, ge=0)
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    cache_max_entries: int = Field(default=1000, ge=0)
+    cache_max_age_days: float = Field(default=30.0, gt=0)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -83,6 +106,15 @@ class Settings(BaseSettings):
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "Settings":
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"RAGSTORE_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"RAGSTORE_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve_embedding_model(self) -> "Settings":

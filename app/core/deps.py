@@ -1,11 +1,14 @@
 """Typed dependencies, named once and reused by every route."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.database import Database
+from app.ingestion.service import IngestionService
 from app.llm.client import LLMClients
 
 
@@ -30,3 +33,19 @@ def get_llm_clients(request: Request) -> LLMClients:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 LLMClientsDep = Annotated[LLMClients, Depends(get_llm_clients)]
+
+
+async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the route succeeds, rolled back otherwise."""
+    async with database.session() as session:
+        yield session
+
+
+def get_ingestion_service(request: Request) -> IngestionService:
+    service = request.app.state.ingestion
+    assert isinstance(service, IngestionService)
+    return service
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+IngestionDep = Annotated[IngestionService, Depends(get_ingestion_service)]

@@ -4,7 +4,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from pgvector.asyncpg import register_vector
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +19,15 @@ from app.core.config import Settings
 from app.db.embedded import EmbeddedPostgres
 
 logger = logging.getLogger(__name__)
+
+
+def _register_vector_codec(dbapi_connection: Any, _record: object) -> None:
+    """Binary vectors on every connection: COPY needs them, and they are compact."""
+    try:
+        dbapi_connection.run_async(register_vector)
+    except ValueError:
+        # No vector type yet: a database that has not been migrated.
+        logger.debug("vector type not found; codec not registered")
 
 
 class Database:
@@ -33,6 +45,7 @@ class Database:
             connect_args={"timeout": 10},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.engine.sync_engine, "connect", _register_vector_codec)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Database":

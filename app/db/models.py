@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -29,6 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
+from app.db.types import PgVector
 
 DOCUMENT_STATUSES = ("pending", "processing", "completed", "failed")
 
@@ -108,6 +108,13 @@ class Document(Base):
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
     error: Mapped[str | None] = mapped_column(Text, comment="Why processing failed.")
     chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    chunk_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    chunk_overlap: Mapped[int] = mapped_column(Integer, nullable=False)
+    cache_key: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        comment="The processed_documents key of this content and processing parameters.",
+    )
     metadata_: Mapped[dict[str, Any]] = _metadata_column(
         "User metadata given at upload (OpenAI: attributes)."
     )
@@ -119,7 +126,7 @@ def _embedding_column(dimensions: int | None) -> Mapped[Any]:
     # The dimension is fixed per database by the first migration (it follows
     # the configured embedding model and is recorded in embedding_space).
     return mapped_column(
-        Vector(dimensions),
+        PgVector(dimensions),
         nullable=False,
         comment="Embedding of text; its model and dimension are in embedding_space.",
     )

@@ -117,6 +117,14 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), server_default="pending", nullable=False),
         sa.Column("error", sa.Text(), nullable=True, comment="Why processing failed."),
         sa.Column("chunk_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("chunk_size", sa.Integer(), nullable=False),
+        sa.Column("chunk_overlap", sa.Integer(), nullable=False),
+        sa.Column(
+            "cache_key",
+            sa.Text(),
+            nullable=False,
+            comment="The processed_documents key of this content and processing parameters.",
+        ),
         _metadata("User metadata given at upload (OpenAI: attributes)."),
         *_timestamps(),
         sa.CheckConstraint(

@@ -11,13 +11,7 @@ from tests.support.servers import ThreadedServer
 
 
 async def test_a_model_of_another_dimension_refuses_to_start(settings: Settings) -> None:
-    other = settings.model_copy(
-        update={
-            "embedding_provider": "openai",
-            "embedding_model": "text-embedding-3-small",
-            "embedding_dimensions": 1536,
-        }
-    )
+    other = settings.model_copy(update={"embedding_dimensions": 1536})
 
     app = create_app(other)
 
@@ -26,7 +20,7 @@ async def test_a_model_of_another_dimension_refuses_to_start(settings: Settings)
             pass
 
     assert "this database stores 384-dimensional embeddings" in str(refused.value)
-    assert "RAGSTORE_EMBEDDING_MODEL=all-MiniLM-L6-v2 again" in str(refused.value)
+    assert "RAGSTORE_EMBEDDING_MODEL=text-embedding-3-small again" in str(refused.value)
 
 
 def test_a_different_model_of_the_same_dimension_starts_with_a_warning(
@@ -44,4 +38,4 @@ def test_a_different_model_of_the_same_dimension_starts_with_a_warning(
     with ThreadedServer(create_app(other)):
         pass
 
-    assert "embedding model changed from 'all-MiniLM-L6-v2' to 'e5'" in caplog.text
+    assert "embedding model changed from 'text-embedding-3-small' to 'e5'" in caplog.text

@@ -12,7 +12,7 @@ async def test_health_reports_ok_with_the_database_up(client: httpx.AsyncClient)
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"] == "ok"
-    assert body["embedding_model"] == "all-MiniLM-L6-v2"
+    assert body["embedding_model"] == "text-embedding-3-small"
 
 
 async def test_health_is_503_with_a_reason_when_the_database_is_unreachable() -> None:

@@ -1,0 +1,74 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.collection import service
+from app.collection.schemas import CollectionCreate, CollectionPage, CollectionRead
+from app.core.deps import SessionDep
+from app.db.models import Collection
+from app.document.service import count_documents
+
+router = APIRouter(prefix="/api/collections", tags=["collections"])
+
+
+async def _read(session: SessionDep, collection: Collection) -> CollectionRead:
+    counts = await count_documents(session, [collection.id])
+    return CollectionRead.model_validate(
+        {**_fields(collection), "document_count": counts[collection.id]}
+    )
+
+
+def _fields(collection: Collection) -> dict[str, object]:
+    return {
+        "id": collection.id,
+        "name": collection.name,
+        "metadata": collection.metadata_,
+        "created_at": collection.created_at,
+        "updated_at": collection.updated_at,
+    }
+
+
+@router.post(
+    "",
+    summary="Create a collection",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "A collection with this id exists"}},
+)
+async def create_collection(body: CollectionCreate, session: SessionDep) -> CollectionRead:
+    """A named set of documents that search and chat run over (an OpenAI vector store)."""
+    collection = await service.create_collection(session, body.name, body.id, body.metadata)
+    return await _read(session, collection)
+
+
+@router.get("", summary="List collections")
+async def list_collections(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CollectionPage:
+    """Collections, oldest first, with their document counts."""
+    collections, total, filenames = await service.list_collections(session, limit, offset)
+    data = [
+        CollectionRead.model_validate({**_fields(c), "document_count": len(filenames[c.id])})
+        for c in collections
+    ]
+    return CollectionPage(data=data, total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{collection_id}", summary="Get a collection", responses={404: {"description": "Not found"}}
+)
+async def get_collection(collection_id: str, session: SessionDep) -> CollectionRead:
+    """One collection with its document count."""
+    return await _read(session, await service.get_collection(session, collection_id))
+
+
+@router.delete(
+    "/{collection_id}",
+    summary="Delete a collection with its documents and chunks",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "Not found"}},
+)
+async def delete_collection(collection_id: str, session: SessionDep) -> None:
+    """Everything in the collection is deleted: documents, chunks, vectors."""
+    await service.delete_collection(session, collection_id)

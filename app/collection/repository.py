@@ -1,0 +1,44 @@
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from app.db.models import Collection, Document
+from app.db.repository import RepositoryBase
+
+
+class CollectionRepository(RepositoryBase[Collection]):
+    model = Collection
+
+    async def get_or_create(self, collection_id: str, name: str) -> Collection:
+        """The collection with this id, created if absent (safe under concurrent calls)."""
+        await self.session.execute(
+            insert(Collection)
+            .values(id=collection_id, name=name)
+            .on_conflict_do_nothing(index_elements=[Collection.id])
+        )
+        collection = await self.session.get(Collection, collection_id, populate_existing=True)
+        assert collection is not None
+        return collection
+
+    async def list_page(self, limit: int, offset: int) -> tuple[Sequence[Collection], int]:
+        rows = await self.session.scalars(
+            select(Collection)
+            .order_by(Collection.created_at, Collection.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        total = await self.session.scalar(select(func.count()).select_from(Collection))
+        return rows.all(), total or 0
+
+    async def document_filenames(self, collection_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Filenames of each collection's documents, oldest first."""
+        rows = await self.session.execute(
+            select(Document.collection_id, Document.filename)
+            .where(Document.collection_id.in_(collection_ids))
+            .order_by(Document.created_at, Document.filename)
+        )
+        names: dict[str, list[str]] = {collection_id: [] for collection_id in collection_ids}
+        for collection_id, filename in rows:
+            names[collection_id].append(filename)
+        return names

@@ -1,0 +1,54 @@
+"""Collections: named sets of documents (the original app's sessions)."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.collection.repository import CollectionRepository
+from app.core.errors import Conflict, NotFound
+from app.db.models import Collection
+
+
+async def create_collection(
+    session: AsyncSession, name: str, collection_id: str | None, metadata: dict[str, object]
+) -> Collection:
+    repository = CollectionRepository(session)
+    collection_id = collection_id or str(uuid.uuid4())
+    if await repository.get_one_or_none(collection_id) is not None:
+        raise Conflict(f"collection {collection_id!r} already exists")
+    return await repository.create(Collection(id=collection_id, name=name, metadata_=metadata))
+
+
+async def get_collection(session: AsyncSession, collection_id: str) -> Collection:
+    collection = await CollectionRepository(session).get_one_or_none(collection_id)
+    if collection is None:
+        raise NotFound(f"collection {collection_id!r} not found")
+    return collection
+
+
+async def get_or_create_collection(session: AsyncSession, collection_id: str | None) -> Collection:
+    """As the original app did: an absent or unknown session id makes a new collection."""
+    collection_id = collection_id or str(uuid.uuid4())
+    return await CollectionRepository(session).get_or_create(collection_id, name=collection_id)
+
+
+async def list_collections(
+    session: AsyncSession, limit: int, offset: int
+) -> tuple[Sequence[Collection], int, dict[str, list[str]]]:
+    """A page of collections, the total, and each listed collection's filenames."""
+    repository = CollectionRepository(session)
+    collections, total = await repository.list_page(limit, offset)
+    filenames = await repository.document_filenames([c.id for c in collections])
+    return collections, total, filenames
+
+
+async def document_filenames(session: AsyncSession, collection_id: str) -> list[str]:
+    names = await CollectionRepository(session).document_filenames([collection_id])
+    return names[collection_id]
+
+
+async def delete_collection(session: AsyncSession, collection_id: str) -> None:
+    """Delete the collection; its documents and chunks go with it (foreign keys cascade)."""
+    collection = await get_collection(session, collection_id)
+    await CollectionRepository(session).delete(collection)

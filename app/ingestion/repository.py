@@ -1,0 +1,134 @@
+"""Chunk and cache writes. Bulk rows go through binary COPY, never row-by-row INSERT."""
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Chunk, ProcessedDocument
+
+CHUNK_COLUMNS = ("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding")
+CACHED_CHUNK_COLUMNS = ("cache_key", "chunk_index", "text", "metadata", "embedding")
+
+
+async def _driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    return driver
+
+
+class ChunkRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def copy(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write chunk rows in CHUNK_COLUMNS order; metadata as JSON text."""
+        driver = await _driver_connection(self.session)
+        await driver.copy_records_to_table("chunks", records=rows, columns=CHUNK_COLUMNS)
+
+    async def copy_from_cache(
+        self,
+        cache_key: str,
+        document_id: uuid.UUID,
+        collection_id: str,
+        document_metadata: dict[str, Any],
+    ) -> int:
+        """Materialise a cached document's chunks for a document, inside PostgreSQL."""
+        result = await self.session.execute(
+            text(
+                """
+                INSERT INTO chunks
+                    (document_id, collection_id, chunk_index, text, metadata, embedding)
+                SELECT :document_id, :collection_id, chunk_index, text,
+                       CAST(:document_metadata AS jsonb) || metadata
+                           || jsonb_build_object('chunk_index', chunk_index),
+                       embedding
+                FROM processed_chunks
+                WHERE cache_key = :cache_key
+                ORDER BY chunk_index
+                """
+            ),
+            {
+                "document_id": document_id,
+                "collection_id": collection_id,
+                "document_metadata": json.dumps(document_metadata),
+                "cache_key": cache_key,
+            },
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def delete_for_document(self, document_id: uuid.UUID) -> None:
+        await self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+
+    async def list_page(
+        self, document_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[Sequence[Chunk], int]:
+        rows = await self.session.scalars(
+            select(Chunk)
+            .where(Chunk.document_id == document_id)
+            .order_by(Chunk.chunk_index)
+            .limit(limit)
+            .offset(offset)
+        )
+        total = await self.session.scalar(
+            select(func.count()).where(Chunk.document_id == document_id)
+        )
+        return rows.all(), total or 0
+
+
+class ProcessedDocumentRepository:
+    """The cache of parsed, chunked and embedded content."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, cache_key: str) -> ProcessedDocument | None:
+        return await self.session.get(ProcessedDocument, cache_key)
+
+    async def touch(self, cache_key: str) -> None:
+        await self.session.execute(
+            update(ProcessedDocument)
+            .where(ProcessedDocument.cache_key == cache_key)
+            .values(last_used_at=func.now())
+        )
+
+    async def replace(self, entry: ProcessedDocument) -> None:
+        """Start a fresh entry (an earlier, failed or evicted one is dropped with its chunks)."""
+        await self.session.execute(
+            delete(ProcessedDocument).where(ProcessedDocument.cache_key == entry.cache_key)
+        )
+        self.session.add(entry)
+        await self.session.flush()
+
+    async def copy_chunks(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write cached chunk rows in CACHED_CHUNK_COLUMNS order."""
+        driver = await _driver_connection(self.session)
+        await driver.copy_records_to_table(
+            "processed_chunks", records=rows, columns=CACHED_CHUNK_COLUMNS
+        )
+
+    async def evict(self, max_entries: int, max_age: timedelta) -> int:
+        """Drop entries unused for longer than max_age, then the least recently used
+        beyond max_entries. Their chunks go with them (foreign key cascade)."""
+        expired = await self.session.execute(
+            delete(ProcessedDocument).where(
+                ProcessedDocument.last_used_at < datetime.now(UTC) - max_age
+            )
+        )
+        keep = (
+            select(ProcessedDocument.cache_key)
+            .order_by(ProcessedDocument.last_used_at.desc())
+            .limit(max_entries)
+        )
+        surplus = await self.session.execute(
+            delete(ProcessedDocument).where(ProcessedDocument.cache_key.not_in(keep))
+        )
+        return int(getattr(expired, "rowcount", 0)) + int(getattr(surplus, "rowcount", 0))

@@ -1,0 +1,152 @@
+"""Uploaded files: size-limited while they stream in, hashed, and kept on disk."""
+
+import asyncio
+import hashlib
+import json
+import tempfile
+import unicodedata
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, BinaryIO
+
+from fastapi import HTTPException, UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import PayloadTooLarge, UnprocessableContent
+
+_COPY_BLOCK = 1024 * 1024
+MAX_FILENAME_LENGTH = 255
+# Multipart framing and the form's other fields come on top of the file.
+_MULTIPART_ALLOWANCE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    path: Path
+    filename: str
+    size_bytes: int
+    sha256: str
+
+
+def clean_filename(raw: str | None) -> str:
+    """The file's own name, without directories, control characters or excess length."""
+    name = PureWindowsPath(PurePosixPath(raw or "").name).name
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    if not name or name in (".", ".."):
+        raise UnprocessableContent("the upload has no file name")
+    if len(name) > MAX_FILENAME_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        keep = MAX_FILENAME_LENGTH - len(extension) - 1
+        name = (
+            f"{stem[:keep]}.{extension}"
+            if dot and len(extension) < 16
+            else name[:MAX_FILENAME_LENGTH]
+        )
+    return name
+
+
+def store_upload(
+    source: BinaryIO, filename: str, max_bytes: int, directory: Path | None = None
+) -> StoredUpload:
+    """Copy an upload to a named temporary file, hashing it on the way.
+
+    Blocking: call it in a worker thread. The caller deletes the file.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(
+        prefix="ragstore-upload-", dir=directory, delete=False
+    ) as handle:
+        path = Path(handle.name)
+        try:
+            while block := source.read(_COPY_BLOCK):
+                size += len(block)
+                if size > max_bytes:
+                    raise PayloadTooLarge(_too_large(max_bytes))
+                digest.update(block)
+                handle.write(block)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return StoredUpload(path=path, filename=filename, size_bytes=size, sha256=digest.hexdigest())
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"the file is larger than the {max_bytes / 1024 / 1024:.3g} MB upload limit"
+
+
+class UploadSizeLimit:
+    """Refuses request bodies over the upload limit while they stream in.
+
+    A declared Content-Length over the limit is refused before a byte is read;
+    a chunked body is cut off as soon as it passes the limit, so an oversized
+    upload never fills the disk.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_bytes + _MULTIPART_ALLOWANCE
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _send_too_large(send, _too_large(self.max_bytes))
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # Raised inside body parsing; FastAPI passes HTTPExceptions through.
+                    raise HTTPException(status_code=413, detail=_too_large(self.max_bytes))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_too_large(send: Send, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@asynccontextmanager
+async def received_upload(file: UploadFile, max_bytes: int) -> AsyncIterator[StoredUpload]:
+    """The multipart file on disk under its cleaned name, removed when the block ends."""
+    filename = clean_filename(file.filename)
+    stored = await asyncio.to_thread(store_upload, file.file, filename, max_bytes)
+    try:
+        yield stored
+    finally:
+        stored.path.unlink(missing_ok=True)
+
+
+def parse_metadata(raw: str | None) -> dict[str, Any]:
+    """The `metadata` form field: a JSON object, or nothing."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UnprocessableContent(f"metadata is not valid JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise UnprocessableContent("metadata must be a JSON object")
+    return value

@@ -1,0 +1,254 @@
+"""Ingestion end to end: exactly once, all at once, nothing dropped."""
+
+import asyncio
+import math
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import scalar
+from tests.support.fake_openai import FakeOpenAI, embed_text
+from tests.support.servers import ThreadedServer
+from tests.support.uploads import long_text, upload
+
+
+def embedding_calls(upstream: FakeOpenAI) -> int:
+    return sum(1 for request in upstream.requests if request.path == "embeddings")
+
+
+async def test_the_same_file_again_is_not_a_second_document_nor_embedded_again(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    first = await upload(client, long_text(), "a.txt", session_id="s")
+    calls_after_first = embedding_calls(upstream)
+
+    second = await upload(client, long_text(), "a.txt", session_id="s")
+
+    assert second.status_code == 200
+    assert "already processed" in second.json()["message"]
+    assert second.json()["document_id"] == first.json()["document_id"]
+    assert embedding_calls(upstream) == calls_after_first == 1
+    assert await scalar(db, "SELECT count(*) FROM documents") == 1
+    assert await scalar(db, "SELECT count(*) FROM chunks") == first.json()["chunk_count"]
+
+
+async def test_the_same_content_elsewhere_comes_from_the_cache_without_embedding(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    first = await upload(client, long_text(), "a.txt", session_id="s1")
+    upstream.requests.clear()
+
+    copy = await upload(client, long_text(), "renamed.txt", session_id="s2")
+
+    assert copy.status_code == 200
+    assert copy.json()["chunk_count"] == first.json()["chunk_count"]
+    assert embedding_calls(upstream) == 0
+    same_vectors = await scalar(
+        db,
+        """SELECT bool_and(a.embedding = b.embedding AND a.text = b.text)
+           FROM chunks a JOIN chunks b USING (chunk_index)
+           WHERE a.collection_id = 's1' AND b.collection_id = 's2'""",
+    )
+    assert same_vectors is True
+    filename = await scalar(
+        db, "SELECT DISTINCT metadata->>'filename' FROM chunks WHERE collection_id = 's2'"
+    )
+    assert filename == "renamed.txt"
+
+
+async def test_a_changed_file_under_the_same_name_replaces_the_old_chunks(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    await upload(client, "The old version talks about apples.", "a.txt", session_id="s")
+
+    response = await upload(client, "The new version talks about pears.", "a.txt", session_id="s")
+
+    assert response.json()["document_count"] == 1
+    texts = await scalar(db, "SELECT array_agg(text) FROM chunks")
+    assert texts == ["The new version talks about pears."]
+
+
+async def test_other_chunking_parameters_process_the_file_again(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    await upload(client, long_text(), "a.txt", session_id="s")
+    upstream.requests.clear()
+
+    response = await upload(
+        client, long_text(), "a.txt", session_id="s", chunk_size=200, chunk_overlap=20
+    )
+
+    assert embedding_calls(upstream) == 1
+    longest = await scalar(db, "SELECT max(length(text)) FROM chunks")
+    assert longest <= 200
+    assert response.json()["chunk_count"] == await scalar(db, "SELECT count(*) FROM chunks")
+
+
+async def test_chunks_carry_metadata_and_the_vector_of_their_own_text(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    response = await upload(
+        client, long_text(), "a.txt", session_id="s", metadata='{"team": "search"}'
+    )
+    document_id = response.json()["document_id"]
+
+    chunks = await client.get(f"/api/collections/s/documents/{document_id}/chunks?limit=2")
+
+    body = chunks.json()
+    assert body["total"] == response.json()["chunk_count"]
+    first = body["data"][0]
+    assert first["chunk_index"] == 0
+    assert first["metadata"]["filename"] == "a.txt"
+    assert first["metadata"]["chunk_index"] == 0
+    assert first["metadata"]["team"] == "search"
+    assert "upload_time" in first["metadata"]
+    row = (
+        await db.exec_driver_sql("SELECT text, embedding::text FROM chunks WHERE chunk_index = 1")
+    ).one()
+    stored = np.array([float(v) for v in row[1].strip("[]").split(",")])
+    assert np.allclose(stored, embed_text(row[0], 384), atol=1e-6)
+
+
+async def test_embeddings_go_in_batches_bounded_by_the_batch_size(
+    settings: Settings, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    small_batches = settings.model_copy(update={"embedding_batch_size": 5})
+    with ThreadedServer(create_app(small_batches)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            response = await upload(client, long_text(20), "a.txt", chunk_size=200, chunk_overlap=0)
+
+    count = response.json()["chunk_count"]
+    batches = [len(r.body["input"]) for r in upstream.requests if r.path == "embeddings"]
+    assert len(batches) == math.ceil(count / 5)
+    assert max(batches) == 5 and sum(batches) == count
+    order_kept = await scalar(
+        db,
+        "SELECT bool_and(metadata->>'chunk_index' = chunk_index::text) FROM chunks",
+    )
+    assert order_kept is True
+
+
+async def test_a_batch_that_fails_twice_then_succeeds_loses_nothing(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    upstream.fail_next(503, times=1)
+    upstream.fail_next(429, times=1, retry_after="0")
+
+    response = await upload(client, long_text(), "a.txt")
+
+    assert response.status_code == 200, response.text
+    assert embedding_calls(upstream) == 3
+    assert await scalar(db, "SELECT count(*) FROM chunks") == response.json()["chunk_count"]
+
+
+async def test_an_upstream_that_never_recovers_marks_the_document_failed_with_no_chunks(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    upstream.fail_next(503, times=50)
+
+    response = await upload(client, long_text(), "a.txt", session_id="s")
+
+    assert response.status_code == 502
+    assert "embedding failed after 3 attempts" in response.json()["detail"]
+    assert "marked failed" in response.json()["detail"]
+    assert embedding_calls(upstream) == 3
+    status, error = (
+        await db.exec_driver_sql("SELECT status, error FROM documents WHERE filename = 'a.txt'")
+    ).one()
+    assert status == "failed"
+    assert "the model provider failed (503)" in error
+    assert await scalar(db, "SELECT count(*) FROM chunks") == 0
+    assert await scalar(db, "SELECT count(*) FROM processed_chunks") == 0
+
+
+async def test_a_failed_document_is_processed_when_uploaded_again(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    upstream.fail_next(503, times=3)
+    await upload(client, long_text(), "a.txt", session_id="s")
+
+    retried = await upload(client, long_text(), "a.txt", session_id="s")
+
+    assert retried.status_code == 200
+    assert retried.json()["status"] == "completed"
+    assert await scalar(db, "SELECT status FROM documents") == "completed"
+
+
+async def test_concurrent_uploads_of_the_same_file_make_one_document(
+    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    upstream.response_delay = 0.3
+
+    responses = await asyncio.gather(
+        *(upload(client, long_text(), "same.txt", session_id="s") for _ in range(4))
+    )
+
+    assert [r.status_code for r in responses] == [200] * 4
+    assert len({r.json()["document_id"] for r in responses}) == 1
+    assert await scalar(db, "SELECT count(*) FROM documents") == 1
+    assert await scalar(db, "SELECT count(*) FROM chunks") == responses[0].json()["chunk_count"]
+    assert embedding_calls(upstream) == 1
+
+
+async def test_a_request_key_is_used_for_its_embeddings(
+    client: httpx.AsyncClient, upstream: FakeOpenAI
+) -> None:
+    await upload(client, long_text(2), api_key="uploader-key-123")
+
+    assert {r.authorization for r in upstream.requests} == {"Bearer uploader-key-123"}
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "form", "status", "detail"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(200), "picture.pdf", {}, 415, "unsupported file type"),
+        (b"", "empty.txt", {}, 422, "the file is empty"),
+        (b"hello world", "a.txt", {"chunk_size": 50, "chunk_overlap": 50}, 422, "chunk_overlap"),
+        (b"hello world", "a.txt", {"chunk_size": 0}, 422, "chunk_size"),
+        (b"hello world", "a.txt", {"metadata": "{not json"}, 422, "metadata is not valid JSON"),
+        (b"hello world", "a.txt", {"metadata": "[1, 2]"}, 422, "metadata must be a JSON object"),
+    ],
+)
+async def test_bad_input_is_a_clear_4xx_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+    db: AsyncConnection,
+    upstream: FakeOpenAI,
+    content: bytes,
+    filename: str,
+    form: dict[str, object],
+    status: int,
+    detail: str,
+) -> None:
+    response = await upload(client, content, filename, session_id="s", **form)
+
+    assert response.status_code == status, response.text
+    assert detail in response.json()["detail"]
+    assert await scalar(db, "SELECT count(*) FROM collections") == 0
+    assert await scalar(db, "SELECT count(*) FROM documents") == 0
+    assert embedding_calls(upstream) == 0
+    assert (await client.get("/api/health")).status_code == 200
+
+
+async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
+    settings: Settings, db: AsyncConnection
+) -> None:
+    tiny_limit = settings.model_copy(update={"max_upload_mb": 0.01})
+    with ThreadedServer(create_app(tiny_limit)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            just_over = await upload(client, "x" * 11_000, "a.txt")
+            far_over = await upload(client, "x" * 3_000_000, "b.txt")
+
+    assert just_over.status_code == 413
+    assert just_over.json() == {"detail": "the file is larger than the 0.01 MB upload limit"}
+    assert far_over.status_code == 413
+    assert await scalar(db, "SELECT count(*) FROM documents") == 0
+
+
+async def test_file_names_lose_their_directories(client: httpx.AsyncClient) -> None:
+    response = await upload(client, long_text(2), "../../etc/passwd.txt")
+
+    assert response.json()["filename"] == "passwd.txt"

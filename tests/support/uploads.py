@@ -1,0 +1,31 @@
+"""Building uploads the way the original front end sends them."""
+
+from typing import Any
+
+import httpx
+
+PROSE = (
+    "Pgvector adds vector similarity search to PostgreSQL. "
+    "It supports exact and approximate nearest neighbour search.\n\n"
+    "HNSW indexes build a multilayer graph. They have better query performance "
+    "than IVFFlat but slower build times and use more memory.\n\n"
+    "Reciprocal rank fusion combines the rankings of keyword and vector search. "
+    "Each result scores one over sixty plus its rank in each list.\n\n"
+)
+
+
+def long_text(paragraphs: int = 12) -> str:
+    """Prose long enough for several 500-character chunks, each paragraph distinct."""
+    return "".join(f"Part {n}. {PROSE}" for n in range(paragraphs))
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    content: bytes | str,
+    filename: str = "notes.txt",
+    route: str = "/api/upload-document",
+    **form: Any,
+) -> httpx.Response:
+    data = content.encode() if isinstance(content, str) else content
+    fields = {key: str(value) for key, value in form.items() if value is not None}
+    return await client.post(route, files={"file": (filename, data)}, data=fields)
