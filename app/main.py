@@ -1,13 +1,10 @@
 """The FastAPI application: `create_app()` wires settings, database, clients and routes."""
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy.exc import DBAPIError
 
 from app.chat.endpoints import router as chat_router
 from app.collection.endpoints import router as collection_router
@@ -15,17 +12,10 @@ from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
-from app.db import migrate
-from app.db.database import Database
 from app.document.endpoints import router as document_router
-from app.embeddings.factory import create_embedding_model
-from app.embeddings.space import verify_embedding_space
 from app.health.endpoints import router as health_router
-from app.ingestion.service import IngestionService
 from app.ingestion.upload import UploadSizeLimit
-from app.llm.client import LLMClients
-
-logger = logging.getLogger(__name__)
+from app.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,19 +26,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         configure_logging(settings.log_level, known_secrets=[secret])
-        database = await Database.open(settings)
+        runtime = await Runtime.open(settings)
+        app.state.settings = settings
+        app.state.database = runtime.database
+        app.state.llm_clients = runtime.llm_clients
+        app.state.ingestion = runtime.ingestion
         try:
-            await _prepare_schema(database, settings)
-            app.state.settings = settings
-            app.state.database = database
-            app.state.llm_clients = LLMClients(settings)
-            app.state.embedding_model = create_embedding_model(settings, app.state.llm_clients)
-            app.state.ingestion = IngestionService(database, app.state.embedding_model, settings)
             yield
-            await app.state.embedding_model.close()
-            await app.state.llm_clients.close()
         finally:
-            await database.close()
+            await runtime.close()
 
     app = FastAPI(
         title="ragstore",
@@ -72,16 +58,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_router)
     app.include_router(document_router)
     return app
-
-
-async def _prepare_schema(database: Database, settings: Settings) -> None:
-    """Migrate (when configured) and check the embedding dimension before serving."""
-    try:
-        if settings.migrate_on_start:
-            await asyncio.to_thread(migrate.upgrade, settings, database.url)
-        async with database.session() as session:
-            await verify_embedding_space(session, settings)
-    except (OSError, DBAPIError) as exc:
-        # Serve anyway: /api/health reports the outage and requests get 503s
-        # until PostgreSQL is back, instead of a crash loop.
-        logger.error("database unreachable at start-up (%s); serving without it", exc)

@@ -20,7 +20,7 @@ because a failure must be committed while the failed work is rolled back.
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -34,9 +34,10 @@ from app.collection.service import get_collection
 from app.core.config import Settings
 from app.core.errors import AppError, UnprocessableContent
 from app.db.database import Database
+from app.db.locks import advisory_lock
 from app.db.models import Collection, Document, ProcessedDocument
 from app.document.repository import DocumentRepository
-from app.embeddings.base import EmbeddingModel
+from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
 from app.ingestion.repository import ChunkRepository, ProcessedDocumentRepository
@@ -49,6 +50,8 @@ from app.processing.units import ChunkDraft, DocumentType
 logger = logging.getLogger(__name__)
 
 MAX_METADATA_BYTES = 16 * 1024
+# The document that holds a collection's directly inserted texts (Python API).
+VECTOR_DOCUMENT = "vectordatabase"
 CONTENT_TYPES = {
     DocumentType.PDF: "application/pdf",
     DocumentType.DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -151,6 +154,64 @@ class IngestionService:
         await self._evict_cache()
         return result
 
+    async def insert_texts(
+        self, collection_id: str, texts: Sequence[str], vectors: Vectors | None = None
+    ) -> int:
+        """Append texts as chunks of the collection's `vectordatabase` document.
+
+        The original app's `VectorDatabase.insert`, persistent: texts are embedded
+        here unless their vectors are given.
+        """
+        if not texts:
+            return 0
+        if vectors is None:
+            vectors = await self.embedding_model.aget_embeddings_batched(texts)
+        vectors = as_vectors(vectors, self.embedding_model.dimensions)
+        if len(vectors) != len(texts):
+            raise UnprocessableContent(f"{len(texts)} texts but {len(vectors)} vectors")
+        async with self.database.session() as session:
+            await advisory_lock(session, f"document:{collection_id}/{VECTOR_DOCUMENT}")
+            collection = await CollectionRepository(session).get_or_create(
+                collection_id, collection_id
+            )
+            documents = DocumentRepository(session)
+            document = await documents.get_by_filename(collection.id, VECTOR_DOCUMENT)
+            if document is None:
+                document = await documents.create(
+                    Document(
+                        collection_id=collection.id,
+                        filename=VECTOR_DOCUMENT,
+                        content_type="application/x-ragstore-vectors",
+                        size_bytes=0,
+                        content_sha256="",
+                        chunk_size=0,
+                        chunk_overlap=0,
+                        cache_key="",
+                        status="completed",
+                    )
+                )
+            start, upload_time = document.chunk_count, datetime.now(UTC).isoformat()
+            rows = [
+                (
+                    document.id,
+                    collection.id,
+                    start + offset,
+                    text,
+                    json.dumps(
+                        {
+                            "filename": VECTOR_DOCUMENT,
+                            "chunk_index": start + offset,
+                            "upload_time": upload_time,
+                        }
+                    ),
+                    vector,
+                )
+                for offset, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+            ]
+            await ChunkRepository(session).copy(rows)
+            document.chunk_count = start + len(rows)
+        return len(rows)
+
     async def _new_collection_id(self) -> str:
         async with self.database.session() as session:
             generated = await session.scalar(select(func.gen_random_uuid()))
@@ -166,7 +227,7 @@ class IngestionService:
         options: ProcessingOptions,
         create_collection: bool,
     ) -> IngestResult:
-        await _lock(session, f"document:{collection_id}/{upload.filename}")
+        await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
         collection = await _resolve_collection(session, collection_id, create_collection)
         documents = DocumentRepository(session)
         existing = await documents.get_by_filename(collection.id, upload.filename)
@@ -183,7 +244,7 @@ class IngestionService:
         if options.use_cache:
             # The same content under another name may be processing right now: wait
             # for it and reuse its result rather than embed it a second time.
-            await _lock(session, f"cache:{key}")
+            await advisory_lock(session, f"cache:{key}")
             cached = await cache.get(key)
         chunk_metadata = {
             **options.metadata,
@@ -303,7 +364,7 @@ class IngestionService:
         reason: str,
     ) -> str:
         async with self.database.session() as session:
-            await _lock(session, f"document:{collection_id}/{upload.filename}")
+            await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
             collection = await CollectionRepository(session).get_or_create(
                 collection_id, collection_id
             )
@@ -332,15 +393,6 @@ class IngestionService:
         except Exception:
             # The cache is an optimisation: failing to trim it must not fail an upload.
             logger.exception("processed-document cache eviction failed")
-
-
-async def _lock(session: AsyncSession, name: str) -> None:
-    """Hold a transaction-scoped advisory lock on `name` until commit or rollback.
-
-    Every ingestion takes its document lock before its cache lock, never the
-    other way round, so two ingestions cannot deadlock.
-    """
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
 
 async def _resolve_collection(

@@ -149,4 +149,17 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
         raise UnprocessableContent(f"metadata is not valid JSON: {exc.msg}") from exc
     if not isinstance(value, dict):
         raise UnprocessableContent("metadata must be a JSON object")
+    if _has_nul(value):
+        # PostgreSQL's jsonb cannot hold NUL characters.
+        raise UnprocessableContent("metadata must not contain NUL characters")
     return value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False

@@ -24,6 +24,7 @@ _BOUNDARIES = (
     re.compile(r"\s+"),
 )
 _WORD_GAP = re.compile(r"\s+")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _UNIT_SEPARATOR = "\n\n"
 
 
@@ -146,7 +147,7 @@ def _merge_metadata(metadata: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("section", "sheet"):
         value = next((item[key] for item in metadata if item.get(key)), None)
         if value is not None:
-            merged[key] = value
+            merged[key] = _UNSTORABLE.sub("", str(value))
     rows = [
         item["rows"]
         for item in metadata
@@ -158,7 +159,12 @@ def _merge_metadata(metadata: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _normalize_whitespace(text: str) -> str:
-    """Runs of spaces and tabs become one space; paragraph breaks stay as one blank line."""
+    """Runs of spaces and tabs become one space; paragraph breaks stay as one blank line.
+
+    NUL characters and lone surrogates, which some PDFs' text extraction yields,
+    are dropped: PostgreSQL text cannot store them.
+    """
+    text = _UNSTORABLE.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"[^\S\n]+", " ", text)
     text = re.sub(r" ?\n ?", "\n", text)

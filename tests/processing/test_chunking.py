@@ -205,3 +205,11 @@ def test_chunk_units_reads_the_stream_only_as_far_as_it_needs() -> None:
 
     assert sum(1 for _ in chunks) > 1_000
     assert consumed == 100_000
+
+
+def test_characters_postgres_cannot_store_are_dropped() -> None:
+    splitter = TextSplitter(chunk_size=100, chunk_overlap=0)
+
+    chunks = splitter.split_text("Topo\x00logie und \ud800Geometrie")
+
+    assert chunks == ["Topologie und Geometrie"]

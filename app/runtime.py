@@ -1,0 +1,65 @@
+"""Everything a running ragstore holds: database, model clients, services.
+
+The HTTP server's lifespan and the Python API facades both open one, so they
+start, migrate and check the database the same way.
+"""
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import DBAPIError
+
+from app.core.config import Settings
+from app.db import migrate
+from app.db.database import Database
+from app.embeddings.base import EmbeddingModel
+from app.embeddings.factory import create_embedding_model
+from app.embeddings.space import verify_embedding_space
+from app.ingestion.service import IngestionService
+from app.llm.client import LLMClients
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        llm_clients: LLMClients,
+        embedding_model: EmbeddingModel,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.llm_clients = llm_clients
+        self.embedding_model = embedding_model
+        self.ingestion = IngestionService(database, embedding_model, settings)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Runtime":
+        database = await Database.open(settings)
+        try:
+            await _prepare_schema(database, settings)
+        except BaseException:
+            await database.close()
+            raise
+        llm_clients = LLMClients(settings)
+        return cls(settings, database, llm_clients, create_embedding_model(settings, llm_clients))
+
+    async def close(self) -> None:
+        await self.embedding_model.close()
+        await self.llm_clients.close()
+        await self.database.close()
+
+
+async def _prepare_schema(database: Database, settings: Settings) -> None:
+    """Migrate (when configured) and check the embedding dimension before serving."""
+    try:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, settings, database.url)
+        async with database.session() as session:
+            await verify_embedding_space(session, settings)
+    except (OSError, DBAPIError) as exc:
+        # Serve anyway: /api/health reports the outage and requests get 503s
+        # until PostgreSQL is back, instead of a crash loop.
+        logger.error("database unreachable at start-up (%s); serving without it", exc)

@@ -1,0 +1,50 @@
+"""The default provider: all-MiniLM-L6-v2 on the CPU, offline, with no API key."""
+
+import httpx
+import numpy as np
+import pytest
+
+from app.core.config import Settings
+from app.embeddings.local_model import LocalEmbeddingModel
+from app.main import create_app
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import ThreadedServer
+from tests.support.uploads import upload
+
+
+@pytest.fixture(scope="module")
+async def model() -> LocalEmbeddingModel:
+    return LocalEmbeddingModel()
+
+
+async def test_vectors_are_unit_length_and_meaningful(model: LocalEmbeddingModel) -> None:
+    vectors = await model.aget_embeddings_batched(
+        [
+            "How do I reset my password?",
+            "Steps to recover a forgotten login password",
+            "The mitochondria is the powerhouse of the cell",
+        ]
+    )
+
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    related, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
+    assert related > unrelated + 0.3
+
+
+async def test_upload_works_without_any_api_key(settings: Settings, upstream: FakeOpenAI) -> None:
+    keyless = settings.model_copy(
+        update={
+            "embedding_provider": "local",
+            "embedding_model": "all-MiniLM-L6-v2",
+            "openai_api_key": None,
+            "openai_base_url": "http://127.0.0.1:1/v1",
+        }
+    )
+    with ThreadedServer(create_app(keyless)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+            response = await upload(client, "Pgvector brings vector search to PostgreSQL.")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["chunk_count"] == 1
+    assert upstream.requests == []
