@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import scalar
+from tests.processing.fixtures import write_encrypted_pdf, write_pdf
 from tests.support.fake_openai import FakeOpenAI, embed_text
 from tests.support.servers import ThreadedServer
 from tests.support.uploads import long_text, upload
@@ -246,6 +248,22 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
     assert just_over.status_code == 413
     assert just_over.json() == {"detail": "the file is larger than the 0.01 MB upload limit"}
     assert far_over.status_code == 413
+    assert await scalar(db, "SELECT count(*) FROM documents") == 0
+
+
+async def test_encrypted_and_damaged_pdfs_are_422(
+    client: httpx.AsyncClient, db: AsyncConnection, tmp_path: Path
+) -> None:
+    encrypted = write_encrypted_pdf(tmp_path / "locked.pdf", "secret", user_password="pw")
+    intact = write_pdf(tmp_path / "ok.pdf", ["Some text on a page."]).read_bytes()
+
+    locked = await upload(client, encrypted.read_bytes(), "locked.pdf")
+    damaged = await upload(client, intact[: len(intact) // 2], "damaged.pdf")
+
+    assert locked.status_code == 422
+    assert locked.json()["detail"].startswith("the PDF is encrypted")
+    assert damaged.status_code == 422
+    assert "damaged" in damaged.json()["detail"]
     assert await scalar(db, "SELECT count(*) FROM documents") == 0
 
 

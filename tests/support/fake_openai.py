@@ -57,6 +57,8 @@ class FakeOpenAI:
     # When set, the connection drops after this many tokens, mid-stream.
     break_stream_after: int | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
     stream_finished: threading.Event = field(default_factory=threading.Event)
     _failures: deque[Failure] = field(default_factory=deque)
     _server: ThreadedServer | None = None
@@ -83,6 +85,7 @@ class FakeOpenAI:
         self.break_stream_after = None
         self.response_delay = 0.0
         self.token_delay = 0.0
+        self.max_in_flight = 0
 
     def start(self) -> "FakeOpenAI":
         app = Starlette(
@@ -148,6 +151,14 @@ class FakeOpenAI:
         self.stream_finished.set()
 
     async def _embeddings(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._embed(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _embed(self, request: Request) -> Response:
         body, refusal = await self._admit(request, "embeddings")
         if refusal is not None:
             return refusal

@@ -1,0 +1,77 @@
+"""The OpenAI-compatible provider against the fake server: batching, concurrency, retries."""
+
+import time
+
+import numpy as np
+import pytest
+
+from app.core.config import Settings
+from app.embeddings.errors import EmbeddingFailed
+from app.embeddings.openai_model import OpenAIEmbeddingModel, batches, estimate_tokens
+from app.llm.client import LLMClients
+from tests.support.fake_openai import FakeOpenAI, embed_text
+
+
+def make_model(settings: Settings, **overrides: object) -> OpenAIEmbeddingModel:
+    configured = settings.model_copy(update=overrides)
+    return OpenAIEmbeddingModel(configured, LLMClients(configured))
+
+
+def test_batches_respect_both_the_count_and_the_token_budget() -> None:
+    texts = ["word " * 300] * 10  # about 500 estimated tokens each
+
+    by_count = [len(r) for r in batches(texts, max_inputs=4, max_tokens=1_000_000)]
+    by_tokens = [len(r) for r in batches(texts, max_inputs=2048, max_tokens=1200)]
+
+    assert by_count == [4, 4, 2]
+    assert by_tokens == [2, 2, 2, 2, 2]
+    assert estimate_tokens("word " * 300) == 501
+
+
+async def test_results_keep_the_order_of_the_inputs(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    texts = [f"text number {n}" for n in range(25)]
+    model = make_model(settings, embedding_batch_size=4)
+
+    vectors = await model.aget_embeddings_batched(texts)
+
+    assert vectors.shape == (25, 384)
+    expected = np.array([embed_text(t, 384) for t in texts], dtype=np.float32)
+    assert np.allclose(vectors, expected, atol=1e-6)
+    assert len(upstream.requests) == 7
+
+
+async def test_batches_run_concurrently_up_to_the_limit(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    upstream.response_delay = 0.2
+    model = make_model(settings, embedding_batch_size=1, embedding_concurrency=3)
+
+    await model.aget_embeddings_batched([f"t{n}" for n in range(9)])
+
+    assert upstream.max_in_flight == 3
+
+
+async def test_retry_after_is_honoured(settings: Settings, upstream: FakeOpenAI) -> None:
+    upstream.fail_next(429, retry_after="1")
+    model = make_model(settings, embedding_retry_max_wait_seconds=5)
+
+    started = time.monotonic()
+    await model.aget_embedding("hello")
+
+    assert time.monotonic() - started >= 1.0
+    assert len(upstream.requests) == 2
+
+
+async def test_a_bad_key_fails_at_once_without_retries(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    upstream.valid_keys = {"the-right-key"}
+    model = make_model(settings)
+
+    with pytest.raises(Exception, match="rejected the API key") as raised:
+        await model.aget_embedding("hello")
+
+    assert not isinstance(raised.value, EmbeddingFailed)
+    assert len(upstream.requests) == 1
