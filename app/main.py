@@ -16,6 +16,7 @@ from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
 from app.ingestion.upload import UploadSizeLimit
 from app.runtime import Runtime
+from app.search.endpoints import router as search_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = runtime.database
         app.state.llm_clients = runtime.llm_clients
         app.state.ingestion = runtime.ingestion
+        app.state.search = runtime.search
         try:
             yield
         finally:
@@ -57,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(compat_router)
     app.include_router(collection_router)
     app.include_router(document_router)
+    app.include_router(search_router)
     return app

@@ -17,6 +17,7 @@ from app.embeddings.factory import create_embedding_model
 from app.embeddings.space import verify_embedding_space
 from app.ingestion.service import IngestionService
 from app.llm.client import LLMClients
+from app.search.service import SearchService
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Runtime:
         self.llm_clients = llm_clients
         self.embedding_model = embedding_model
         self.ingestion = IngestionService(database, embedding_model, settings)
+        self.search = SearchService(embedding_model, settings)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

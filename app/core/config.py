@@ -24,6 +24,14 @@ MAX_INDEXED_DIMENSIONS = 2000
 # About 8k tokens, the most an OpenAI embedding model reads of one input.
 MAX_CHUNK_SIZE = 24_000
 
+# The one RAG instruction, settable with RAGSTORE_RAG_SYSTEM_PROMPT.
+DEFAULT_RAG_SYSTEM_PROMPT = (
+    "You answer questions using only the context below, which comes from the user's "
+    "documents. Each context block starts with [Source: filename]. Cite the sources you "
+    "use as [Source: filename] after the sentences that rely on them. If the context does "
+    "not contain the answer, say that the documents do not cover it instead of guessing."
+)
+
 
 class Settings(BaseSettings):
     """Read from the environment (and `.env`), validated once at start."""
@@ -77,6 +85,23 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=50.0, gt=0)
     cache_max_entries: int = Field(default=1000, ge=0)
     cache_max_age_days: float = Field(default=30.0, gt=0)
+
+    search_max_k: int = Field(default=100, ge=1, le=1000)
+    search_candidates: int = Field(
+        default=60, ge=1, le=1000, description="Rows each list contributes to hybrid fusion."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    query_cache_size: int = Field(default=1024, ge=0)
+    rag_top_k: int = Field(default=4, ge=1, le=50)
+    rag_min_similarity: float = Field(
+        default=0.2,
+        ge=-1,
+        le=1,
+        description="A chunk found only by vector search counts as relevant from this cosine "
+        "similarity up; keyword matches always count.",
+    )
+    rag_system_prompt: str = Field(default=DEFAULT_RAG_SYSTEM_PROMPT, min_length=1)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -10,6 +10,7 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.ingestion.service import IngestionService
 from app.llm.client import LLMClients
+from app.search.service import SearchService
 
 
 def get_settings(request: Request) -> Settings:
@@ -47,5 +48,12 @@ def get_ingestion_service(request: Request) -> IngestionService:
     return service
 
 
+def get_search_service(request: Request) -> SearchService:
+    service = request.app.state.search
+    assert isinstance(service, SearchService)
+    return service
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SearchDep = Annotated[SearchService, Depends(get_search_service)]
 IngestionDep = Annotated[IngestionService, Depends(get_ingestion_service)]

@@ -42,7 +42,15 @@ class Database:
             max_overflow=settings.db_pool_size,
             # A connection broken by a database restart is replaced, not handed out.
             pool_pre_ping=True,
-            connect_args={"timeout": 10},
+            connect_args={
+                "timeout": 10,
+                # Filtered vector searches keep scanning the HNSW index until
+                # LIMIT rows match (pgvector 0.8), instead of returning fewer.
+                "server_settings": {
+                    "hnsw.iterative_scan": "relaxed_order",
+                    "hnsw.ef_search": str(settings.hnsw_ef_search),
+                },
+            },
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.engine.sync_engine, "connect", _register_vector_codec)

@@ -1,34 +1,171 @@
-"""Search SQL: nearest chunks by cosine distance through the HNSW index."""
+"""Search SQL: vector (HNSW, cosine), keyword (tsvector) and hybrid (reciprocal rank fusion).
+
+Each mode is one statement, so hybrid search is one round trip: two ranked
+CTEs fused with 1/(rrf_k + rank), as in pgvector-python's hybrid_search
+example. Connections run with `hnsw.iterative_scan = relaxed_order`, so a
+filtered vector search keeps walking the index until it has its rows; the
+results are re-sorted by distance because that mode may return them
+slightly out of order.
+"""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import text
+from sqlalchemy import Float, Select, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db.models import Chunk, Document
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    collection_id: str
+    k: int
+    vector: npt.NDArray[np.float32] | None = None
+    text: str | None = None
+    condition: ColumnElement[bool] | None = None
+    candidates: int = 60
+    rrf_k: int = 60
+    language: str = "english"
+    # An exact scan: no index, every matching row compared. For filters so
+    # selective that even an iterative index scan gives up before k rows.
+    exact: bool = False
+
+
+AnySelect = Select[*tuple[Any, ...]]
+SearchRows = Sequence[Row[*tuple[Any, ...]]]
+
+
+def _scoped(statement: AnySelect, query: SearchQuery) -> AnySelect:
+    statement = statement.join(Document, Document.id == Chunk.document_id).where(
+        Chunk.collection_id == query.collection_id
+    )
+    return statement.where(query.condition) if query.condition is not None else statement
+
+
+def _distance(query: SearchQuery) -> ColumnElement[float]:
+    distance: ColumnElement[float] = Chunk.embedding.cosine_distance(query.vector)
+    # `+ 0` hides the expression from the HNSW index, forcing an exact scan.
+    return distance + 0 if query.exact else distance
+
+
+def _tsquery(query: SearchQuery) -> ColumnElement[Any]:
+    return func.websearch_to_tsquery(cast(literal(query.language), REGCONFIG), query.text)
+
+
+_RESULT_COLUMNS = (
+    Chunk.id,
+    Chunk.document_id,
+    Document.filename,
+    Chunk.text,
+    Chunk.metadata_.label("metadata"),
+)
 
 
 class SearchRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def nearest(
-        self, collection_id: str, vector: npt.NDArray[np.float32], k: int
-    ) -> Sequence[Row[Any]]:
-        """The k chunks of the collection closest to `vector`, with cosine similarity."""
-        result = await self.session.execute(
-            text(
-                """
-                SELECT c.id, c.document_id, d.filename, c.text, c.metadata,
-                       1 - (c.embedding <=> :vector) AS score
-                FROM chunks c JOIN documents d ON d.id = c.document_id
-                WHERE c.collection_id = :collection_id
-                ORDER BY c.embedding <=> :vector
-                LIMIT :k
-                """
-            ),
-            {"vector": vector, "collection_id": collection_id, "k": k},
+    async def vector(self, query: SearchQuery) -> SearchRows:
+        """Nearest chunks by cosine distance; score = cosine similarity."""
+        distance = _distance(query)
+        nearest = (
+            _scoped(select(*_RESULT_COLUMNS, distance.label("distance")), query)
+            .order_by(distance)
+            .limit(query.k)
+            .cte("nearest")
+            .prefix_with("MATERIALIZED")
         )
-        return result.all()
+        statement = select(
+            *(nearest.c[name] for name in ("id", "document_id", "filename", "text", "metadata")),
+            (1 - nearest.c.distance).label("score"),
+            (1 - nearest.c.distance).label("similarity"),
+            cast(literal(None), Float).label("keyword_rank"),
+        ).order_by(nearest.c.distance, nearest.c.id)
+        return (await self.session.execute(statement)).all()
+
+    async def keyword(self, query: SearchQuery) -> SearchRows:
+        """Chunks matching the words of the query; score = ts_rank_cd."""
+        tsquery = _tsquery(query)
+        rank = func.ts_rank_cd(Chunk.text_search, tsquery)
+        statement = (
+            _scoped(
+                select(
+                    *_RESULT_COLUMNS,
+                    rank.label("score"),
+                    cast(literal(None), Float).label("similarity"),
+                    rank.label("keyword_rank"),
+                ),
+                query,
+            )
+            .where(Chunk.text_search.op("@@")(tsquery))
+            .order_by(rank.desc(), Chunk.id)
+            .limit(query.k)
+        )
+        return (await self.session.execute(statement)).all()
+
+    async def hybrid(self, query: SearchQuery) -> SearchRows:
+        """Both lists fused by reciprocal rank; score = sum of 1/(rrf_k + rank)."""
+        distance = _distance(query)
+        nearest = (
+            _scoped(select(Chunk.id, distance.label("distance")), query)
+            .order_by(distance)
+            .limit(query.candidates)
+            .cte("nearest")
+            .prefix_with("MATERIALIZED")
+        )
+        semantic = select(
+            nearest.c.id,
+            (1 - nearest.c.distance).label("similarity"),
+            func.rank().over(order_by=nearest.c.distance).label("rank"),
+        ).cte("semantic")
+        tsquery = _tsquery(query)
+        text_rank = func.ts_rank_cd(Chunk.text_search, tsquery)
+        keyword = (
+            _scoped(
+                select(
+                    Chunk.id,
+                    text_rank.label("keyword_rank"),
+                    func.rank().over(order_by=text_rank.desc()).label("rank"),
+                ),
+                query,
+            )
+            .where(Chunk.text_search.op("@@")(tsquery))
+            .order_by(text_rank.desc())
+            .limit(query.candidates)
+            .cte("keyword")
+        )
+        rrf = literal(float(query.rrf_k))
+        score = func.coalesce(1.0 / (rrf + semantic.c.rank), 0.0) + func.coalesce(
+            1.0 / (rrf + keyword.c.rank), 0.0
+        )
+        fused = (
+            select(
+                func.coalesce(semantic.c.id, keyword.c.id).label("id"),
+                score.label("score"),
+                semantic.c.similarity,
+                keyword.c.keyword_rank,
+            )
+            .select_from(semantic.join(keyword, semantic.c.id == keyword.c.id, full=True))
+            .order_by(score.desc())
+            .limit(query.k)
+            .cte("fused")
+        )
+        statement = (
+            select(
+                *_RESULT_COLUMNS,
+                fused.c.score,
+                fused.c.similarity,
+                fused.c.keyword_rank,
+            )
+            .join(fused, fused.c.id == Chunk.id)
+            .join(Document, Document.id == Chunk.document_id)
+            .order_by(fused.c.score.desc(), Chunk.id)
+        )
+        return (await self.session.execute(statement)).all()

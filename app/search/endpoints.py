@@ -1,0 +1,61 @@
+from fastapi import APIRouter
+
+from app.core.deps import SearchDep, SessionDep
+from app.core.logging import request_api_key
+from app.search.schemas import (
+    CollectionSearchRequest,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+
+router = APIRouter(tags=["search"])
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    404: {"description": "No such collection"},
+    422: {"description": "Invalid query, k, mode or filters"},
+}
+
+
+async def _search(
+    collection_id: str, body: SearchRequest, session: SessionDep, search: SearchDep
+) -> SearchResponse:
+    request_api_key.set(body.api_key)
+    hits = await search.with_api_key(body.api_key).search(
+        session, collection_id, body.query, body.k, body.mode, body.filters, body.min_score
+    )
+    return SearchResponse(
+        query=body.query,
+        mode=body.mode,
+        results=[
+            SearchResult(
+                chunk_id=hit.chunk_id,
+                document_id=hit.document_id,
+                filename=hit.filename,
+                text=hit.text,
+                score=hit.score,
+                metadata=hit.metadata,
+            )
+            for hit in hits
+        ],
+    )
+
+
+@router.post(
+    "/api/collections/{collection_id}/search",
+    summary="Search a collection",
+    responses=_ERRORS,
+)
+async def search_collection(
+    collection_id: str, body: SearchRequest, session: SessionDep, search: SearchDep
+) -> SearchResponse:
+    """The k best chunks for a query: vector, keyword or hybrid, with metadata filters."""
+    return await _search(collection_id, body, session, search)
+
+
+@router.post("/api/search", summary="Search a session", responses=_ERRORS)
+async def search_session(
+    body: CollectionSearchRequest, session: SessionDep, search: SearchDep
+) -> SearchResponse:
+    """The same search, naming the collection by the original app's `session_id`."""
+    return await _search(body.session_id, body, session, search)
