@@ -2,38 +2,74 @@
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from app.llm.errors import upstream_errors
+from app.llm.errors import translate_upstream_error, upstream_errors
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True)
+class StreamFailed:
+    """The provider broke off after the first token; only the stream can say so."""
+
+    detail: str
+
+
+StreamPart = str | Usage | StreamFailed
+
+
 async def stream_chat(
-    client: openai.AsyncOpenAI, model: str, messages: list[ChatCompletionMessageParam]
-) -> AsyncIterator[str]:
-    """Open the upstream stream and return its tokens as they arrive.
+    client: openai.AsyncOpenAI,
+    model: str,
+    messages: list[ChatCompletionMessageParam],
+    include_usage: bool = False,
+) -> AsyncIterator[StreamPart]:
+    """Open the upstream stream and return its parts as they arrive.
 
     The request is sent before this returns, so a refused key, a rate limit or
     an unreachable provider raises here, while the caller can still answer
-    with a status code. A failure after the first token can only end the
-    stream: it is logged and the stream closes.
+    with a status code. A failure after that ends the stream with a
+    StreamFailed part (and a log line).
     """
     async with upstream_errors():
-        stream = await client.chat.completions.create(model=model, messages=messages, stream=True)
-    return _tokens(stream)
+        stream = await client.chat.completions.create(
+            model=model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True} if include_usage else openai.omit,
+        )
+    return _parts(stream)
 
 
-async def _tokens(
-    stream: openai.AsyncStream[openai.types.chat.ChatCompletionChunk],
-) -> AsyncIterator[str]:
+async def _parts(stream: openai.AsyncStream[ChatCompletionChunk]) -> AsyncIterator[StreamPart]:
     try:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield chunk.choices[0].delta.content
+            if chunk.usage is not None:
+                yield Usage(
+                    chunk.usage.prompt_tokens,
+                    chunk.usage.completion_tokens,
+                    chunk.usage.total_tokens,
+                )
     except openai.OpenAIError as exc:
         logger.warning("chat stream broke off: %s: %s", type(exc).__name__, exc)
+        yield StreamFailed(f"the answer broke off: {translate_upstream_error(exc).message}")
     finally:
         await stream.close()
+
+
+async def single_answer(text: str) -> AsyncIterator[StreamPart]:
+    """A fixed answer in the shape of a stream (no provider call)."""
+    yield text

@@ -43,6 +43,7 @@ class Failure:
     status: int
     message: str
     retry_after: str | None = None
+    path: str | None = None
 
 
 @dataclass
@@ -69,11 +70,18 @@ class FakeOpenAI:
         return f"{self._server.url}/v1"
 
     def fail_next(
-        self, status: int, times: int = 1, message: str = "", retry_after: str | None = None
+        self,
+        status: int,
+        times: int = 1,
+        message: str = "",
+        retry_after: str | None = None,
+        path: str | None = None,
     ) -> None:
-        """The next `times` requests answer `status` instead of succeeding."""
+        """The next `times` requests (to `path`, "chat" or "embeddings", if given) answer
+        `status` instead of succeeding."""
         for _ in range(times):
-            self._failures.append(Failure(status, message or f"scripted {status}", retry_after))
+            failure = Failure(status, message or f"scripted {status}", retry_after, path)
+            self._failures.append(failure)
 
     def reset(self) -> None:
         """Forget requests and scripts: each test starts from a healthy server."""
@@ -112,8 +120,9 @@ class FakeOpenAI:
         if self.valid_keys is not None and key not in self.valid_keys:
             # Like the real API, the message quotes part of the key.
             return body, _error(401, f"Incorrect API key provided: {key[:6]}***{key[-4:]}.")
-        if self._failures:
-            failure = self._failures.popleft()
+        failure = next((f for f in self._failures if f.path in (None, path)), None)
+        if failure is not None:
+            self._failures.remove(failure)
             headers = {"retry-after": failure.retry_after} if failure.retry_after else None
             return body, _error(failure.status, failure.message, headers)
         return body, None
