@@ -28,11 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         configure_logging(settings.log_level, known_secrets=[secret])
         runtime = await Runtime.open(settings)
-        app.state.settings = settings
-        app.state.database = runtime.database
-        app.state.llm_clients = runtime.llm_clients
-        app.state.ingestion = runtime.ingestion
-        app.state.search = runtime.search
+        app.state.runtime = runtime
         try:
             yield
         finally:

@@ -4,10 +4,11 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from openai.types.chat import ChatCompletionMessageParam
 
-from app.chat.rag import NOTHING_RELEVANT, RagContext, require_session, retrieve_context
+from app.chat.rag import NOTHING_RELEVANT, RagContext, retrieve_context
 from app.chat.schemas import ChatRequest, RagChatRequest
 from app.chat.service import single_answer, stream_chat
 from app.chat.streaming import event_response, text_response, wants_events
+from app.collection.service import get_session_collection
 from app.core.config import Settings
 from app.core.deps import LLMClientsDep, SearchDep, SessionDep, SettingsDep
 from app.core.logging import request_api_key
@@ -112,7 +113,7 @@ async def rag_chat(
             request.user_message,
         )
     else:
-        await require_session(session, request.session_id)
+        await get_session_collection(session, request.session_id)
         context = RagContext(
             sources=[], messages=_plain(PLAIN_CHAT_INSTRUCTIONS, request.user_message)
         )

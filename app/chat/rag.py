@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.collection.service import get_collection
+from app.collection.service import get_session_collection
 from app.core.config import Settings
-from app.core.errors import BadRequest, NotFound
+from app.core.errors import BadRequest
 from app.document.service import count_documents
 from app.search.service import SearchHit, SearchService
 
@@ -36,7 +36,7 @@ async def retrieve_context(
     No relevant chunk means no messages: the caller answers NOTHING_RELEVANT
     instead of letting the model invent one.
     """
-    await require_session(session, collection_id)
+    await get_session_collection(session, collection_id)
     if (await count_documents(session, [collection_id]))[collection_id] == 0:
         raise BadRequest(f"Session {collection_id} has no documents: upload one first")
     hits = await search.search(session, collection_id, question, settings.rag_top_k, "hybrid")
@@ -47,14 +47,6 @@ async def retrieve_context(
         sources=relevant,
         messages=build_messages(settings.rag_system_prompt, question, relevant, developer_message),
     )
-
-
-async def require_session(session: AsyncSession, collection_id: str) -> None:
-    """The original app's 404 for an unknown session."""
-    try:
-        await get_collection(session, collection_id)
-    except NotFound as exc:
-        raise NotFound(f"Session not found: {collection_id}") from exc
 
 
 def build_messages(

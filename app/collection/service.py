@@ -27,6 +27,14 @@ async def get_collection(session: AsyncSession, collection_id: str) -> Collectio
     return collection
 
 
+async def get_session_collection(session: AsyncSession, session_id: str) -> Collection:
+    """The collection behind an original-app session id, with that app's 404 message."""
+    try:
+        return await get_collection(session, session_id)
+    except NotFound as exc:
+        raise NotFound(f"Session not found: {session_id}") from exc
+
+
 async def get_or_create_collection(session: AsyncSession, collection_id: str | None) -> Collection:
     """As the original app did: an absent or unknown session id makes a new collection."""
     collection_id = collection_id or str(uuid.uuid4())

@@ -6,7 +6,7 @@ same services as the resource API underneath.
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Form, Query
 
 from app.collection import service as collections
 from app.compat.schemas import (
@@ -16,23 +16,11 @@ from app.compat.schemas import (
     SessionList,
     UploadResponse,
 )
-from app.core.deps import IngestionDep, SessionDep, SettingsDep
-from app.core.errors import NotFound
-from app.core.logging import request_api_key
-from app.db.models import Collection
+from app.core.deps import IngestionDep, SessionDep
 from app.document import service as documents
-from app.ingestion.service import ProcessingOptions
-from app.ingestion.upload import parse_metadata, received_upload
+from app.ingestion.upload import UploadFormDep
 
 router = APIRouter(tags=["original app"])
-
-
-async def _require_session(session: SessionDep, session_id: str) -> Collection:
-    """The collection behind a session id, or the original app's 404."""
-    try:
-        return await collections.get_collection(session, session_id)
-    except NotFound as exc:
-        raise NotFound(f"Session not found: {session_id}") from exc
 
 
 _UPLOAD_ERRORS: dict[int | str, dict[str, str]] = {
@@ -43,25 +31,19 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-async def _upload(
-    file: UploadFile,
-    session_id: str | None,
-    api_key: str | None,
-    chunk_size: int | None,
-    chunk_overlap: int | None,
-    metadata: str | None,
+@router.post(
+    "/api/upload-document", summary="Upload a document (original route)", responses=_UPLOAD_ERRORS
+)
+async def upload_document(
+    form: UploadFormDep,
     ingestion: IngestionDep,
-    settings: SettingsDep,
     session: SessionDep,
+    session_id: Annotated[
+        str | None, Form(description="Collection to add to; created when absent or unknown")
+    ] = None,
 ) -> UploadResponse:
-    request_api_key.set(api_key)
-    options = ProcessingOptions.from_request(
-        settings, chunk_size, chunk_overlap, parse_metadata(metadata)
-    )
-    async with received_upload(file, settings.max_upload_bytes) as stored:
-        result = await ingestion.with_api_key(api_key).ingest(
-            stored, session_id, options, create_collection=True
-        )
+    """Store, parse, chunk and embed a file into a session; searchable when this returns."""
+    result = await ingestion.ingest_form(form, session_id, create_collection=True)
     names = await collections.document_filenames(session, result.collection.id)
     document = result.document
     verb = "was already processed" if result.already_processed else "uploaded and processed"
@@ -78,56 +60,14 @@ async def _upload(
     )
 
 
-UploadFileField = Annotated[UploadFile, File(description="PDF, DOCX, XLSX, CSV, TXT, MD or HTML")]
-SessionIdField = Annotated[
-    str | None, Form(description="Collection to add to; created when absent or unknown")
-]
-ApiKeyField = Annotated[str | None, Form(description="OpenAI key for this upload's embeddings")]
-ChunkSizeField = Annotated[int | None, Form(description="Characters per chunk (default 500)")]
-OverlapField = Annotated[int | None, Form(description="Characters of overlap (default 50)")]
-MetadataField = Annotated[str | None, Form(description="A JSON object stored with the document")]
-
-
-@router.post(
-    "/api/upload-document", summary="Upload a document (original route)", responses=_UPLOAD_ERRORS
-)
-async def upload_document(
-    file: UploadFileField,
-    ingestion: IngestionDep,
-    settings: SettingsDep,
-    session: SessionDep,
-    session_id: SessionIdField = None,
-    api_key: ApiKeyField = None,
-    chunk_size: ChunkSizeField = None,
-    chunk_overlap: OverlapField = None,
-    metadata: MetadataField = None,
-) -> UploadResponse:
-    """Store, parse, chunk and embed a file into a session; searchable when this returns."""
-    return await _upload(
-        file, session_id, api_key, chunk_size, chunk_overlap, metadata, ingestion, settings, session
-    )
-
-
-@router.post(
+# The original app's PDF route: the same upload, any supported type.
+router.add_api_route(
     "/api/upload-pdf",
+    upload_document,
+    methods=["POST"],
     summary="Upload a document (alias of /api/upload-document)",
     responses=_UPLOAD_ERRORS,
 )
-async def upload_pdf(
-    file: UploadFileField,
-    ingestion: IngestionDep,
-    settings: SettingsDep,
-    session: SessionDep,
-    session_id: SessionIdField = None,
-    api_key: ApiKeyField = None,
-    chunk_size: ChunkSizeField = None,
-    chunk_overlap: OverlapField = None,
-    metadata: MetadataField = None,
-) -> UploadResponse:
-    """The original app's PDF route; any supported type is accepted."""
-    return await _upload(
-        file, session_id, api_key, chunk_size, chunk_overlap, metadata, ingestion, settings, session
-    )
 
 
 @router.get("/api/sessions", summary="List sessions (original route)")
@@ -159,7 +99,7 @@ async def list_sessions(
 )
 async def get_session(session_id: str, session: SessionDep) -> SessionInfo:
     """A session with its documents' names."""
-    collection = await _require_session(session, session_id)
+    collection = await collections.get_session_collection(session, session_id)
     names = await collections.document_filenames(session, session_id)
     return SessionInfo(
         session_id=collection.id,
@@ -176,7 +116,7 @@ async def get_session(session_id: str, session: SessionDep) -> SessionInfo:
 )
 async def delete_session(session_id: str, session: SessionDep) -> SessionDeleted:
     """Delete a session with all its documents, chunks and vectors."""
-    await _require_session(session, session_id)
+    await collections.get_session_collection(session, session_id)
     await collections.delete_collection(session, session_id)
     return SessionDeleted(success=True, message=f"Session {session_id} deleted")
 
@@ -190,7 +130,7 @@ async def delete_document(
     session_id: str, document_name: str, session: SessionDep
 ) -> DocumentDeleted:
     """Delete one document by name; its chunks and vectors really go (unlike the original)."""
-    await _require_session(session, session_id)
+    await collections.get_session_collection(session, session_id)
     await documents.delete_document_by_filename(session, session_id, document_name)
     remaining = await collections.document_filenames(session, session_id)
     return DocumentDeleted(

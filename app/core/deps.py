@@ -10,50 +10,49 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.ingestion.service import IngestionService
 from app.llm.client import LLMClients
+from app.runtime import Runtime
 from app.search.service import SearchService
 
 
-def get_settings(request: Request) -> Settings:
-    settings = request.app.state.settings
-    assert isinstance(settings, Settings)
-    return settings
+def get_runtime(request: Request) -> Runtime:
+    """What the lifespan opened: database, clients and services."""
+    runtime = request.app.state.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
 
 
-def get_database(request: Request) -> Database:
-    database = request.app.state.database
-    assert isinstance(database, Database)
-    return database
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_llm_clients(request: Request) -> LLMClients:
-    clients = request.app.state.llm_clients
-    assert isinstance(clients, LLMClients)
-    return clients
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+def get_database(runtime: RuntimeDep) -> Database:
+    return runtime.database
+
+
+def get_llm_clients(runtime: RuntimeDep) -> LLMClients:
+    return runtime.llm_clients
+
+
+def get_ingestion_service(runtime: RuntimeDep) -> IngestionService:
+    return runtime.ingestion
+
+
+def get_search_service(runtime: RuntimeDep) -> SearchService:
+    return runtime.search
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the route succeeds, rolled back otherwise."""
+    async with runtime.database.session() as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 LLMClientsDep = Annotated[LLMClients, Depends(get_llm_clients)]
-
-
-async def get_session(database: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the route succeeds, rolled back otherwise."""
-    async with database.session() as session:
-        yield session
-
-
-def get_ingestion_service(request: Request) -> IngestionService:
-    service = request.app.state.ingestion
-    assert isinstance(service, IngestionService)
-    return service
-
-
-def get_search_service(request: Request) -> SearchService:
-    service = request.app.state.search
-    assert isinstance(service, SearchService)
-    return service
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-SearchDep = Annotated[SearchService, Depends(get_search_service)]
 IngestionDep = Annotated[IngestionService, Depends(get_ingestion_service)]
+SearchDep = Annotated[SearchService, Depends(get_search_service)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,14 +1,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Query, Response, status
 
-from app.core.deps import IngestionDep, SessionDep, SettingsDep
-from app.core.logging import request_api_key
+from app.core.deps import IngestionDep, SessionDep
 from app.document import service
 from app.document.schemas import ChunkPage, ChunkRead, DocumentPage, DocumentRead, DocumentUploaded
-from app.ingestion.service import ProcessingOptions
-from app.ingestion.upload import parse_metadata, received_upload
+from app.ingestion.upload import UploadFormDep
 
 router = APIRouter(prefix="/api/collections/{collection_id}/documents", tags=["documents"])
 
@@ -30,29 +28,10 @@ Offset = Annotated[int, Query(ge=0)]
     },
 )
 async def upload_document(
-    collection_id: str,
-    file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, CSV, TXT, Markdown or HTML")],
-    ingestion: IngestionDep,
-    settings: SettingsDep,
-    response: Response,
-    metadata: Annotated[
-        str | None, Form(description="A JSON object stored with the document")
-    ] = None,
-    chunk_size: Annotated[int | None, Form()] = None,
-    chunk_overlap: Annotated[int | None, Form()] = None,
-    api_key: Annotated[
-        str | None, Form(description="OpenAI key for this upload's embeddings")
-    ] = None,
+    collection_id: str, form: UploadFormDep, ingestion: IngestionDep, response: Response
 ) -> DocumentUploaded:
     """Parse, chunk and embed the file; it is searchable when this returns."""
-    request_api_key.set(api_key)
-    options = ProcessingOptions.from_request(
-        settings, chunk_size, chunk_overlap, parse_metadata(metadata)
-    )
-    async with received_upload(file, settings.max_upload_bytes) as stored:
-        result = await ingestion.with_api_key(api_key).ingest(
-            stored, collection_id, options, create_collection=False
-        )
+    result = await ingestion.ingest_form(form, collection_id, create_collection=False)
     if result.already_processed:
         response.status_code = status.HTTP_200_OK
     document = DocumentRead.model_validate(result.document)

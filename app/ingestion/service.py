@@ -33,6 +33,7 @@ from app.collection.repository import CollectionRepository
 from app.collection.service import get_collection
 from app.core.config import Settings
 from app.core.errors import AppError, UnprocessableContent
+from app.core.logging import request_api_key
 from app.db.database import Database
 from app.db.locks import advisory_lock
 from app.db.models import Collection, Document, ProcessedDocument
@@ -41,7 +42,7 @@ from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
 from app.ingestion.repository import ChunkRepository, ProcessedDocumentRepository
-from app.ingestion.upload import StoredUpload
+from app.ingestion.upload import StoredUpload, UploadForm, parse_metadata, received_upload
 from app.processing.chunking import TextSplitter, chunk_units
 from app.processing.detection import detect_document_type
 from app.processing.parsers import parse_document
@@ -121,6 +122,19 @@ class IngestionService:
         return IngestionService(
             self.database, self.embedding_model.with_api_key(api_key), self.settings
         )
+
+    async def ingest_form(
+        self, form: UploadForm, collection_id: str | None, *, create_collection: bool
+    ) -> IngestResult:
+        """Receive an upload route's form and ingest its file (both routes share this)."""
+        request_api_key.set(form.api_key)
+        options = ProcessingOptions.from_request(
+            self.settings, form.chunk_size, form.chunk_overlap, parse_metadata(form.metadata)
+        )
+        async with received_upload(form.file, self.settings.max_upload_bytes) as stored:
+            return await self.with_api_key(form.api_key).ingest(
+                stored, collection_id, options, create_collection=create_collection
+            )
 
     async def ingest(
         self,

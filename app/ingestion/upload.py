@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import HTTPException, UploadFile
+from fastapi import Depends, File, Form, HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PayloadTooLarge, UnprocessableContent
@@ -20,6 +20,38 @@ _COPY_BLOCK = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
 # Multipart framing and the form's other fields come on top of the file.
 _MULTIPART_ALLOWANCE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """The multipart form of both upload routes."""
+
+    file: UploadFile
+    api_key: str | None
+    chunk_size: int | None
+    chunk_overlap: int | None
+    metadata: str | None
+
+
+def upload_form(
+    file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, CSV, TXT, Markdown or HTML")],
+    api_key: Annotated[
+        str | None, Form(description="OpenAI key for this upload's embeddings; never stored")
+    ] = None,
+    chunk_size: Annotated[
+        int | None, Form(description="Characters per chunk (default 500)")
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None, Form(description="Characters of overlap (default 50)")
+    ] = None,
+    metadata: Annotated[
+        str | None, Form(description="A JSON object stored with the document and its chunks")
+    ] = None,
+) -> UploadForm:
+    return UploadForm(file, api_key, chunk_size, chunk_overlap, metadata)
+
+
+UploadFormDep = Annotated[UploadForm, Depends(upload_form)]
 
 
 @dataclass(frozen=True)
