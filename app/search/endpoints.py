@@ -27,17 +27,7 @@ async def _search(
     return SearchResponse(
         query=body.query,
         mode=body.mode,
-        results=[
-            SearchResult(
-                chunk_id=hit.chunk_id,
-                document_id=hit.document_id,
-                filename=hit.filename,
-                text=hit.text,
-                score=hit.score,
-                metadata=hit.metadata,
-            )
-            for hit in hits
-        ],
+        results=[SearchResult.model_validate(hit) for hit in hits],
     )
 
 

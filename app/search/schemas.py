@@ -1,7 +1,7 @@
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.search.filters import Filter
 from app.search.service import SearchMode
@@ -33,6 +33,8 @@ class CollectionSearchRequest(SearchRequest):
 
 
 class SearchResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     chunk_id: int
     document_id: uuid.UUID
     filename: str
