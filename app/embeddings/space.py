@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 async def verify_embedding_space(session: AsyncSession, settings: Settings) -> None:
-    """Fail start-up when the configured model's dimension differs from the stored vectors'."""
+    """Fail start-up when the settings no longer match how the stored data was indexed."""
     space = await EmbeddingSpaceRepository(session).get()
     if space is None:
         raise StartupError("the database has no embedding_space row: run `ragstore db upgrade`")
@@ -25,6 +25,13 @@ async def verify_embedding_space(session: AsyncSession, settings: Settings) -> N
             f"RAGSTORE_EMBEDDING_PROVIDER={space.provider} and "
             f"RAGSTORE_EMBEDDING_MODEL={space.model} again, or point ragstore at a new "
             "database (DATABASE_URL or RAGSTORE_DATA_DIR) and upload the documents again."
+        )
+    if space.text_search_config != settings.text_search_config:
+        raise StartupError(
+            f"this database's keyword index was built for text-search language "
+            f"{space.text_search_config!r}, but RAGSTORE_TEXT_SEARCH_CONFIG is "
+            f"{settings.text_search_config!r}: set it back to {space.text_search_config}, or use "
+            "a new database"
         )
     if space.model != settings.embedding_model:
         logger.warning(

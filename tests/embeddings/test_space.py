@@ -39,3 +39,11 @@ def test_a_different_model_of_the_same_dimension_starts_with_a_warning(
         pass
 
     assert "embedding model changed from 'text-embedding-3-small' to 'e5'" in caplog.text
+
+
+async def test_another_text_search_language_refuses_to_start(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"text_search_config": "german"}))
+
+    with pytest.raises(StartupError, match="built for text-search language 'english'"):
+        async with app.router.lifespan_context(app):
+            pass
