@@ -24,6 +24,7 @@ from tenacity import (
 from app.core.config import Settings
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
+from app.embeddings.limits import AdaptiveLimit
 from app.llm.client import LLMClients
 from app.llm.errors import translate_upstream_error
 
@@ -78,20 +79,19 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         settings: Settings,
         clients: LLMClients,
         api_key: str | None = None,
-        concurrency: asyncio.Semaphore | None = None,
+        concurrency: AdaptiveLimit | None = None,
     ) -> None:
         super().__init__(settings.embedding_model, settings.embedding_dimensions)
         self._settings = settings
         self._clients = clients
         self._api_key = api_key
         # Shared by every view of this model, so the limit holds per process.
-        self._concurrency = concurrency or asyncio.Semaphore(settings.embedding_concurrency)
-        self.calls = 0
+        self.concurrency = concurrency or AdaptiveLimit(settings.embedding_concurrency)
 
     def with_api_key(self, api_key: str | None) -> "OpenAIEmbeddingModel":
         if not api_key:
             return self
-        return OpenAIEmbeddingModel(self._settings, self._clients, api_key, self._concurrency)
+        return OpenAIEmbeddingModel(self._settings, self._clients, api_key, self.concurrency)
 
     async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
         if not texts:
@@ -118,7 +118,7 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         try:
             async for attempt in retrying:
                 with attempt:
-                    async with self._concurrency:
+                    async with self.concurrency:
                         return await self._request(client, texts)
         except _RETRYABLE as exc:
             reason = translate_upstream_error(exc).message
@@ -130,7 +130,15 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _request(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:
-        self.calls += 1
+        try:
+            vectors = await self._call(client, texts)
+        except openai.RateLimitError:
+            self.concurrency.rate_limited()
+            raise
+        self.concurrency.succeeded()
+        return vectors
+
+    async def _call(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:
         # Only OpenAI's text-embedding-3 models take `dimensions`; other servers may refuse it.
         shortened = self.model.startswith("text-embedding-3")
         response = await client.embeddings.create(

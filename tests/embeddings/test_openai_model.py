@@ -75,3 +75,27 @@ async def test_a_bad_key_fails_at_once_without_retries(
 
     assert not isinstance(raised.value, EmbeddingFailed)
     assert len(upstream.requests) == 1
+
+
+async def test_concurrency_shrinks_under_429s_and_grows_back(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    upstream.response_delay = 0.05
+    model = make_model(
+        settings,
+        embedding_batch_size=1,
+        embedding_concurrency=8,
+        embedding_max_attempts=10,
+        embedding_retry_max_wait_seconds=0.01,
+    )
+    upstream.fail_next(429, times=8, retry_after="0")
+
+    vectors = await model.aget_embeddings_batched([f"text {n}" for n in range(60)])
+
+    arrivals = upstream.in_flight_on_arrival
+    assert len(vectors) == 60
+    assert max(arrivals[:8]) == 8, "the first wave uses the configured concurrency"
+    # Eight 429s halve the limit to 1; it then grows by one per run of successes.
+    assert arrivals[8] == 1, "the provider said slow down: one request at a time"
+    assert max(arrivals[8:16]) <= 4
+    assert max(arrivals[-10:]) == 8, "back to the configured concurrency once calls succeed"

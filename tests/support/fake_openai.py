@@ -60,6 +60,8 @@ class FakeOpenAI:
     requests: list[RecordedRequest] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    # How many embedding requests were in flight as each one arrived.
+    in_flight_on_arrival: list[int] = field(default_factory=list)
     stream_finished: threading.Event = field(default_factory=threading.Event)
     _failures: deque[Failure] = field(default_factory=deque)
     _server: ThreadedServer | None = None
@@ -94,6 +96,7 @@ class FakeOpenAI:
         self.response_delay = 0.0
         self.token_delay = 0.0
         self.max_in_flight = 0
+        self.in_flight_on_arrival.clear()
 
     def start(self) -> "FakeOpenAI":
         app = Starlette(
@@ -161,6 +164,7 @@ class FakeOpenAI:
 
     async def _embeddings(self, request: Request) -> Response:
         self.in_flight += 1
+        self.in_flight_on_arrival.append(self.in_flight)
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             return await self._embed(request)
