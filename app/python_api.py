@@ -14,7 +14,6 @@ unless DATABASE_URL is set).
 """
 
 import asyncio
-import hashlib
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.config import Settings, get_settings
+from app.embeddings.base import EmbeddedCallback, Vectors, as_vectors
 from app.embeddings.base import EmbeddingModel as BaseEmbeddingModel
-from app.embeddings.base import Vectors, as_vectors
 from app.embeddings.factory import create_embedding_model
 from app.ingestion.service import ProcessingOptions
-from app.ingestion.upload import StoredUpload
+from app.ingestion.upload import describe_file
 from app.llm.client import LLMClients
 from app.runtime import Runtime
 
@@ -104,7 +103,7 @@ class DocumentProcessor(_Facade):
     ) -> ProcessedFile:
         """Store one file as a document of the collection; unchanged files are skipped."""
         runtime = await self._open()
-        stored = await asyncio.to_thread(_describe_file, Path(path))
+        stored = await asyncio.to_thread(describe_file, Path(path))
         options = ProcessingOptions(
             self.options.chunk_size,
             self.options.chunk_overlap,
@@ -134,8 +133,10 @@ class EmbeddingModel(BaseEmbeddingModel):
         self._provider = create_embedding_model(settings, self._clients).with_api_key(api_key)
         super().__init__(self._provider.model, self._provider.dimensions)
 
-    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
-        return await self._provider.aget_embeddings_batched(texts)
+    async def aget_embeddings_batched(
+        self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
+    ) -> Vectors:
+        return await self._provider.aget_embeddings_batched(texts, on_embedded)
 
     async def close(self) -> None:
         await self._provider.close()
@@ -216,13 +217,3 @@ class VectorDatabase(_Facade):
             return self._runner.run(coroutine)
         coroutine.close()
         raise RuntimeError("inside async code, await the a-prefixed method instead")
-
-
-def _describe_file(path: Path) -> StoredUpload:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1024 * 1024):
-            digest.update(block)
-    return StoredUpload(
-        path=path, filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest()
-    )

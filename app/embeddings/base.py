@@ -1,12 +1,13 @@
 """One interface for every embedding provider."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
+EmbeddedCallback = Callable[[int], None]
 
 
 class EmbeddingModel(ABC):
@@ -22,8 +23,13 @@ class EmbeddingModel(ABC):
         self.dimensions = dimensions
 
     @abstractmethod
-    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
-        """Embed any number of texts; row i of the result is the vector of texts[i]."""
+    async def aget_embeddings_batched(
+        self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
+    ) -> Vectors:
+        """Embed any number of texts; row i of the result is the vector of texts[i].
+
+        `on_embedded(n)` is called as each batch of n texts is done.
+        """
 
     async def aget_embeddings(self, texts: Sequence[str]) -> Vectors:
         return await self.aget_embeddings_batched(texts)

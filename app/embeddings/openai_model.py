@@ -22,7 +22,7 @@ from tenacity import (
 )
 
 from app.core.config import Settings
-from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
+from app.embeddings.base import EmbeddedCallback, EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.embeddings.limits import AdaptiveLimit
 from app.llm.client import LLMClients
@@ -93,7 +93,9 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             return self
         return OpenAIEmbeddingModel(self._settings, self._clients, api_key, self.concurrency)
 
-    async def aget_embeddings_batched(self, texts: Sequence[str]) -> Vectors:
+    async def aget_embeddings_batched(
+        self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
+    ) -> Vectors:
         if not texts:
             return np.empty((0, self.dimensions), dtype=np.float32)
         # Retries are ours (with Retry-After and a budget), not the SDK's.
@@ -104,11 +106,13 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             )
         )
         results = await asyncio.gather(
-            *(self._embed_batch(client, [texts[i] for i in batch]) for batch in ranges)
+            *(self._embed_batch(client, [texts[i] for i in batch], on_embedded) for batch in ranges)
         )
         return np.concatenate(results)
 
-    async def _embed_batch(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:
+    async def _embed_batch(
+        self, client: openai.AsyncOpenAI, texts: list[str], on_embedded: EmbeddedCallback | None
+    ) -> Vectors:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda error: isinstance(error, _RETRYABLE)),
             wait=_WaitRetryAfter(self._settings.embedding_retry_max_wait_seconds),
@@ -119,7 +123,10 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             async for attempt in retrying:
                 with attempt:
                     async with self.concurrency:
-                        return await self._request(client, texts)
+                        vectors = await self._request(client, texts)
+                    if on_embedded is not None:
+                        on_embedded(len(texts))
+                    return vectors
         except _RETRYABLE as exc:
             reason = translate_upstream_error(exc).message
             raise EmbeddingFailed(

@@ -41,6 +41,7 @@ from app.document.repository import DocumentRepository
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
+from app.ingestion.progress import IngestProgress, ProgressCallback, counted
 from app.ingestion.repository import ChunkRepository, ProcessedDocumentRepository
 from app.ingestion.upload import StoredUpload, UploadForm, parse_metadata, received_upload
 from app.processing.chunking import TextSplitter, chunk_units
@@ -143,6 +144,7 @@ class IngestionService:
         options: ProcessingOptions,
         *,
         create_collection: bool,
+        on_progress: ProgressCallback | None = None,
     ) -> IngestResult:
         """Store the upload as a document of the collection, processed and searchable."""
         document_type = await asyncio.to_thread(detect_document_type, upload.path, upload.filename)
@@ -153,7 +155,14 @@ class IngestionService:
         try:
             async with self.database.session() as session:
                 result = await self._ingest_locked(
-                    session, upload, document_type, key, collection_id, options, create_collection
+                    session,
+                    upload,
+                    document_type,
+                    key,
+                    collection_id,
+                    options,
+                    create_collection,
+                    on_progress or _ignore,
                 )
         except EmbeddingFailed as exc:
             document_id = await self._record_failure(
@@ -240,6 +249,7 @@ class IngestionService:
         collection_id: str,
         options: ProcessingOptions,
         create_collection: bool,
+        on_progress: ProgressCallback,
     ) -> IngestResult:
         await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
         collection = await _resolve_collection(session, collection_id, create_collection)
@@ -268,9 +278,10 @@ class IngestionService:
         if cached is not None:
             count = await chunks.copy_from_cache(key, document.id, collection.id, chunk_metadata)
             await cache.touch(key)
+            on_progress(IngestProgress(0, count, count, count))
         else:
             count = await self._process(
-                session, upload, document_type, key, document, options, chunk_metadata
+                session, upload, document_type, key, document, options, chunk_metadata, on_progress
             )
         if count == 0:
             raise UnprocessableContent(f"no extractable text in {upload.filename}")
@@ -318,6 +329,7 @@ class IngestionService:
         document: Document,
         options: ProcessingOptions,
         chunk_metadata: dict[str, Any],
+        on_progress: ProgressCallback,
     ) -> int:
         """Parse, chunk, embed and COPY, slice by slice, so memory stays flat."""
         cache = ProcessedDocumentRepository(session) if options.use_cache else None
@@ -332,13 +344,24 @@ class IngestionService:
                     chunk_count=0,
                 )
             )
-        drafts = chunk_units(parse_document(upload.path, document_type), options.splitter())
+        progress = IngestProgress()
+        units = counted(parse_document(upload.path, document_type), progress)
+        drafts = chunk_units(units, options.splitter())
+
+        def embedded(count: int) -> None:
+            progress.chunks_embedded += count
+            on_progress(progress)
+
         # Enough chunks per slice to keep every allowed embedding request busy.
         slice_size = self.settings.embedding_batch_size * self.settings.embedding_concurrency
         chunks = ChunkRepository(session)
         count = 0
         while batch := await asyncio.to_thread(_take, drafts, slice_size):
-            vectors = await self.embedding_model.aget_embeddings_batched([d.text for d in batch])
+            progress.chunks_made += len(batch)
+            on_progress(progress)
+            vectors = await self.embedding_model.aget_embeddings_batched(
+                [d.text for d in batch], embedded
+            )
             await chunks.copy(
                 [
                     (
@@ -362,6 +385,8 @@ class IngestionService:
                     ]
                 )
             count += len(batch)
+            progress.chunks_stored = count
+            on_progress(progress)
         if cache is not None:
             entry = await cache.get(key)
             assert entry is not None
@@ -415,6 +440,10 @@ async def _resolve_collection(
     if create_collection:
         return await CollectionRepository(session).get_or_create(collection_id, collection_id)
     return await get_collection(session, collection_id)
+
+
+def _ignore(_progress: IngestProgress) -> None:
+    return None
 
 
 def _take(drafts: Iterator[ChunkDraft], size: int) -> list[ChunkDraft]:

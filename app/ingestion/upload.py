@@ -160,6 +160,15 @@ async def _send_too_large(send: Send, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def describe_file(path: Path) -> StoredUpload:
+    """A local file as an upload (for the CLI and the Python API): hashed, not copied."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_COPY_BLOCK):
+            digest.update(block)
+    return StoredUpload(path, path.name, path.stat().st_size, digest.hexdigest())
+
+
 @asynccontextmanager
 async def received_upload(file: UploadFile, max_bytes: int) -> AsyncIterator[StoredUpload]:
     """The multipart file on disk under its cleaned name, removed when the block ends."""

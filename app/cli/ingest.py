@@ -1,0 +1,171 @@
+"""`ragstore ingest`: files and folders into a collection, with progress and a summary."""
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from app.cli.runtime import console, run
+from app.core.errors import AppError
+from app.ingestion.progress import IngestProgress
+from app.ingestion.service import ProcessingOptions
+from app.ingestion.upload import describe_file
+from app.runtime import Runtime
+
+
+class RateColumn(ProgressColumn):
+    """Items per second (rich's own speed columns speak of bytes)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:6.1f}/s" if task.speed else "", style="progress.data.speed")
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    path: Path
+    result: str
+    chunks: int = 0
+    detail: str = ""
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="Collection to add to (created if new).")
+    ],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Enter subfolders.")] = False,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Characters per chunk (default RAGSTORE_CHUNK_SIZE).")
+    ] = None,
+    overlap: Annotated[
+        int | None, typer.Option(help="Characters of overlap (default RAGSTORE_CHUNK_OVERLAP).")
+    ] = None,
+) -> None:
+    """Parse, chunk, embed and store files. Unchanged files are skipped; exits 1 if any failed."""
+    files = find_files(paths, recursive)
+    outcomes = run(lambda runtime: _ingest_all(runtime, files, collection, chunk_size, overlap))
+    console.print(summary(outcomes))
+    failed = sum(1 for outcome in outcomes if outcome.result == "failed")
+    raise typer.Exit(code=1 if failed else 0)
+
+
+def find_files(paths: list[Path], recursive: bool) -> list[Path]:
+    """The files named, and those in the folders named (hidden ones left out), in order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(
+                sorted(
+                    p
+                    for p in path.glob(pattern)
+                    if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        else:
+            raise typer.BadParameter(f"no such file or folder: {path}")
+    return found
+
+
+async def _ingest_all(
+    runtime: Runtime,
+    files: list[Path],
+    collection: str,
+    chunk_size: int | None,
+    overlap: int | None,
+) -> list[FileOutcome]:
+    options = ProcessingOptions.from_request(runtime.settings, chunk_size, overlap)
+    outcomes = []
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        files_task = bar.add_task("files", total=len(files))
+        chunks_task = bar.add_task("chunks", total=None)
+        embedded_task = bar.add_task("embeddings", total=None)
+        done = IngestProgress()
+        for path in files:
+            outcome = await _ingest_one(
+                runtime, path, collection, options, bar, (chunks_task, embedded_task), done
+            )
+            outcomes.append(outcome)
+            bar.advance(files_task)
+    return outcomes
+
+
+async def _ingest_one(
+    runtime: Runtime,
+    path: Path,
+    collection: str,
+    options: ProcessingOptions,
+    bar: Progress,
+    tasks: tuple[TaskID, TaskID],
+    done: IngestProgress,
+) -> FileOutcome:
+    chunks_task, embedded_task = tasks
+
+    def show(progress: IngestProgress) -> None:
+        made = done.chunks_made + progress.chunks_made
+        bar.update(chunks_task, completed=made)
+        bar.update(
+            embedded_task, completed=done.chunks_embedded + progress.chunks_embedded, total=made
+        )
+
+    try:
+        stored = await asyncio.to_thread(describe_file, path)
+        result = await runtime.ingestion.ingest(
+            stored, collection, options, create_collection=True, on_progress=show
+        )
+    except AppError as exc:
+        return FileOutcome(path, "failed", detail=exc.message)
+    count = result.document.chunk_count
+    if result.already_processed:
+        return FileOutcome(path, "skipped", count, "unchanged")
+    done.chunks_made += count
+    done.chunks_embedded += 0 if result.from_cache else count
+    show(IngestProgress())
+    return FileOutcome(path, "ingested", count, "from cache" if result.from_cache else "")
+
+
+def summary(outcomes: list[FileOutcome]) -> Table:
+    table = Table(title="ingest summary")
+    table.add_column("file", overflow="fold")
+    table.add_column("result")
+    table.add_column("chunks", justify="right")
+    table.add_column("detail")
+    colours = {"ingested": "green", "skipped": "cyan", "failed": "red"}
+    for outcome in outcomes:
+        table.add_row(
+            str(outcome.path),
+            f"[{colours[outcome.result]}]{outcome.result}[/]",
+            str(outcome.chunks),
+            outcome.detail,
+        )
+    counts = {name: sum(1 for o in outcomes if o.result == name) for name in colours}
+    table.caption = ", ".join(f"{count} {name}" for name, count in counts.items())
+    return table

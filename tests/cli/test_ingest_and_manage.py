@@ -1,0 +1,132 @@
+"""`ragstore ingest`, `search`, `collections` and `documents`, run as a user runs them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.core.config import Settings
+from tests.conftest import APP_SETTINGS, SERVER_KEY
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.uploads import long_text
+
+RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
+CORPUS_DOCX = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "docx"
+
+
+@pytest.fixture
+def env(settings: Settings, upstream: FakeOpenAI) -> dict[str, str]:
+    """The test database and the fake upstream, as environment variables."""
+    assert settings.database_url
+    variables = {
+        "DATABASE_URL": settings.database_url,
+        "OPENAI_BASE_URL": upstream.url,
+        "OPENAI_API_KEY": SERVER_KEY,
+        "RAGSTORE_MIGRATE_ON_START": "false",
+        "COLUMNS": "200",
+    }
+    variables.update({f"RAGSTORE_{k.upper()}": str(v) for k, v in APP_SETTINGS.items()})
+    return {**os.environ, **variables}
+
+
+def ragstore(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAGSTORE, *args], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "a.txt").write_text(long_text(3))
+    (tmp_path / "b.md").write_text("# Title\n\nPgvector brings vector search to PostgreSQL.")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "c.txt").write_text("Reciprocal rank fusion merges two rankings.")
+    (tmp_path / ".hidden.txt").write_text("never ingested")
+    return tmp_path
+
+
+def test_ingest_shows_a_summary_and_a_second_run_skips_everything(
+    env: dict[str, str], folder: Path, upstream: FakeOpenAI
+) -> None:
+    first = ragstore(env, "ingest", str(folder), "--collection", "notes", "--recursive")
+    calls_after_first = len(upstream.requests)
+    second = ragstore(env, "ingest", str(folder), "--collection", "notes", "--recursive")
+
+    assert first.returncode == 0, first.stderr
+    assert "3 ingested, 0 skipped, 0 failed" in first.stdout
+    assert "embeddings" in first.stdout and "files" in first.stdout
+    assert ".hidden" not in first.stdout
+    assert second.returncode == 0
+    assert "0 ingested, 3 skipped, 0 failed" in second.stdout
+    assert len(upstream.requests) == calls_after_first, "unchanged files are not embedded again"
+
+
+def test_without_recursive_subfolders_are_left_out(env: dict[str, str], folder: Path) -> None:
+    result = ragstore(env, "ingest", str(folder), "-c", "notes")
+
+    assert "2 ingested" in result.stdout
+    assert "c.txt" not in result.stdout
+
+
+def test_a_failed_file_is_named_with_its_reason_and_the_exit_code_is_1(
+    env: dict[str, str], folder: Path
+) -> None:
+    (folder / "picture.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+
+    result = ragstore(env, "ingest", str(folder), "-c", "notes")
+
+    assert result.returncode == 1
+    assert "2 ingested, 0 skipped, 1 failed" in result.stdout
+    assert "unsupported file type" in result.stdout
+
+
+def test_a_missing_path_is_a_usage_error(env: dict[str, str]) -> None:
+    result = ragstore(env, "ingest", "/no/such/place", "-c", "notes")
+
+    assert result.returncode == 2
+    assert "no such file or folder" in result.stderr
+
+
+@pytest.mark.skipif(not CORPUS_DOCX.is_dir(), reason="../shared/corpus not found beside the clone")
+def test_ingesting_the_docx_corpus(env: dict[str, str]) -> None:
+    first = ragstore(env, "ingest", str(CORPUS_DOCX), "-c", "corpus")
+    second = ragstore(env, "ingest", str(CORPUS_DOCX), "-c", "corpus")
+
+    assert first.returncode == 1, "three files have no text"
+    assert "7 ingested, 0 skipped, 3 failed" in first.stdout
+    assert "no extractable text in having-images.docx" in first.stdout
+    assert "0 ingested, 7 skipped, 3 failed" in second.stdout
+
+
+def test_search_collections_and_documents_commands(env: dict[str, str], folder: Path) -> None:
+    ragstore(env, "ingest", str(folder), "-c", "notes", "-r")
+
+    found = ragstore(env, "search", "merges", "-c", "notes", "-k", "1", "--mode", "keyword")
+    listed = ragstore(env, "collections", "list")
+    docs = ragstore(env, "documents", "list", "-c", "notes")
+    deleted = ragstore(env, "collections", "delete", "notes", "--yes")
+    after = ragstore(env, "collections", "list")
+
+    assert found.returncode == 0, found.stderr
+    assert "c.txt" in found.stdout
+    assert "notes" in listed.stdout and "1 collections" in listed.stdout
+    assert "3 documents in notes" in docs.stdout and "completed" in docs.stdout
+    assert deleted.returncode == 0
+    assert "0 collections" in after.stdout
+
+
+def test_errors_are_one_line_and_exit_1(env: dict[str, str]) -> None:
+    result = ragstore(env, "search", "x", "-c", "missing")
+
+    assert result.returncode == 1
+    assert "error: collection 'missing' not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_explains_every_command(env: dict[str, str]) -> None:
+    result = ragstore(env, "--help")
+
+    for command in ("serve", "ingest", "search", "db", "collections", "documents"):
+        assert command in result.stdout
