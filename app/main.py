@@ -1,5 +1,7 @@
 """The FastAPI application: `create_app()` wires settings, database, clients and routes."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from app.core.logging import configure_logging
 from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
 from app.ingestion.upload import UploadSizeLimit
+from app.jobs.endpoints import router as jobs_router
 from app.runtime import Runtime
 from app.search.endpoints import router as search_router
 
@@ -29,9 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level, known_secrets=[secret])
         runtime = await Runtime.open(settings)
         app.state.runtime = runtime
+        worker = (
+            asyncio.create_task(runtime.queue.work(settings.worker_concurrency))
+            if settings.worker_in_process
+            else None
+        )
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await runtime.close()
 
     app = FastAPI(
@@ -56,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_router)
     app.include_router(document_router)
     app.include_router(search_router)
+    app.include_router(jobs_router)
     return app

@@ -16,6 +16,8 @@ from app.embeddings.base import EmbeddingModel
 from app.embeddings.factory import create_embedding_model
 from app.embeddings.space import verify_embedding_space
 from app.ingestion.service import IngestionService
+from app.jobs.queue import JobQueue
+from app.jobs.service import JobService
 from app.llm.client import LLMClients
 from app.search.service import SearchService
 
@@ -36,6 +38,8 @@ class Runtime:
         self.embedding_model = embedding_model
         self.ingestion = IngestionService(database, embedding_model, settings)
         self.search = SearchService(embedding_model, settings)
+        self.queue = JobQueue(database.url, settings.worker_stalled_after_seconds)
+        self.jobs = JobService(database, self.ingestion, settings, self.queue)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":
@@ -46,9 +50,14 @@ class Runtime:
             await database.close()
             raise
         llm_clients = LLMClients(settings)
-        return cls(settings, database, llm_clients, create_embedding_model(settings, llm_clients))
+        runtime = cls(
+            settings, database, llm_clients, create_embedding_model(settings, llm_clients)
+        )
+        await runtime.queue.open()
+        return runtime
 
     async def close(self) -> None:
+        await self.queue.close()
         await self.embedding_model.close()
         await self.llm_clients.close()
         await self.database.close()

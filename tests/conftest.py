@@ -52,6 +52,8 @@ APP_SETTINGS: dict[str, object] = {
     "embedding_dimensions": 384,
     "embedding_retry_max_wait_seconds": 0.05,
     "embedding_max_attempts": 3,
+    # Job tests start workers themselves.
+    "worker_in_process": False,
 }
 
 

@@ -6,7 +6,7 @@ same services as the resource API underneath.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Response, status
 
 from app.collection import service as collections
 from app.compat.schemas import (
@@ -16,7 +16,7 @@ from app.compat.schemas import (
     SessionList,
     UploadResponse,
 )
-from app.core.deps import IngestionDep, SessionDep
+from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, SessionDep
 from app.document import service as documents
 from app.ingestion.upload import UploadFormDep
 
@@ -24,6 +24,7 @@ router = APIRouter(tags=["original app"])
 
 
 _UPLOAD_ERRORS: dict[int | str, dict[str, str]] = {
+    202: {"description": "Stored and queued (asynchronous upload): follow job_id"},
     413: {"description": "The file is over the upload limit"},
     415: {"description": "The file type is not supported"},
     422: {"description": "The file is encrypted, damaged, empty or has no text"},
@@ -37,26 +38,43 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, str]] = {
 async def upload_document(
     form: UploadFormDep,
     ingestion: IngestionDep,
+    jobs: JobsDep,
+    asynchronous: AsyncRequestedDep,
     session: SessionDep,
+    response: Response,
     session_id: Annotated[
         str | None, Form(description="Collection to add to; created when absent or unknown")
     ] = None,
 ) -> UploadResponse:
-    """Store, parse, chunk and embed a file into a session; searchable when this returns."""
-    result = await ingestion.ingest_form(form, session_id, create_collection=True)
+    """Store, parse, chunk and embed a file into a session; searchable when this returns.
+    With `?wait=false` (or `Prefer: respond-async`): 202 as soon as the file is stored."""
+    job = None
+    if asynchronous:
+        result, job = await jobs.enqueue_form(form, session_id, create_collection=True)
+    else:
+        result = await ingestion.ingest_form(form, session_id, create_collection=True)
     names = await collections.document_filenames(session, result.collection.id)
     document = result.document
-    verb = "was already processed" if result.already_processed else "uploaded and processed"
+    if job is not None:
+        response.status_code = status.HTTP_202_ACCEPTED
+        message = f"Document '{document.filename}' stored; processing in the background"
+    elif result.already_processed:
+        message = f"Document '{document.filename}' was already processed successfully"
+    else:
+        message = (
+            f"Document '{document.filename}' uploaded and processed successfully "
+            f"({document.chunk_count} chunks)"
+        )
     return UploadResponse(
         success=True,
-        message=f"Document '{document.filename}' {verb} successfully "
-        f"({document.chunk_count} chunks)",
+        message=message,
         session_id=result.collection.id,
         document_count=len(names),
         filename=document.filename,
         document_id=document.id,
         chunk_count=document.chunk_count,
         status=document.status,
+        job_id=job.id if job is not None else None,
     )
 
 

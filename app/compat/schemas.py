@@ -15,6 +15,7 @@ class UploadResponse(BaseModel):
     document_id: uuid.UUID
     chunk_count: int
     status: str
+    job_id: uuid.UUID | None = None
 
 
 class SessionInfo(BaseModel):

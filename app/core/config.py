@@ -103,6 +103,16 @@ class Settings(BaseSettings):
     )
     rag_system_prompt: str = Field(default=DEFAULT_RAG_SYSTEM_PROMPT, min_length=1)
 
+    worker_in_process: bool = Field(
+        default=True, description="The API server also runs a job worker (one-machine setups)."
+    )
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    worker_stalled_after_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A job whose worker sent no heartbeat for this long is given to another.",
+    )
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)

@@ -3,12 +3,13 @@
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.db.database import Database
 from app.ingestion.service import IngestionService
+from app.jobs.service import JobService
 from app.llm.client import LLMClients
 from app.runtime import Runtime
 from app.search.service import SearchService
@@ -44,6 +45,20 @@ def get_search_service(runtime: RuntimeDep) -> SearchService:
     return runtime.search
 
 
+def get_job_service(runtime: RuntimeDep) -> JobService:
+    return runtime.jobs
+
+
+def wants_async(
+    wait: Annotated[
+        bool, Query(description="false: answer 202 with a job as soon as the file is stored")
+    ] = True,
+    prefer: Annotated[str | None, Header(description="`respond-async` as wait=false")] = None,
+) -> bool:
+    """Whether the client asked to be answered before processing finishes."""
+    return not wait or (prefer is not None and "respond-async" in prefer.lower())
+
+
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route succeeds, rolled back otherwise."""
     async with runtime.database.session() as session:
@@ -56,3 +71,5 @@ LLMClientsDep = Annotated[LLMClients, Depends(get_llm_clients)]
 IngestionDep = Annotated[IngestionService, Depends(get_ingestion_service)]
 SearchDep = Annotated[SearchService, Depends(get_search_service)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+JobsDep = Annotated[JobService, Depends(get_job_service)]
+AsyncRequestedDep = Annotated[bool, Depends(wants_async)]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     Text,
     UniqueConstraint,
     func,
@@ -209,3 +210,51 @@ class ProcessedChunk(Base):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     metadata_: Mapped[dict[str, Any]] = _metadata_column("page, section, rows.")
     embedding: Mapped[Any] = _embedding_column(None)
+
+
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+
+
+class IngestionJob(Base):
+    __tablename__ = "ingestion_jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed')", name="state"),
+        Index("ix_ingestion_jobs_document_id", "document_id"),
+        {"comment": "Background processing of an upload, with its progress."},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    )
+    state: Mapped[str] = mapped_column(Text, nullable=False, server_default="queued")
+    options: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, comment="chunk_size, chunk_overlap and metadata of the upload."
+    )
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    units_parsed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    chunks_made: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    chunks_embedded: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    chunks_stored: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentFile(Base):
+    """Kept in PostgreSQL so that a worker on any machine can read it."""
+
+    __tablename__ = "document_files"
+    __table_args__ = {
+        "comment": "Uploaded bytes of documents waiting to be processed (or failed, for a "
+        "retry), 1 MiB per row; removed once the document is completed."
+    }
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

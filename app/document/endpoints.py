@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.core.deps import IngestionDep, SessionDep
+from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, SessionDep
 from app.document import service
 from app.document.schemas import ChunkPage, ChunkRead, DocumentPage, DocumentRead, DocumentUploaded
 from app.ingestion.upload import UploadFormDep
@@ -20,6 +20,7 @@ Offset = Annotated[int, Query(ge=0)]
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "The same content was already processed in this collection"},
+        202: {"description": "Stored and queued (asynchronous upload): follow job_id"},
         404: {"description": "No such collection"},
         413: {"description": "The file is over the upload limit"},
         415: {"description": "The file type is not supported"},
@@ -28,14 +29,30 @@ Offset = Annotated[int, Query(ge=0)]
     },
 )
 async def upload_document(
-    collection_id: str, form: UploadFormDep, ingestion: IngestionDep, response: Response
+    collection_id: str,
+    form: UploadFormDep,
+    ingestion: IngestionDep,
+    jobs: JobsDep,
+    asynchronous: AsyncRequestedDep,
+    response: Response,
 ) -> DocumentUploaded:
-    """Parse, chunk and embed the file; it is searchable when this returns."""
-    result = await ingestion.ingest_form(form, collection_id, create_collection=False)
-    if result.already_processed:
+    """Parse, chunk and embed the file; it is searchable when this returns. With
+    `?wait=false` (or `Prefer: respond-async`) the answer is 202 with a job to follow."""
+    job = None
+    if asynchronous:
+        result, job = await jobs.enqueue_form(form, collection_id, create_collection=False)
+    else:
+        result = await ingestion.ingest_form(form, collection_id, create_collection=False)
+    if job is not None:
+        response.status_code = status.HTTP_202_ACCEPTED
+    elif result.already_processed:
         response.status_code = status.HTTP_200_OK
     document = DocumentRead.model_validate(result.document)
-    return DocumentUploaded(**document.model_dump(), already_processed=result.already_processed)
+    return DocumentUploaded(
+        **document.model_dump(),
+        already_processed=result.already_processed,
+        job_id=job.id if job is not None else None,
+    )
 
 
 @router.get("", summary="List a collection's documents")

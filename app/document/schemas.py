@@ -28,6 +28,9 @@ class DocumentUploaded(DocumentRead):
     already_processed: bool = Field(
         description="The same content with the same parameters was already in this collection."
     )
+    job_id: uuid.UUID | None = Field(
+        default=None, description="The background job processing it (asynchronous uploads)."
+    )
 
 
 class DocumentPage(BaseModel):

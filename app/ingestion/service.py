@@ -42,7 +42,11 @@ from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
 from app.ingestion.progress import IngestProgress, ProgressCallback, counted
-from app.ingestion.repository import ChunkRepository, ProcessedDocumentRepository
+from app.ingestion.repository import (
+    ChunkRepository,
+    DocumentFileRepository,
+    ProcessedDocumentRepository,
+)
 from app.ingestion.upload import StoredUpload, UploadForm, parse_metadata, received_upload
 from app.processing.chunking import TextSplitter, chunk_units
 from app.processing.detection import detect_document_type
@@ -235,6 +239,36 @@ class IngestionService:
             document.chunk_count = start + len(rows)
         return len(rows)
 
+    async def register(
+        self,
+        session: AsyncSession,
+        upload: StoredUpload,
+        collection_id: str | None,
+        options: ProcessingOptions,
+        *,
+        create_collection: bool,
+    ) -> IngestResult:
+        """Record the upload as a `pending` document with its bytes, for a worker to process.
+
+        Bad types are refused here, before anything is stored; content already
+        processed in this collection is reported as such and nothing is queued.
+        """
+        document_type = await asyncio.to_thread(detect_document_type, upload.path, upload.filename)
+        key = cache_key(
+            upload.sha256, options.chunk_size, options.chunk_overlap, self.embedding_model.model
+        )
+        collection_id = collection_id or await self._new_collection_id()
+        await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
+        collection = await _resolve_collection(session, collection_id, create_collection)
+        existing = await DocumentRepository(session).get_by_filename(collection.id, upload.filename)
+        if existing is not None and existing.status == "completed" and existing.cache_key == key:
+            return IngestResult(existing, collection, already_processed=True, from_cache=True)
+        document = await self._upsert_document(
+            session, existing, collection.id, upload, document_type, key, options, "pending"
+        )
+        await DocumentFileRepository(session).store(document.id, upload.path)
+        return IngestResult(document, collection, already_processed=False, from_cache=False)
+
     async def _new_collection_id(self) -> str:
         async with self.database.session() as session:
             generated = await session.scalar(select(func.gen_random_uuid()))
@@ -286,6 +320,7 @@ class IngestionService:
         if count == 0:
             raise UnprocessableContent(f"no extractable text in {upload.filename}")
         document.status, document.chunk_count, document.error = "completed", count, None
+        await DocumentFileRepository(session).remove(document.id)
         await session.flush()
         # Load server-set columns (updated_at) now: the result outlives the session.
         await session.refresh(document)
@@ -415,6 +450,8 @@ class IngestionService:
             )
             document.error = reason
             await ChunkRepository(session).delete_for_document(document.id)
+            # Kept so the document can be retried later without a new upload.
+            await DocumentFileRepository(session).store(document.id, upload.path)
             logger.warning("document %s (%s) failed: %s", document.id, upload.filename, reason)
             return str(document.id)
 

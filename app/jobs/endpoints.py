@@ -1,0 +1,72 @@
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from app.core.deps import DatabaseDep, JobsDep, SessionDep
+from app.db.database import Database
+from app.jobs.schemas import JobRead
+from app.jobs.service import JobService
+
+router = APIRouter(tags=["jobs"])
+
+POLL_SECONDS = 0.5
+# A progress stream ends by itself after this long, even if the job has not.
+MAX_STREAM_SECONDS = 3600
+
+
+@router.get(
+    "/api/jobs/{job_id}", summary="Get a job", responses={404: {"description": "Not found"}}
+)
+async def get_job(job_id: uuid.UUID, session: SessionDep, jobs: JobsDep) -> JobRead:
+    """A background ingestion: its state and how far it has got."""
+    return JobRead.model_validate(await jobs.get(session, job_id))
+
+
+@router.get(
+    "/api/jobs/{job_id}/events",
+    summary="Stream a job's progress",
+    response_class=EventSourceResponse,
+    responses={404: {"description": "Not found"}},
+)
+async def job_events(
+    job_id: uuid.UUID, session: SessionDep, jobs: JobsDep, database: DatabaseDep
+) -> EventSourceResponse:
+    """Server-sent `progress` events as the job advances, then `succeeded` or `failed`."""
+    await jobs.get(session, job_id)
+    return EventSourceResponse(_progress_events(jobs, database, job_id), ping=15)
+
+
+async def _progress_events(
+    jobs: JobService, database: Database, job_id: uuid.UUID
+) -> AsyncIterator[ServerSentEvent]:
+    last = None
+    deadline = asyncio.get_running_loop().time() + MAX_STREAM_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        async with database.session() as session:
+            job = JobRead.model_validate(await jobs.get(session, job_id))
+        snapshot = job.model_dump_json(exclude={"updated_at"})
+        if job.state in ("succeeded", "failed"):
+            yield ServerSentEvent(event=job.state, data=job.model_dump_json())
+            return
+        if snapshot != last:
+            yield ServerSentEvent(event="progress", data=job.model_dump_json())
+            last = snapshot
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@router.post(
+    "/api/collections/{collection_id}/documents/{document_id}/retry",
+    summary="Process a failed document again",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        404: {"description": "Not found"},
+        409: {"description": "Not failed, or its file is no longer stored"},
+    },
+)
+async def retry_document(collection_id: str, document_id: uuid.UUID, jobs: JobsDep) -> JobRead:
+    """Queue a failed document again from its stored file; follow the returned job."""
+    job = await jobs.retry_document(collection_id, document_id)
+    return JobRead.model_validate(job)

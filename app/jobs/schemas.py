@@ -1,0 +1,22 @@
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    document_id: uuid.UUID
+    state: Literal["queued", "running", "succeeded", "failed"]
+    attempts: int
+    units_parsed: int
+    chunks_made: int
+    chunks_embedded: int
+    chunks_stored: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
