@@ -2,7 +2,9 @@
 test cloned from a migrated template, an OpenAI-compatible server on 127.0.0.1,
 and the app served over real HTTP by uvicorn."""
 
+import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -131,6 +133,24 @@ async def scalar(db: AsyncConnection, sql: str, **params: object) -> Any:
     result = await db.scalar(text(sql), params)
     await db.commit()
     return result
+
+
+RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
+
+
+@pytest.fixture
+def cli_env(settings: Settings, upstream: FakeOpenAI) -> dict[str, str]:
+    """The test database and the fake upstream as environment variables, for `ragstore` runs."""
+    assert settings.database_url
+    variables = {
+        "DATABASE_URL": settings.database_url,
+        "OPENAI_BASE_URL": upstream.url,
+        "OPENAI_API_KEY": SERVER_KEY,
+        "RAGSTORE_MIGRATE_ON_START": "false",
+        "COLUMNS": "200",
+    }
+    variables.update({f"RAGSTORE_{k.upper()}": str(v) for k, v in APP_SETTINGS.items()})
+    return {**os.environ, **variables}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import logging
 
 import typer
 
-from app.cli import database, ingest, manage, server
+from app.cli import database, ingest, manage, server, worker
 
 cli = typer.Typer(
     help="ragstore: documents and embeddings in PostgreSQL + pgvector, with streaming RAG chat. "
@@ -15,6 +15,7 @@ cli = typer.Typer(
 cli.command()(server.serve)
 cli.command()(ingest.ingest)
 cli.command()(manage.search)
+cli.command()(worker.worker)
 cli.add_typer(database.cli, name="db")
 cli.add_typer(manage.collections_cli, name="collections")
 cli.add_typer(manage.documents_cli, name="documents")

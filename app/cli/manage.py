@@ -12,7 +12,9 @@ from app.runtime import Runtime
 from app.search.service import SearchHit, SearchMode
 
 collections_cli = typer.Typer(help="List and delete collections.", no_args_is_help=True)
-documents_cli = typer.Typer(help="List a collection's documents.", no_args_is_help=True)
+documents_cli = typer.Typer(
+    help="List a collection's documents; retry the failed ones.", no_args_is_help=True
+)
 
 CollectionOption = Annotated[
     str,
@@ -95,3 +97,17 @@ def list_documents(collection: CollectionOption) -> None:
         return table
 
     console.print(run(work))
+
+
+@documents_cli.command("retry-failed")
+def retry_failed(collection: CollectionOption) -> None:
+    """Queue every failed document of a collection again (a worker processes them)."""
+
+    async def work(runtime: Runtime) -> int:
+        return len(await runtime.jobs.retry_failed(collection))
+
+    queued = run(work)
+    console.print(
+        f"queued {queued} failed documents of {collection}; a running server or "
+        "`ragstore worker` processes them"
+    )

@@ -1,34 +1,20 @@
 """`ragstore ingest`, `search`, `collections` and `documents`, run as a user runs them."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
-from tests.conftest import APP_SETTINGS, SERVER_KEY
+from tests.conftest import RAGSTORE
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.uploads import long_text
 
-RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
 CORPUS_DOCX = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "docx"
 
 
 @pytest.fixture
-def env(settings: Settings, upstream: FakeOpenAI) -> dict[str, str]:
-    """The test database and the fake upstream, as environment variables."""
-    assert settings.database_url
-    variables = {
-        "DATABASE_URL": settings.database_url,
-        "OPENAI_BASE_URL": upstream.url,
-        "OPENAI_API_KEY": SERVER_KEY,
-        "RAGSTORE_MIGRATE_ON_START": "false",
-        "COLUMNS": "200",
-    }
-    variables.update({f"RAGSTORE_{k.upper()}": str(v) for k, v in APP_SETTINGS.items()})
-    return {**os.environ, **variables}
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env
 
 
 def ragstore(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -130,3 +116,17 @@ def test_help_explains_every_command(env: dict[str, str]) -> None:
 
     for command in ("serve", "ingest", "search", "db", "collections", "documents"):
         assert command in result.stdout
+
+
+def test_retry_failed_queues_the_failed_documents(
+    env: dict[str, str], folder: Path, upstream: FakeOpenAI
+) -> None:
+    upstream.fail_next(503, times=3)
+    failed = ragstore(env, "ingest", str(folder / "a.txt"), "-c", "notes")
+
+    result = ragstore(env, "documents", "retry-failed", "-c", "notes")
+
+    assert failed.returncode == 1
+    assert "embedding failed after 3 attempts" in failed.stdout
+    assert result.returncode == 0
+    assert "queued 1 failed documents of notes" in result.stdout
