@@ -115,6 +115,7 @@ async def _ingest_all(
             )
             outcomes.append(outcome)
             bar.advance(files_task)
+        bar.update(chunks_task, total=done.chunks_made)
     return outcomes
 
 
