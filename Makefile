@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
+
+## Every benchmark at its default size: tables on screen, JSON in bench/results/.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.ingest_vs_original
+	$(BIN)/python -m bench.write_path
+	$(BIN)/python -m bench.cache
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

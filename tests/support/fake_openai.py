@@ -103,6 +103,7 @@ class FakeOpenAI:
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/_stats", self._stats, methods=["GET"]),
             ]
         )
         # Scripted connection drops raise inside the app; their tracebacks are noise.
@@ -129,6 +130,13 @@ class FakeOpenAI:
             headers = {"retry-after": failure.retry_after} if failure.retry_after else None
             return body, _error(failure.status, failure.message, headers)
         return body, None
+
+    async def _stats(self, _request: Request) -> Response:
+        """Request counts, for benchmarks that run this server in another process."""
+        counts: dict[str, int] = {}
+        for recorded in self.requests:
+            counts[recorded.path] = counts.get(recorded.path, 0) + 1
+        return JSONResponse({"requests": counts, "max_in_flight": self.max_in_flight})
 
     async def _chat(self, request: Request) -> Response:
         body, refusal = await self._admit(request, "chat")
@@ -251,3 +259,21 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         status_code=status,
         headers=headers,
     )
+
+
+def main() -> None:
+    """Serve the fake on 127.0.0.1 in its own process (benchmarks), until killed."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request")
+    arguments = parser.parse_args()
+    server = FakeOpenAI(response_delay=arguments.latency).start()
+    print(server.url, flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

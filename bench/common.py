@@ -1,0 +1,140 @@
+"""What every benchmark shares: real parts started once, timing, and the results table.
+
+Each benchmark prints a table and writes `bench/results/<name>.json` with its
+inputs, the machine, and the numbers. Nothing here is a test: numbers are
+reported, never asserted.
+"""
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from app.core.config import Settings
+from app.db import migrate
+from app.db.embedded import EmbeddedPostgres
+
+# Smoke runs (the test suite) write elsewhere, so they never replace real results.
+RESULTS = Path(
+    os.environ.get("RAGSTORE_BENCH_RESULTS", Path(__file__).resolve().parent / "results")
+)
+console = Console()
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@contextmanager
+def timer() -> Iterator[list[float]]:
+    """`with timer() as elapsed:` ... then `elapsed[0]` is the seconds taken."""
+    elapsed: list[float] = []
+    started = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        elapsed.append(time.perf_counter() - started)
+
+
+@dataclass
+class Upstream:
+    """The fake OpenAI server in its own process, so its work never slows the measured code."""
+
+    url: str
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def fake_upstream(latency: float) -> Iterator[Upstream]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    try:
+        yield Upstream(url, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def database(**settings_overrides: Any) -> Iterator[tuple[EmbeddedPostgres, Settings]]:
+    """A fresh embedded PostgreSQL, migrated, and settings pointing at it."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ragstore-bench-"))
+    server = EmbeddedPostgres(data_dir)
+    url = server.start()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=url,
+        migrate_on_start=False,
+        worker_in_process=False,
+        **settings_overrides,
+    )
+    # Alembic runs its own event loop: keep it off the caller's.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(migrate.upgrade, settings, url).result()
+    try:
+        yield server, settings
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def report(
+    name: str, title: str, columns: list[str], rows: list[list[Any]], inputs: dict[str, Any]
+) -> None:
+    """Print the table and save it with the inputs and the machine."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column != columns[0] else "left")
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row))
+    console.print(table)
+    RESULTS.mkdir(exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "inputs": inputs,
+        "machine": machine(),
+        "columns": columns,
+        "rows": rows,
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)

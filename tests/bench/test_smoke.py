@@ -1,0 +1,52 @@
+"""Each benchmark runs at a tiny size, so none of them rots. Numbers are not checked here:
+they are measured by `make bench` and reported in the README."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processing.fixtures import write_pdf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "RAGSTORE_BENCH_RESULTS": str(results), "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    saved: dict[str, object] = json.loads((results / f"{module}.json").read_text())
+    return saved
+
+
+@pytest.mark.parametrize(
+    ("module", "args"),
+    [
+        ("ingest_vs_original", ["--chunks", "40", "--latency", "0.002"]),
+        ("write_path", ["--rows", "50", "--repeat", "1"]),
+    ],
+)
+def test_benchmark_runs_and_saves_its_table(module: str, args: list[str], tmp_path: Path) -> None:
+    saved = run_benchmark(module, tmp_path, *args)
+
+    assert saved["benchmark"] == module
+    assert saved["rows"] and saved["machine"]
+
+
+def test_cache_benchmark_runs_on_a_generated_pdf(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "doc.pdf", [f"Page {n} about flow and heat." for n in range(5)])
+
+    saved = run_benchmark("cache", tmp_path, "--latency", "0.002", "--file", str(pdf))
+
+    rows = saved["rows"]
+    assert isinstance(rows, list) and rows[2][2] == 0, "the cached upload makes no call"
