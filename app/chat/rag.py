@@ -67,7 +67,5 @@ def build_messages(
 
 
 def _is_relevant(hit: SearchHit, min_similarity: float) -> bool:
-    """Words of the question appear in it, or its meaning is close enough."""
-    if hit.keyword_rank is not None:
-        return True
+    """Close enough in meaning: sharing a word is not enough (keyword search matches any)."""
     return hit.similarity is not None and hit.similarity >= min_similarity

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         default=60, ge=1, le=1000, description="Rows each list contributes to hybrid fusion."
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    rrf_keyword_weight: float = Field(
+        default=0.4,
+        ge=0,
+        le=10,
+        description="Weight of the keyword list in hybrid fusion (vector: 1); see benchmark 7.",
+    )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
     query_cache_size: int = Field(default=1024, ge=0)
     rag_top_k: int = Field(default=4, ge=1, le=50)
@@ -98,8 +104,7 @@ class Settings(BaseSettings):
         default=0.2,
         ge=-1,
         le=1,
-        description="A chunk found only by vector search counts as relevant from this cosine "
-        "similarity up; keyword matches always count.",
+        description="A retrieved chunk counts as relevant for RAG from this cosine similarity up.",
     )
     rag_system_prompt: str = Field(default=DEFAULT_RAG_SYSTEM_PROMPT, min_length=1)
 

@@ -1,21 +1,22 @@
 """Search SQL: vector (HNSW, cosine), keyword (tsvector) and hybrid (reciprocal rank fusion).
 
 Each mode is one statement, so hybrid search is one round trip: two ranked
-CTEs fused with 1/(rrf_k + rank), as in pgvector-python's hybrid_search
-example. Connections run with `hnsw.iterative_scan = relaxed_order`, so a
-filtered vector search keeps walking the index until it has its rows; the
-results are re-sorted by distance because that mode may return them
-slightly out of order.
+CTEs fused with weight/(rrf_k + rank), as in pgvector-python's hybrid_search
+example (with a weight for the keyword list, see benchmark 7). Connections
+run with `hnsw.iterative_scan = relaxed_order`, so a filtered vector search
+keeps walking the index until it has its rows; the results are re-sorted by
+distance because that mode may return them slightly out of order.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Float, Select, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy import Float, Select, Text, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,6 +33,7 @@ class SearchQuery:
     condition: ColumnElement[bool] | None = None
     candidates: int = 60
     rrf_k: int = 60
+    keyword_weight: float = 1.0
     language: str = "english"
     # An exact scan: no index, every matching row compared. For filters so
     # selective that even an iterative index scan gives up before k rows.
@@ -55,8 +57,23 @@ def _distance(query: SearchQuery) -> ColumnElement[float]:
     return distance + 0 if query.exact else distance
 
 
+# Quotes and a leading `-` are explicit web-search syntax (phrases, exclusions): the
+# user wants those semantics. A plain "or" needs nothing: plain questions OR their words.
+_OPERATORS = re.compile(r'"|(^|\s)-\w')
+
+
 def _tsquery(query: SearchQuery) -> ColumnElement[Any]:
-    return func.websearch_to_tsquery(cast(literal(query.language), REGCONFIG), query.text)
+    """Any of the question's words (stemmed, stop words dropped), or web-search syntax.
+
+    websearch_to_tsquery ANDs every word, so a natural-language question
+    rarely matches any chunk whole; ORing the words and ranking by ts_rank
+    finds the chunks that share most of them (benchmark 7).
+    """
+    config = cast(literal(query.language), REGCONFIG)
+    if query.text is None or _OPERATORS.search(query.text):
+        return func.websearch_to_tsquery(config, query.text)
+    every_word = cast(func.plainto_tsquery(config, query.text), Text)
+    return cast(func.replace(every_word, " & ", " | "), TSQUERY)
 
 
 _RESULT_COLUMNS = (
@@ -91,9 +108,9 @@ class SearchRepository:
         return (await self.session.execute(statement)).all()
 
     async def keyword(self, query: SearchQuery) -> SearchRows:
-        """Chunks matching the words of the query; score = ts_rank_cd."""
+        """Chunks matching the words of the query; score = ts_rank."""
         tsquery = _tsquery(query)
-        rank = func.ts_rank_cd(Chunk.text_search, tsquery)
+        rank = func.ts_rank(Chunk.text_search, tsquery)
         statement = (
             _scoped(
                 select(
@@ -126,7 +143,7 @@ class SearchRepository:
             func.rank().over(order_by=nearest.c.distance).label("rank"),
         ).cte("semantic")
         tsquery = _tsquery(query)
-        text_rank = func.ts_rank_cd(Chunk.text_search, tsquery)
+        text_rank = func.ts_rank(Chunk.text_search, tsquery)
         keyword = (
             _scoped(
                 select(
@@ -142,8 +159,9 @@ class SearchRepository:
             .cte("keyword")
         )
         rrf = literal(float(query.rrf_k))
+        keyword_weight = literal(float(query.keyword_weight))
         score = func.coalesce(1.0 / (rrf + semantic.c.rank), 0.0) + func.coalesce(
-            1.0 / (rrf + keyword.c.rank), 0.0
+            keyword_weight / (rrf + keyword.c.rank), 0.0
         )
         fused = (
             select(
@@ -161,7 +179,8 @@ class SearchRepository:
             select(
                 *_RESULT_COLUMNS,
                 fused.c.score,
-                fused.c.similarity,
+                # For every result, also those only the keyword list found.
+                (1 - Chunk.embedding.cosine_distance(query.vector)).label("similarity"),
                 fused.c.keyword_rank,
             )
             .join(fused, fused.c.id == Chunk.id)

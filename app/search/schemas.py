@@ -21,7 +21,7 @@ class SearchRequest(BaseModel):
     min_score: float | None = Field(
         default=None,
         description="Drop results scoring below this (cosine similarity for vector, "
-        "ts_rank_cd for keyword, fused rank score for hybrid).",
+        "ts_rank for keyword, fused rank score for hybrid).",
     )
     api_key: str | None = Field(default=None, description="OpenAI key to embed the query with.")
 

@@ -102,6 +102,7 @@ class SearchService:
             condition=compile_filter(filters) if filters is not None else None,
             candidates=max(k, self.settings.search_candidates),
             rrf_k=self.settings.rrf_k,
+            keyword_weight=self.settings.rrf_keyword_weight,
             language=self.settings.text_search_config,
         )
         repository = SearchRepository(session)

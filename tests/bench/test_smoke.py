@@ -50,3 +50,13 @@ def test_cache_benchmark_runs_on_a_generated_pdf(tmp_path: Path) -> None:
 
     rows = saved["rows"]
     assert isinstance(rows, list) and rows[2][2] == 0, "the cached upload makes no call"
+
+
+@pytest.mark.skipif(
+    not (PROJECT_ROOT.parent / "shared" / "corpus" / "cranfield").is_dir(),
+    reason="../shared/corpus not found beside the clone",
+)
+def test_retrieval_quality_benchmark_runs(tmp_path: Path) -> None:
+    saved = run_benchmark("retrieval_quality", tmp_path, "--documents", "60", "--queries", "5")
+
+    assert [row[0] for row in saved["rows"]] == ["vector", "keyword", "hybrid"]  # type: ignore[index]

@@ -280,3 +280,24 @@ async def test_unknown_collection_is_404(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"detail": "collection 'nope' not found"}
+
+
+async def test_a_plain_question_finds_chunks_sharing_any_of_its_words(
+    client: httpx.AsyncClient, collection: str
+) -> None:
+    response = await search(
+        client, query="which papers study heat or buckling?", mode="keyword", k=10
+    )
+
+    found = {r["filename"] for r in response.json()["results"]}
+    assert found == {"heat.txt", "nozzle.txt", "shell.txt"}
+
+
+async def test_web_search_syntax_keeps_its_meaning(
+    client: httpx.AsyncClient, collection: str
+) -> None:
+    without = await search(client, query="heat -nozzle", mode="keyword", k=10)
+    phrase = await search(client, query='"delta wing"', mode="keyword", k=10)
+
+    assert [r["filename"] for r in without.json()["results"]] == ["heat.txt"]
+    assert [r["filename"] for r in phrase.json()["results"]] == ["wing.txt"]
