@@ -36,6 +36,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.ingest_vs_original
 	$(BIN)/python -m bench.write_path
 	$(BIN)/python -m bench.cache
+	$(BIN)/python -m bench.chat_overhead
 	$(BIN)/python -m bench.retrieval_quality
 
 format: $(INSTALLED)
