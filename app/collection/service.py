@@ -35,12 +35,6 @@ async def get_session_collection(session: AsyncSession, session_id: str) -> Coll
         raise NotFound(f"Session not found: {session_id}") from exc
 
 
-async def get_or_create_collection(session: AsyncSession, collection_id: str | None) -> Collection:
-    """As the original app did: an absent or unknown session id makes a new collection."""
-    collection_id = collection_id or str(uuid.uuid4())
-    return await CollectionRepository(session).get_or_create(collection_id, name=collection_id)
-
-
 async def list_collections(
     session: AsyncSession, limit: int, offset: int
 ) -> tuple[Sequence[Collection], int, dict[str, list[str]]]:

@@ -31,8 +31,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db.base import Base
 from app.db.types import PgVector
 
-DOCUMENT_STATUSES = ("pending", "processing", "completed", "failed")
-
 
 def _created_at() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
@@ -210,9 +208,6 @@ class ProcessedChunk(Base):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     metadata_: Mapped[dict[str, Any]] = _metadata_column("page, section, rows.")
     embedding: Mapped[Any] = _embedding_column(None)
-
-
-JOB_STATES = ("queued", "running", "succeeded", "failed")
 
 
 class IngestionJob(Base):

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.collection.repository import CollectionRepository
 from app.collection.service import get_collection
 from app.core.config import Settings
-from app.core.errors import AppError, UnprocessableContent
+from app.core.errors import UnprocessableContent
 from app.core.logging import request_api_key
 from app.db.database import Database
 from app.db.locks import advisory_lock
@@ -464,8 +464,6 @@ class IngestionService:
                 )
             if removed:
                 logger.info("processed-document cache: evicted %d entries", removed)
-        except AppError:
-            raise
         except Exception:
             # The cache is an optimisation: failing to trim it must not fail an upload.
             logger.exception("processed-document cache eviction failed")

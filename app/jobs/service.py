@@ -152,9 +152,8 @@ class JobService:
     async def _new_job(
         self, session: AsyncSession, document: Document, options: ProcessingOptions
     ) -> IngestionJob:
-        saved = asdict(replace(options, use_cache=True))
         return await IngestionJobRepository(session).create(
-            IngestionJob(document_id=document.id, options=saved)
+            IngestionJob(document_id=document.id, options=asdict(options))
         )
 
     async def _file(self, session: AsyncSession, document: Document) -> StoredUpload:

@@ -2,7 +2,7 @@
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -115,7 +115,7 @@ class SearchService:
         if filters is not None and mode != "keyword" and len(rows) < k:
             # The index gave up before k matches: count every matching row exactly.
             logger.info("search: %d of %d rows from the index; exact scan", len(rows), k)
-            rows = await run(SearchQuery(**{**search_query.__dict__, "exact": True}))
+            rows = await run(replace(search_query, exact=True))
         hits = [
             SearchHit(
                 chunk_id=row.id,

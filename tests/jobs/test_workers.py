@@ -3,7 +3,7 @@
 import asyncio
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -14,9 +14,11 @@ from tests.jobs.test_jobs import wait_for_job
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.uploads import long_text, upload
 
+StartWorker = Callable[..., subprocess.Popen[str]]
+
 
 @pytest.fixture
-def start_worker(cli_env: dict[str, str]) -> Iterator[object]:
+def start_worker(cli_env: dict[str, str]) -> Iterator[StartWorker]:
     started: list[subprocess.Popen[str]] = []
 
     def start(**overrides: str) -> subprocess.Popen[str]:
@@ -56,11 +58,11 @@ async def queue_uploads(client: httpx.AsyncClient, count: int) -> list[str]:
 
 
 async def test_two_workers_finish_every_job_exactly_once(
-    client: httpx.AsyncClient, start_worker: object, upstream: FakeOpenAI, db: AsyncConnection
+    client: httpx.AsyncClient, start_worker: StartWorker, upstream: FakeOpenAI, db: AsyncConnection
 ) -> None:
     upstream.response_delay = 0.2
-    start_worker()  # type: ignore[operator]
-    start_worker()  # type: ignore[operator]
+    start_worker()
+    start_worker()
 
     job_ids = await queue_uploads(client, 6)
     finished = [await wait_for_job(client, job_id) for job_id in job_ids]
@@ -80,11 +82,11 @@ async def test_two_workers_finish_every_job_exactly_once(
 
 
 async def test_a_job_whose_worker_is_killed_is_finished_by_another(
-    client: httpx.AsyncClient, start_worker: object, upstream: FakeOpenAI, db: AsyncConnection
+    client: httpx.AsyncClient, start_worker: StartWorker, upstream: FakeOpenAI, db: AsyncConnection
 ) -> None:
     upstream.response_delay = 4.0  # the first attempt is still embedding when it is killed
     quick_stall = {"RAGSTORE_WORKER_STALLED_AFTER_SECONDS": "2"}
-    doomed = start_worker(**quick_stall)  # type: ignore[operator]
+    doomed = start_worker(**quick_stall)
     (job_id,) = await queue_uploads(client, 1)
     await wait_for_job(client, job_id, states=("running",))
     await asyncio.sleep(0.5)
@@ -92,7 +94,7 @@ async def test_a_job_whose_worker_is_killed_is_finished_by_another(
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     upstream.response_delay = 0.0
-    start_worker(**quick_stall)  # type: ignore[operator]
+    start_worker(**quick_stall)
     finished = await wait_for_job(client, job_id)
 
     assert finished["state"] == "succeeded"
