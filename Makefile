@@ -33,6 +33,7 @@ lint: $(INSTALLED)
 
 ## Every benchmark at its default size: tables on screen, JSON in bench/results/.
 bench: $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench.ingest_vs_original
 	$(BIN)/python -m bench.write_path
 	$(BIN)/python -m bench.cache
