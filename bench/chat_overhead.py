@@ -9,16 +9,11 @@ OpenAI-compatible server, alternating, over many requests.
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.common import database, fake_upstream, percentile, report
+from bench.common import database, fake_upstream, percentile, report, served
 
 BODY = {"developer_message": "You are terse.", "user_message": "Say hello", "model": "gpt-4.1-mini"}
 
@@ -38,36 +33,12 @@ async def timed_stream(
     return first or total, total
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def run(requests: int, latency: float) -> None:
     with fake_upstream(latency) as upstream, database() as (_, settings):
-        port = free_port()
-        assert settings.database_url
-        server = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("ragstore")),
-            "serve",
-            "--port",
-            str(port),
-            env={
-                **os.environ,
-                "DATABASE_URL": settings.database_url,
-                "OPENAI_BASE_URL": upstream.url,
-                "OPENAI_API_KEY": "bench",
-                "RAGSTORE_MIGRATE_ON_START": "false",
-                "RAGSTORE_WORKER_IN_PROCESS": "false",
-                "RAGSTORE_LOG_LEVEL": "WARNING",
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            ragstore_url = f"http://127.0.0.1:{port}/api/chat"
+        async with served(
+            settings, OPENAI_BASE_URL=upstream.url, OPENAI_API_KEY="bench"
+        ) as base_url:
+            ragstore_url = f"{base_url}/api/chat"
             direct_url = f"{upstream.url}/chat/completions"
             direct_body = {
                 "model": "gpt-4.1-mini",
@@ -80,12 +51,6 @@ async def run(requests: int, latency: float) -> None:
             async with httpx.AsyncClient(
                 timeout=30, headers={"authorization": "Bearer bench"}
             ) as client:
-                for _ in range(100):
-                    try:
-                        await client.get(f"http://127.0.0.1:{port}/api/health")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.2)
                 for _ in range(5):  # warm both paths
                     await timed_stream(client, ragstore_url, BODY)
                     await timed_stream(client, direct_url, direct_body)
@@ -93,9 +58,6 @@ async def run(requests: int, latency: float) -> None:
                 for _ in range(requests):  # alternate the contenders
                     direct.append(await timed_stream(client, direct_url, direct_body))
                     via.append(await timed_stream(client, ragstore_url, BODY))
-        finally:
-            server.terminate()
-            await asyncio.wait_for(server.wait(), timeout=30)
     rows = []
     for label, index in (("time to first byte", 0), ("total", 1)):
         for share, name in ((0.5, "p50"), (0.95, "p95")):

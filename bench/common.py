@@ -5,22 +5,25 @@ inputs, the machine, and the numbers. Nothing here is a test: numbers are
 reported, never asserted.
 """
 
+import asyncio
 import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -110,6 +113,86 @@ def database(**settings_overrides: Any) -> Iterator[tuple[EmbeddedPostgres, Sett
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def served(settings: Settings, **environment: str) -> AsyncIterator[str]:
+    """`ragstore serve` in its own process on a free port; yields its base URL once healthy."""
+    assert settings.database_url
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("ragstore")),
+        "serve",
+        "--port",
+        str(port),
+        env={
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "RAGSTORE_MIGRATE_ON_START": "false",
+            "RAGSTORE_WORKER_IN_PROCESS": "false",
+            "RAGSTORE_LOG_LEVEL": "WARNING",
+            **environment,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(f"{url}/api/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+            else:
+                raise RuntimeError("ragstore did not become healthy in 60 s")
+        yield url
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=30)
+
+
+def chart(
+    name: str,
+    title: str,
+    axes: tuple[str, str],
+    series: dict[str, tuple[list[float], list[float]]],
+    log_y: bool = False,
+) -> Path | None:
+    """One PNG line chart in the results folder (skipped without the bench extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        console.print("matplotlib not installed (pip install -e '.[bench]'): no chart")
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for label, (xs, ys) in series.items():
+        axis.plot(xs, ys, marker="o", label=label)
+    axis.set_title(title, fontsize=10)
+    axis.set_xlabel(axes[0])
+    axis.set_ylabel(axes[1])
+    if log_y:
+        axis.set_yscale("log")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.png"
+    figure.savefig(path)
+    plt.close(figure)
+    return path
 
 
 def report(
