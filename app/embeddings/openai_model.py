@@ -1,13 +1,15 @@
 """Embeddings from any OpenAI-compatible `/v1/embeddings` endpoint.
 
 Texts go out in batches bounded by input count *and* estimated tokens,
-several batches at once, each retried on 429, 5xx, timeouts and dropped
-connections with exponential backoff and jitter, honouring `Retry-After`.
+several batches at once, each retried on 429, 5xx, timeouts, dropped
+connections and unusable 200s (cut-off JSON, vectors missing or of the wrong
+size) with exponential backoff and jitter, honouring `Retry-After`.
 A batch that still fails raises EmbeddingFailed: the caller marks the
 document failed; nothing is dropped silently.
 """
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator, Sequence
 
@@ -30,11 +32,21 @@ from app.llm.errors import translate_upstream_error
 
 logger = logging.getLogger(__name__)
 
+
+class InvalidResponse(Exception):
+    """A 200 that cannot be used: a proxy cut the body short, or vectors are missing.
+
+    Retried like a 5xx: storing it would lose chunks or misalign them with
+    their vectors.
+    """
+
+
 _RETRYABLE = (
     openai.RateLimitError,
     openai.InternalServerError,
     openai.APITimeoutError,
     openai.APIConnectionError,
+    InvalidResponse,
 )
 
 
@@ -117,6 +129,7 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             retry=retry_if_exception(lambda error: isinstance(error, _RETRYABLE)),
             wait=_WaitRetryAfter(self._settings.embedding_retry_max_wait_seconds),
             stop=stop_after_attempt(self._settings.embedding_max_attempts),
+            before_sleep=_log_retry,
             reraise=True,
         )
         try:
@@ -128,7 +141,11 @@ class OpenAIEmbeddingModel(EmbeddingModel):
                         on_embedded(len(texts))
                     return vectors
         except _RETRYABLE as exc:
-            reason = translate_upstream_error(exc).message
+            reason = (
+                f"the model provider sent an invalid response ({exc})"
+                if isinstance(exc, InvalidResponse)
+                else translate_upstream_error(exc).message
+            )
             raise EmbeddingFailed(
                 f"embedding failed after {self._settings.embedding_max_attempts} attempts: {reason}"
             ) from exc
@@ -148,10 +165,30 @@ class OpenAIEmbeddingModel(EmbeddingModel):
     async def _call(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:
         # Only OpenAI's text-embedding-3 models take `dimensions`; other servers may refuse it.
         shortened = self.model.startswith("text-embedding-3")
-        response = await client.embeddings.create(
-            model=self.model,
-            input=texts,
-            dimensions=self.dimensions if shortened else openai.omit,
-        )
+        try:
+            response = await client.embeddings.create(
+                model=self.model,
+                input=texts,
+                dimensions=self.dimensions if shortened else openai.omit,
+            )
+        except json.JSONDecodeError as exc:
+            # The SDK parses a 200's body without wrapping this in one of its errors.
+            raise InvalidResponse(f"a body that is not JSON: {exc}") from exc
         ordered = sorted(response.data, key=lambda item: item.index)
-        return as_vectors([item.embedding for item in ordered], self.dimensions)
+        if [item.index for item in ordered] != list(range(len(texts))):
+            raise InvalidResponse(f"{len(ordered)} embeddings for {len(texts)} inputs")
+        try:
+            return as_vectors([item.embedding for item in ordered], self.dimensions)
+        except ValueError as exc:
+            raise InvalidResponse(str(exc)) from exc
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.info(
+        "embedding request failed (attempt %d: %s); retrying in %.2f s",
+        state.attempt_number,
+        type(error).__name__,
+        wait,
+    )

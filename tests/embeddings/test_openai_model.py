@@ -9,7 +9,7 @@ from app.core.config import Settings
 from app.embeddings.errors import EmbeddingFailed
 from app.embeddings.openai_model import OpenAIEmbeddingModel, batches, estimate_tokens
 from app.llm.client import LLMClients
-from tests.support.fake_openai import FakeOpenAI, embed_text
+from tests.support.fake_openai import FAULT_KINDS, FakeOpenAI, embed_text
 
 
 def make_model(settings: Settings, **overrides: object) -> OpenAIEmbeddingModel:
@@ -99,3 +99,45 @@ async def test_concurrency_shrinks_under_429s_and_grows_back(
     assert arrivals[8] == 1, "the provider said slow down: one request at a time"
     assert max(arrivals[8:16]) <= 4
     assert max(arrivals[-10:]) == 8, "back to the configured concurrency once calls succeed"
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+async def test_every_kind_of_upstream_fault_is_retried_and_nothing_is_lost(
+    settings: Settings, upstream: FakeOpenAI, kind: str
+) -> None:
+    upstream.fail_randomly(0.3, [kind], paths=["embeddings"], seed=7)
+    model = make_model(
+        settings,
+        embedding_batch_size=2,
+        embedding_max_attempts=10,
+        upstream_timeout_seconds=0.5,
+    )
+    texts = [f"text number {n}" for n in range(30)]
+
+    vectors = await model.aget_embeddings_batched(texts)
+
+    expected = np.array([embed_text(t, 384) for t in texts], dtype=np.float32)
+    assert np.allclose(vectors, expected, atol=1e-6)
+    assert upstream.faults["embeddings"][kind] >= 1
+    assert len(upstream.requests) == 15 + upstream.faults["embeddings"][kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("malformed_json", "the model provider sent an invalid response (a body that is not JSON"),
+        ("wrong_count", "the model provider sent an invalid response (1 embeddings for 2 inputs)"),
+        ("dropped_connection", "could not reach the model provider"),
+    ],
+)
+async def test_an_upstream_that_keeps_answering_badly_fails_with_a_readable_reason(
+    settings: Settings, upstream: FakeOpenAI, kind: str, reason: str
+) -> None:
+    upstream.fail_randomly(1.0, [kind])
+    model = make_model(settings)
+
+    with pytest.raises(EmbeddingFailed) as raised:
+        await model.aget_embeddings_batched(["first text", "second text"])
+
+    assert raised.value.message.startswith(f"embedding failed after 3 attempts: {reason}")
+    assert len(upstream.requests) == 3

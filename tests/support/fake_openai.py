@@ -7,19 +7,27 @@ script failures and delays, and read back every request it received.
 
 Embeddings are deterministic bags of hashed words, so texts that share words
 are close: good enough to test retrieval without a model.
+
+With `fail_randomly` (or `--failure-rate` on the command line) a share of
+calls fails the ways real providers and proxies fail: 429 with Retry-After,
+500, 503, a hang past the client's timeout, a connection closed without an
+answer, a 200 whose JSON is cut off, and (embeddings) a 200 with one vector
+missing. The draws come from a seeded RNG, and `faults` counts what was done.
 """
 
 import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import json
 import math
+import random
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator
+from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +36,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.support.servers import ThreadedServer
 
@@ -47,6 +56,23 @@ class Failure:
     path: str | None = None
 
 
+FAULT_KINDS = (
+    "rate_limited",
+    "server_error",
+    "unavailable",
+    "timeout",
+    "dropped_connection",
+    "malformed_json",
+    "wrong_count",
+)
+# A chat answer has no count to get wrong.
+_FAULTS_BY_PATH = {
+    "embeddings": FAULT_KINDS,
+    "chat": tuple(kind for kind in FAULT_KINDS if kind != "wrong_count"),
+}
+_DROP = "fake_openai.drop_connection"
+
+
 @dataclass
 class FakeOpenAI:
     chat_tokens: list[str] = field(default_factory=lambda: ["Hello", ",", " world", "!"])
@@ -64,6 +90,16 @@ class FakeOpenAI:
     # How many embedding requests were in flight as each one arrived.
     in_flight_on_arrival: list[int] = field(default_factory=list)
     stream_finished: threading.Event = field(default_factory=threading.Event)
+    # The share of calls that fail at random (see fail_randomly).
+    failure_rate: float = 0.0
+    failure_kinds: tuple[str, ...] = FAULT_KINDS
+    failure_paths: tuple[str, ...] = ("embeddings", "chat")
+    # How long a "timeout" fault holds its request (it ends early when the client gives up).
+    hang_seconds: float = 60.0
+    # Faults done, per path ("embeddings", "chat") and kind.
+    faults: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    _random: random.Random = field(default_factory=lambda: random.Random(0))
+    _fault_deck: list[str] = field(default_factory=list)
     _failures: deque[Failure] = field(default_factory=deque)
     _server: ThreadedServer | None = None
 
@@ -86,10 +122,32 @@ class FakeOpenAI:
             failure = Failure(status, message or f"scripted {status}", retry_after, path)
             self._failures.append(failure)
 
+    def fail_randomly(
+        self,
+        rate: float,
+        kinds: Sequence[str] = FAULT_KINDS,
+        paths: Sequence[str] = ("embeddings", "chat"),
+        seed: int = 0,
+    ) -> None:
+        """From now on, each call to `paths` fails with probability `rate`.
+
+        The kind of each fault is dealt from a shuffled deck of `kinds`, so every
+        kind shows up once per len(kinds) faults, in a seeded random order.
+        """
+        unknown = set(kinds) - set(FAULT_KINDS)
+        assert not unknown, f"unknown fault kinds {unknown}; known: {FAULT_KINDS}"
+        self.failure_rate = rate
+        self.failure_kinds = tuple(kinds)
+        self.failure_paths = tuple(paths)
+        self._random.seed(seed)
+        self._fault_deck.clear()
+
     def reset(self) -> None:
         """Forget requests and scripts: each test starts from a healthy server."""
         self.requests.clear()
         self._failures.clear()
+        self.fail_randomly(0.0)
+        self.faults.clear()
         self.stream_finished.clear()
         self.valid_keys = None
         self.hold_stream_after_first_token = None
@@ -108,7 +166,7 @@ class FakeOpenAI:
             ]
         )
         # Scripted connection drops raise inside the app; their tracebacks are noise.
-        self._server = ThreadedServer(app, log_level="critical").start()
+        self._server = ThreadedServer(_ConnectionDropper(app), log_level="critical").start()
         return self
 
     def stop(self) -> None:
@@ -130,14 +188,62 @@ class FakeOpenAI:
             self._failures.remove(failure)
             headers = {"retry-after": failure.retry_after} if failure.retry_after else None
             return body, _error(failure.status, failure.message, headers)
-        return body, None
+        return body, await self._random_fault(request, path, body)
+
+    def _draw_fault(self, path: str) -> str | None:
+        kinds = [k for k in self.failure_kinds if k in _FAULTS_BY_PATH[path]]
+        if path not in self.failure_paths or not kinds:
+            return None
+        if self._random.random() >= self.failure_rate:
+            return None
+        if not self._fault_deck:
+            self._fault_deck = self._random.sample(kinds, len(kinds))
+        kind = self._fault_deck.pop()
+        self.faults[path][kind] += 1
+        return kind
+
+    async def _random_fault(
+        self, request: Request, path: str, body: dict[str, Any]
+    ) -> Response | None:
+        """The answer of a randomly failing call, or None to answer normally."""
+        kind = self._draw_fault(path)
+        if kind == "rate_limited":
+            return _error(429, "random fault: rate limited", {"retry-after": "1"})
+        if kind == "server_error":
+            return _error(500, "random fault: server error")
+        if kind == "unavailable":
+            return _error(503, "random fault: unavailable")
+        if kind == "timeout":
+            await _hang_until_disconnected(request, self.hang_seconds)
+            return _error(504, "random fault: answered after the client gave up")
+        if kind == "dropped_connection":
+            request.scope[_DROP] = True
+            return Response()
+        if kind == "malformed_json":
+            if body.get("stream"):
+                return StreamingResponse(
+                    iter(['data: {"id": "chatcmpl-fake", "choices": [{"delta": {"con\n\n']),
+                    media_type="text/event-stream",
+                )
+            return Response(
+                '{"object": "list", "data": [{"object": "embed', 200, media_type="application/json"
+            )
+        if kind == "wrong_count":
+            return self._embedding_response(body, drop_last=True)
+        return None
 
     async def _stats(self, _request: Request) -> Response:
-        """Request counts, for benchmarks that run this server in another process."""
+        """Request and fault counts, for benchmarks that run this server in another process."""
         counts: dict[str, int] = {}
         for recorded in self.requests:
             counts[recorded.path] = counts.get(recorded.path, 0) + 1
-        return JSONResponse({"requests": counts, "max_in_flight": self.max_in_flight})
+        return JSONResponse(
+            {
+                "requests": counts,
+                "max_in_flight": self.max_in_flight,
+                "faults": {path: dict(kinds) for path, kinds in self.faults.items()},
+            }
+        )
 
     async def _chat(self, request: Request) -> Response:
         body, refusal = await self._admit(request, "chat")
@@ -184,6 +290,9 @@ class FakeOpenAI:
         body, refusal = await self._admit(request, "embeddings")
         if refusal is not None:
             return refusal
+        return self._embedding_response(body)
+
+    def _embedding_response(self, body: dict[str, Any], drop_last: bool = False) -> Response:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         if len(inputs) > 2048:
             return _error(400, "'input' must have at most 2048 items")
@@ -198,6 +307,8 @@ class FakeOpenAI:
                 else vector
             )
             data.append({"object": "embedding", "index": index, "embedding": encoded})
+        if drop_last:
+            data.pop()
         tokens = sum(len(str(text).split()) for text in inputs)
         return JSONResponse(
             {
@@ -207,6 +318,37 @@ class FakeOpenAI:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
+
+
+class _ConnectionDropper:
+    """Closes the connection instead of answering when a handler asked for it.
+
+    ASGI has no way to drop a connection before the response starts (uvicorn
+    answers 500 if the app raises), so this reaches uvicorn's transport through
+    its `send` callable, which is a method of the request cycle that owns it.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_or_drop(message: Message) -> None:
+            if scope.get(_DROP):
+                if message["type"] == "http.response.start":
+                    transport = send.__self__.transport  # type: ignore[attr-defined]
+                    transport.close()
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_or_drop)
+
+
+async def _hang_until_disconnected(request: Request, seconds: float) -> None:
+    # With the body read, the next message uvicorn delivers is the disconnect.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
 
 
 def embed_text(text: str, dimensions: int) -> list[float]:
@@ -275,8 +417,24 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request")
+    parser.add_argument(
+        "--failure-rate", type=float, default=0.0, help="share of calls that fail (0 to 1)"
+    )
+    parser.add_argument(
+        "--failure-kinds",
+        default=",".join(FAULT_KINDS),
+        help=f"comma-separated kinds of failure, of {', '.join(FAULT_KINDS)}",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the failure draws")
+    parser.add_argument(
+        "--hang-seconds", type=float, default=60.0, help="how long a timeout fault hangs"
+    )
     arguments = parser.parse_args()
-    server = FakeOpenAI(response_delay=arguments.latency).start()
+    server = FakeOpenAI(response_delay=arguments.latency, hang_seconds=arguments.hang_seconds)
+    server.fail_randomly(
+        arguments.failure_rate, arguments.failure_kinds.split(","), seed=arguments.seed
+    )
+    server.start()
     print(server.url, flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop()
