@@ -44,6 +44,9 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        # 1, 5 and 15 minute load averages when the table is written: other work
+        # on the machine (tests, other benchmarks) skews the numbers.
+        "load_average": list(os.getloadavg()),
     }
 
 
