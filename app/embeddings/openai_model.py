@@ -173,7 +173,7 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             )
         except json.JSONDecodeError as exc:
             # The SDK parses a 200's body without wrapping this in one of its errors.
-            raise InvalidResponse(f"a body that is not JSON: {exc}") from exc
+            raise InvalidResponse("its body is not valid JSON") from exc
         ordered = sorted(response.data, key=lambda item: item.index)
         if [item.index for item in ordered] != list(range(len(texts))):
             raise InvalidResponse(f"{len(ordered)} embeddings for {len(texts)} inputs")

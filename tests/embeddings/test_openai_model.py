@@ -125,7 +125,7 @@ async def test_every_kind_of_upstream_fault_is_retried_and_nothing_is_lost(
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
-        ("malformed_json", "the model provider sent an invalid response (a body that is not JSON"),
+        ("malformed_json", "the model provider sent an invalid response (its body is not valid"),
         ("wrong_count", "the model provider sent an invalid response (1 embeddings for 2 inputs)"),
         ("dropped_connection", "could not reach the model provider"),
     ],

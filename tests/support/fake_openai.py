@@ -337,6 +337,9 @@ class _ConnectionDropper:
                 if message["type"] == "http.response.start":
                     transport = send.__self__.transport  # type: ignore[attr-defined]
                     transport.close()
+                    # Return once uvicorn knows, or it answers "no response" with a 500.
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
                 return
             await send(message)
 
