@@ -1,5 +1,6 @@
 """Streamed chat completions through any OpenAI-compatible API."""
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -63,9 +64,15 @@ async def _parts(stream: openai.AsyncStream[ChatCompletionChunk]) -> AsyncIterat
                     chunk.usage.completion_tokens,
                     chunk.usage.total_tokens,
                 )
-    except openai.OpenAIError as exc:
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        # The SDK decodes each event itself and lets a cut-off one through unwrapped.
         logger.warning("chat stream broke off: %s: %s", type(exc).__name__, exc)
-        yield StreamFailed(f"the answer broke off: {translate_upstream_error(exc).message}")
+        reason = (
+            translate_upstream_error(exc).message
+            if isinstance(exc, openai.OpenAIError)
+            else "the model provider sent an invalid response"
+        )
+        yield StreamFailed(f"the answer broke off: {reason}")
     finally:
         await stream.close()
 

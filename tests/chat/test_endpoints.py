@@ -7,6 +7,7 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.chat.test_rag import parse_events
 from tests.conftest import SERVER_KEY, base_settings
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import ThreadedServer
@@ -165,20 +166,6 @@ async def test_an_unreachable_upstream_is_502(settings: Settings) -> None:
     assert response.json() == {"detail": "could not reach the model provider"}
 
 
-async def test_a_stream_broken_mid_answer_ends_cleanly(
-    client: httpx.AsyncClient, upstream: FakeOpenAI
-) -> None:
-    upstream.chat_tokens = ["one", " two", " three"]
-    upstream.break_stream_after = 2
-
-    async with client.stream("POST", "/api/chat", json=CHAT) as response:
-        text = "".join([piece async for piece in response.aiter_text()])
-
-    assert response.status_code == 200
-    assert text == "one two"
-    assert (await client.get("/api/health")).status_code == 200
-
-
 async def test_request_keys_never_reach_the_logs(
     settings: Settings, upstream: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -196,3 +183,49 @@ async def test_request_keys_never_reach_the_logs(
     assert caplog.records, "the requests were logged"
     assert secret not in caplog.text
     assert SERVER_KEY not in caplog.text
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["text", "sse"])
+@pytest.mark.parametrize(
+    ("breakage", "before_break"),
+    [("connection_dropped", "one two"), ("malformed_json", ""), ("stalled", "one")],
+)
+async def test_a_stream_that_breaks_mid_answer_is_logged_and_ends_without_hanging(
+    settings: Settings,
+    upstream: FakeOpenAI,
+    caplog: pytest.LogCaptureFixture,
+    events: bool,
+    breakage: str,
+    before_break: str,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="app.chat.service")
+    upstream.chat_tokens = ["one", " two", " three"]
+    stalled_upstream = threading.Event()
+    if breakage == "connection_dropped":
+        upstream.break_stream_after = 2
+    elif breakage == "malformed_json":
+        upstream.fail_randomly(1.0, ["malformed_json"], paths=["chat"])
+    else:
+        upstream.hold_stream_after_first_token = stalled_upstream
+    quick = settings.model_copy(update={"upstream_timeout_seconds": 1.0})
+    headers = {"accept": "text/event-stream"} if events else {}
+
+    with ThreadedServer(create_app(quick)) as server:
+        # A request that hangs fails the test at this timeout instead of stalling the suite.
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            async with client.stream("POST", "/api/chat", json=CHAT, headers=headers) as response:
+                body = "".join([piece async for piece in response.aiter_text()])
+            health = await client.get("/api/health")
+    stalled_upstream.set()
+
+    assert response.status_code == 200
+    if events:
+        parsed = parse_events(body)
+        assert [name for name, _ in parsed][-1] == "error"
+        assert "broke off" in parsed[-1][1]["detail"]
+        tokens = "".join(data["text"] for name, data in parsed if name == "token")
+        assert tokens == before_break
+    else:
+        assert body == before_break
+    assert "chat stream broke off" in caplog.text
+    assert health.status_code == 200
