@@ -39,6 +39,10 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.cache
 	$(BIN)/python -m bench.chat_overhead
 	$(BIN)/python -m bench.retrieval_quality
+	$(BIN)/python -m bench.search_scale
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.other_stores
+	$(BIN)/python -m bench.load
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

@@ -61,3 +61,44 @@ def test_retrieval_quality_benchmark_runs(tmp_path: Path) -> None:
     saved = run_benchmark("retrieval_quality", tmp_path, "--documents", "60", "--queries", "5")
 
     assert [row[0] for row in saved["rows"]] == ["vector", "keyword", "hybrid"]  # type: ignore[index]
+
+
+def test_load_run_loses_no_upload(tmp_path: Path) -> None:
+    saved = run_benchmark(
+        "load", tmp_path, "--seconds", "3", "--clients", "4", "--latency", "0.002"
+    )
+
+    inputs = saved["inputs"]
+    assert isinstance(inputs, dict)
+    checks = inputs["verification"]
+    assert checks["documents_acknowledged"] > 0
+    assert checks["lost_uploads"] == []
+    assert checks["repeated_file_documents"] <= 1
+    assert not any(code.startswith("5") for code in inputs["status_codes"])
+
+
+def test_other_stores_benchmark_runs(tmp_path: Path) -> None:
+    for module in ("langchain_postgres", "langchain_openai", "llama_index.vector_stores.postgres"):
+        pytest.importorskip(module, reason="the competitors are in the bench extra: .[bench]")
+
+    saved = run_benchmark(
+        "other_stores",
+        tmp_path,
+        "--chunks",
+        "30",
+        "--repeat",
+        "1",
+        "--queries",
+        "2",
+        "--latency",
+        "0.002",
+    )
+
+    rows = saved["rows"]
+    assert isinstance(rows, list)
+    assert {row[0] for row in rows} >= {
+        "ragstore",
+        "langchain-postgres PGVectorStore",
+        "llama-index PGVectorStore",
+    }
+    assert len({row[2] for row in rows if row[2] != ""}) == 1, "every store holds the same chunks"
