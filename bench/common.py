@@ -35,7 +35,7 @@ from app.db.embedded import EmbeddedPostgres
 RESULTS = Path(
     os.environ.get("RAGSTORE_BENCH_RESULTS", Path(__file__).resolve().parent / "results")
 )
-console = Console()
+console = Console(width=max(shutil.get_terminal_size().columns, 180))
 
 
 def machine() -> dict[str, Any]:
@@ -125,8 +125,14 @@ def free_port() -> int:
         return port
 
 
+class ServerURL(str):
+    """The base URL of a served ragstore, which also knows the server's process id."""
+
+    pid: int
+
+
 @asynccontextmanager
-async def served(settings: Settings, **environment: str) -> AsyncIterator[str]:
+async def served(settings: Settings, **environment: str) -> AsyncIterator[ServerURL]:
     """`ragstore serve` in its own process on a free port; yields its base URL once healthy."""
     assert settings.database_url
     port = free_port()
@@ -146,7 +152,8 @@ async def served(settings: Settings, **environment: str) -> AsyncIterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = server.pid
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(300):
@@ -164,14 +171,7 @@ async def served(settings: Settings, **environment: str) -> AsyncIterator[str]:
         await asyncio.wait_for(server.wait(), timeout=30)
 
 
-def chart(
-    name: str,
-    title: str,
-    axes: tuple[str, str],
-    series: dict[str, tuple[list[float], list[float]]],
-    log_y: bool = False,
-) -> Path | None:
-    """One PNG line chart in the results folder (skipped without the bench extra)."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -180,14 +180,13 @@ def chart(
     except ImportError:
         console.print("matplotlib not installed (pip install -e '.[bench]'): no chart")
         return None
-    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for label, (xs, ys) in series.items():
-        axis.plot(xs, ys, marker="o", label=label)
+    return plt
+
+
+def _save(plt: Any, figure: Any, axis: Any, name: str, title: str, axes: tuple[str, str]) -> Path:
     axis.set_title(title, fontsize=10)
     axis.set_xlabel(axes[0])
     axis.set_ylabel(axes[1])
-    if log_y:
-        axis.set_yscale("log")
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -196,6 +195,40 @@ def chart(
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def chart(
+    name: str,
+    title: str,
+    axes: tuple[str, str],
+    series: dict[str, tuple[list[float], list[float]]],
+    log_y: bool = False,
+) -> Path | None:
+    """A PNG line chart in the results folder (skipped without the bench extra)."""
+    if (plt := _pyplot()) is None:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for label, (xs, ys) in series.items():
+        axis.plot(xs, ys, marker="o", label=label)
+    if log_y:
+        axis.set_yscale("log")
+    return _save(plt, figure, axis, name, title, axes)
+
+
+def bar_chart(
+    name: str, title: str, axes: tuple[str, str], groups: list[str], bars: dict[str, list[float]]
+) -> Path | None:
+    """A PNG grouped bar chart: one group per entry of `groups`, one bar per series."""
+    if (plt := _pyplot()) is None:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 4.2), dpi=110)
+    width = 0.8 / len(bars)
+    for number, (label, values) in enumerate(bars.items()):
+        positions = [group + number * width for group in range(len(groups))]
+        drawn = axis.bar(positions, values, width, label=label)
+        axis.bar_label(drawn, fmt="%.3f", fontsize=7)
+    axis.set_xticks([group + width * (len(bars) - 1) / 2 for group in range(len(groups))], groups)
+    return _save(plt, figure, axis, name, title, axes)
 
 
 def report(

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from app.runtime import Runtime
-from bench.common import database, report, timer
+from bench.common import bar_chart, database, report, timer
 
 CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "cranfield"
 MODES = ("vector", "keyword", "hybrid")
@@ -90,6 +90,13 @@ async def run(query_limit: int, document_limit: int) -> None:
             "candidates": settings.search_candidates,
             "rrf_k": settings.rrf_k,
         },
+    )
+    bar_chart(
+        "retrieval_quality",
+        f"Cranfield, {len(queries)} queries: quality per search mode",
+        ("measure", "score"),
+        ["nDCG@10", "recall@100"],
+        {row[0]: [row[1], row[2]] for row in rows},
     )
 
 
