@@ -1,10 +1,13 @@
 """One error type for everything a caller can cause, rendered as `{"detail": ...}`."""
 
 import logging
+import traceback
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,44 @@ async def _validation_error_handler(_request: Request, exc: Exception) -> JSONRe
     )
 
 
+DATABASE_UNAVAILABLE = "database unavailable: PostgreSQL is not answering; try again shortly"
+# The server refuses connections while it shuts down or starts (57P03), ended ours
+# when it stopped (57P01-57P02), or the connection itself failed (08xxx).
+_DRIVER_OUTAGE_ERRORS = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.PostgresConnectionError,
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """PostgreSQL is down, restarting or dropped the connection: not the caller's
+    doing, and over once it is back (the pool's pre-ping replaces broken connections)."""
+    if isinstance(exc, DBAPIError):
+        driver_error = exc.orig.__cause__ if exc.orig is not None else None
+        return exc.connection_invalidated or isinstance(driver_error, _DRIVER_OUTAGE_ERRORS)
+    # A connect that failed at the socket (no server, refused, timed out) surfaces
+    # unwrapped; only OSErrors raised inside the driver mean the database.
+    return isinstance(exc, OSError) and any(
+        frame.f_globals.get("__name__", "").startswith("asyncpg")
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if not is_database_outage(exc):
+        raise exc
+    logger.warning(
+        "database unavailable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc,
+    )
+    return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503)
+
+
 async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -96,6 +137,10 @@ def register_error_handlers(app: FastAPI) -> None:
     """Map every error type to its HTTP answer, in this one place."""
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    # Not under Exception: that handler answers and re-raises, and uvicorn then drops
+    # the keep-alive connection; an outage is an answer, not a crash.
+    app.add_exception_handler(DBAPIError, _database_error_handler)
+    app.add_exception_handler(OSError, _database_error_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)
 
 

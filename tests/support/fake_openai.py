@@ -81,6 +81,8 @@ class FakeOpenAI:
     embedding_dimensions: int = 384
     # When set, a stream pauses after its first token until the event is set.
     hold_stream_after_first_token: threading.Event | None = None
+    # When set, every request waits for the event before it is answered.
+    hold_requests: threading.Event | None = None
     valid_keys: set[str] | None = None
     # When set, the connection drops after this many tokens, mid-stream.
     break_stream_after: int | None = None
@@ -151,6 +153,7 @@ class FakeOpenAI:
         self.stream_finished.clear()
         self.valid_keys = None
         self.hold_stream_after_first_token = None
+        self.hold_requests = None
         self.break_stream_after = None
         self.response_delay = 0.0
         self.token_delay = 0.0
@@ -179,6 +182,8 @@ class FakeOpenAI:
         self.requests.append(RecordedRequest(path, body, authorization))
         if self.response_delay:
             await asyncio.sleep(self.response_delay)
+        if self.hold_requests is not None:
+            await asyncio.to_thread(self.hold_requests.wait, 60)
         key = authorization.removeprefix("Bearer ").strip()
         if self.valid_keys is not None and key not in self.valid_keys:
             # Like the real API, the message quotes part of the key.
