@@ -24,6 +24,7 @@ too). ragstore is called over HTTP, the competitors in-process.
 
 import argparse
 import asyncio
+import json
 import random
 import tempfile
 from collections.abc import Sequence
@@ -31,11 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import asyncpg
 import httpx
+import numpy as np
+import openai
+from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core.config import Settings
 from app.db.embedded import EmbeddedPostgres
+from app.python_api import VectorDatabase
 from bench.common import database, fake_upstream, median, percentile, report, served, timer
 from bench.ingest_vs_original import WORDS, embedding_calls, paragraphs, ragstore_chunks
 from bench.load import UPSTREAM_EMBEDDINGS, upstream_environment
@@ -80,6 +87,9 @@ class Store(Protocol):
     async def use_upstream(self, url: str) -> None:
         """Embed through another upstream from now on (the search phase's)."""
 
+    def scanned(self) -> tuple[str, str, str]:
+        """Database URL, table and WHERE clause of its vector search (for the query plan)."""
+
     async def close(self) -> None: ...
 
 
@@ -97,6 +107,7 @@ class Ragstore:
     """ragstore served by `ragstore serve` in its own process, called over HTTP."""
 
     client: httpx.AsyncClient
+    database_url: str
     mode: str = "vector"
     index: str = "HNSW + GIN (its schema)"
     collections: list[str] = field(default_factory=list)
@@ -134,6 +145,9 @@ class Ragstore:
 
     async def use_upstream(self, url: str) -> None:
         """The upstream is the server's setting: the caller restarts it and swaps the client."""
+
+    def scanned(self) -> tuple[str, str, str]:
+        return self.database_url, "chunks", f"WHERE collection_id = '{self.collections[-1]}'"
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -197,6 +211,9 @@ class LangChain:
     async def use_upstream(self, url: str) -> None:
         self.upstream_url = url
         await self.open_store()
+
+    def scanned(self) -> tuple[str, str, str]:
+        return self.url, f'"{self.tables[-1]}"', ""
 
     async def close(self) -> None:
         await self.engine.close()
@@ -268,9 +285,131 @@ class LlamaIndex:
         self.upstream_url = url
         self.open_index()
 
+    def scanned(self) -> tuple[str, str, str]:
+        return self.urls[1], f"data_{self.stores[-1].table_name}", ""
+
     async def close(self) -> None:
         for store in self.stores:
             await store.close()
+
+
+@dataclass
+class Floor:
+    """Not a store: the least any store must do. All embedding calls at once (2,048 inputs
+    each), one binary COPY into a bare table; a search is the query's embedding and one
+    SELECT. What a real store adds (documents, metadata, keyword index) is above this."""
+
+    url: str
+    upstream_url: str
+    hnsw: bool
+    name: str = "floor: bare asyncpg COPY / SELECT"
+    tables: list[str] = field(default_factory=list)
+    connection: Any = None
+
+    def __post_init__(self) -> None:
+        self.embeddings = openai.AsyncOpenAI(base_url=self.upstream_url, api_key="bench")
+
+    @property
+    def index(self) -> str:
+        return "HNSW (same as ragstore)" if self.hnsw else "none"
+
+    async def prepare(self, run: int) -> None:
+        if self.connection is None:
+            self.connection = await asyncpg.connect(self.url)
+            await self.connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            await register_vector(self.connection)
+            await self.connection.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+        table = f"floor_{'hnsw' if self.hnsw else 'plain'}_{run}"
+        await self.connection.execute(
+            f"CREATE TABLE {table} (id bigint PRIMARY KEY, text text NOT NULL, "
+            f"embedding vector({DIMENSIONS}) NOT NULL)"
+        )
+        if self.hnsw:
+            await self.connection.execute(
+                f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops) "
+                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+            )
+        self.tables.append(table)
+
+    async def embed(self, texts: list[str]) -> list[Any]:
+        batches = [texts[start : start + 2048] for start in range(0, len(texts), 2048)]
+        responses = await asyncio.gather(
+            *(
+                self.embeddings.embeddings.create(model=MODEL, input=batch, dimensions=DIMENSIONS)
+                for batch in batches
+            )
+        )
+        return [np.array(item.embedding, dtype=np.float32) for r in responses for item in r.data]
+
+    async def ingest(self, path: Path, chunks: list[str]) -> int:
+        vectors = await self.embed(chunks)
+        await self.connection.copy_records_to_table(
+            self.tables[-1],
+            records=[(n, *row) for n, row in enumerate(zip(chunks, vectors, strict=True))],
+            columns=["id", "text", "embedding"],
+        )
+        return len(chunks)
+
+    async def search(self, query: str, k: int) -> int:
+        vector = (await self.embed([query]))[0]
+        rows = await self.connection.fetch(
+            f"SELECT id, text FROM {self.tables[-1]} ORDER BY embedding <=> $1 LIMIT $2",
+            vector,
+            k,
+        )
+        return len(rows)
+
+    async def keep_only_last_run(self) -> None:
+        for table in self.tables[:-1]:
+            await self.connection.execute(f"DROP TABLE {table}")
+        del self.tables[:-1]
+
+    async def use_upstream(self, url: str) -> None:
+        await self.embeddings.close()
+        self.upstream_url = url
+        self.embeddings = openai.AsyncOpenAI(base_url=url, api_key="bench")
+
+    def scanned(self) -> tuple[str, str, str]:
+        return self.url, self.tables[-1], ""
+
+    async def close(self) -> None:
+        await self.embeddings.close()
+        await self.connection.close()
+
+
+@dataclass
+class RagstoreLibrary:
+    """ragstore's Python API in this process, like the competitors (search only: the
+    chunks are the ones uploaded over HTTP)."""
+
+    settings: Settings
+    collection: str
+    name: str = "ragstore Python API (in-process)"
+    index: str = "HNSW + GIN (its schema)"
+
+    def __post_init__(self) -> None:
+        self.database = VectorDatabase(self.collection, settings=self.settings)
+
+    async def prepare(self, run: int) -> None:
+        raise NotImplementedError("search only")
+
+    async def ingest(self, path: Path, chunks: list[str]) -> int:
+        raise NotImplementedError("search only")
+
+    async def search(self, query: str, k: int) -> int:
+        return len(await self.database.asearch_by_text(query, k))
+
+    async def keep_only_last_run(self) -> None:
+        """Nothing of its own."""
+
+    async def use_upstream(self, url: str) -> None:
+        """Set in its settings."""
+
+    def scanned(self) -> tuple[str, str, str]:
+        raise NotImplementedError("the same SQL as the HTTP route")
+
+    async def close(self) -> None:
+        await self.database.aclose()
 
 
 def queries(count: int, seed: int) -> list[str]:
@@ -289,19 +428,43 @@ def documents(folder: Path, chunks: int, run: int) -> Path:
     return path
 
 
+async def scan_costs(url: str, table: str, where: str) -> dict[str, Any]:
+    """How PostgreSQL runs a store's k=10 vector query: the scan, pages touched, time and
+    the table's TOAST size (vectors moved out of line cost extra page reads each)."""
+    connection = await asyncpg.connect(url.replace("+asyncpg", "").replace("+psycopg", ""))
+    try:
+        await register_vector(connection)
+        await connection.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+        vector = await connection.fetchval(f"SELECT embedding FROM {table} LIMIT 1")
+        explained = await connection.fetchval(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+            f"SELECT * FROM {table} {where} ORDER BY embedding <=> $1 LIMIT 10",
+            vector,
+        )
+        toast = await connection.fetchval(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = $1::regclass",
+            table.strip('"'),
+        )
+    finally:
+        await connection.close()
+    plan = json.loads(explained)[0]
+    node = plan["Plan"]
+    while "Scan" not in node["Node Type"] and node.get("Plans"):
+        node = node["Plans"][0]
+    return {
+        "scan": " ".join(filter(None, [node["Node Type"], node.get("Index Name")])),
+        "pages": plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"],
+        "execution_ms": plan["Execution Time"],
+        "toast_bytes": toast,
+    }
+
+
 async def vacuum(url: str) -> None:
     """VACUUM ANALYZE a database: deleted runs out of the indexes, fresh planner statistics."""
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
     async with engine.connect() as connection:
         await connection.execute(text("VACUUM ANALYZE"))
     await engine.dispose()
-
-
-def competitor_urls(server: EmbeddedPostgres, name: str) -> tuple[str, str]:
-    """(sync psycopg2, async asyncpg) URLs of a new database in the same server."""
-    server.psql(f"CREATE DATABASE {name};")
-    asyncpg_url = server.url(name)
-    return asyncpg_url.replace("+asyncpg", "+psycopg2"), asyncpg_url
 
 
 async def ingest_runs(
@@ -363,40 +526,61 @@ async def run(
         database(**UPSTREAM_EMBEDDINGS) as (server, settings),
     ):
         assert settings.database_url
-        langchain_url = competitor_urls(server, "langchain")[1].replace("+asyncpg", "+psycopg")
-        llama_urls = competitor_urls(server, "llamaindex")
-        competitors: list[Store] = [
+        databases = {name: new_database(server, name) for name in ("langchain", "llama", "floor")}
+        llama_urls = (databases["llama"].replace("+asyncpg", "+psycopg2"), databases["llama"])
+        langchain_url = databases["langchain"].replace("+asyncpg", "+psycopg")
+        floor_url = databases["floor"].replace("+asyncpg", "")
+        others: list[Store] = [
             LangChain(langchain_url, upstream.url, hnsw=True),
             LlamaIndex(llama_urls, upstream.url, hnsw=True),
             LangChain(langchain_url, upstream.url, hnsw=False),
             LlamaIndex(llama_urls, upstream.url, hnsw=False),
+            Floor(floor_url, upstream.url, hnsw=True),
+            Floor(floor_url, upstream.url, hnsw=False),
         ]
         async with served(settings, **environment(upstream.url)) as base_url:
-            ragstore = Ragstore(httpx.AsyncClient(base_url=base_url, timeout=600))
-            stores = [ragstore, *competitors]
+            client = httpx.AsyncClient(base_url=base_url, timeout=600)
+            ragstore = Ragstore(client, settings.database_url)
+            stores = [ragstore, *others]
             ingested = await ingest_runs(stores, Path(folder), chunks, repeat, upstream.url)
             await ragstore.client.aclose()
-        for url in (settings.database_url, server.url("langchain"), llama_urls[1]):
+        for url in (settings.database_url, *databases.values()):
             await vacuum(url)
+        plans = {label(store): await scan_costs(*store.scanned()) for store in stores}
 
         # The same data, now searched with query embeddings from the search upstream.
         async with served(settings, **environment(search_upstream.url)) as base_url:
             ragstore.client = httpx.AsyncClient(base_url=base_url, timeout=60)
-            hybrid = Ragstore(ragstore.client, mode="hybrid", collections=ragstore.collections)
-            for store in stores:
+            in_process = RagstoreLibrary(
+                Settings(  # type: ignore[call-arg]
+                    _env_file=None,
+                    database_url=settings.database_url,
+                    migrate_on_start=False,
+                    worker_in_process=False,
+                    openai_base_url=search_upstream.url,
+                    openai_api_key="bench",
+                    query_cache_size=0,
+                    **UPSTREAM_EMBEDDINGS,
+                ),
+                ragstore.collections[-1],
+            )
+            hybrid = Ragstore(
+                ragstore.client, settings.database_url, "hybrid", collections=ragstore.collections
+            )
+            searched = [ragstore, in_process, hybrid, *others]
+            for store in searched:
                 await store.use_upstream(search_upstream.url)
-            latencies = await search_runs([*stores, hybrid], queries(query_count, seed=11), ks)
-            for store in stores:
+            latencies = await search_runs(searched, queries(query_count, seed=11), ks)
+            for store in [ragstore, in_process, *others]:  # the hybrid row shares ragstore's client
                 await store.close()
 
-    rows = table(stores, hybrid, ingested, latencies, ks)
-    slowest = max(row[5] for row in rows[1:-1])
-    fastest = min(row[5] for row in rows[1:-1])
+    rows = table(searched, ingested, latencies, ks)
+    slowest = {row[0]: row[5] for row in rows if row[1].startswith("HNSW (same")}
     report(
         "other_stores",
         f"{rows[0][2]:,} chunks, {latency * 1000:.0f} ms per embedding call, median of "
-        f"{repeat} ingests, {query_count} searches per k: the others take "
-        f"{fastest:.1f}x to {slowest:.1f}x ragstore's ingest time",
+        f"{repeat} ingests, {query_count} searches per k. Ingest time vs ragstore's, same "
+        "HNSW index: " + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in slowest.items()),
         [
             "store",
             "vector index",
@@ -422,6 +606,10 @@ async def run(
                 "ef_construction": HNSW_EF_CONSTRUCTION,
                 "ef_search": HNSW_EF_SEARCH,
             },
+            "ragstore_ingest": "HTTP upload route, synchronous (parse, chunk, embed, write)",
+            "competitors_ingest": "ragstore's chunks given ready-made; embed and write only",
+            "search": "query embedding included for every store; ragstore over HTTP",
+            "vector_query_plans": plans,
             "ingest": ingested,
             "search_ms": {
                 name: {str(k): values for k, values in by_k.items()}
@@ -429,27 +617,40 @@ async def run(
             },
         },
     )
+    print_plans(plans)
+
+
+def print_plans(plans: dict[str, dict[str, Any]]) -> None:
+    print("How PostgreSQL runs each store's k=10 vector query (after VACUUM ANALYZE):")
+    for name, plan in plans.items():
+        print(
+            f"  {name}: {plan['scan']}, {plan['pages']:,} pages, {plan['execution_ms']:.2f} ms, "
+            f"TOAST {plan['toast_bytes'] / 1e6:.1f} MB"
+        )
+
+
+def new_database(server: EmbeddedPostgres, name: str) -> str:
+    server.psql(f"CREATE DATABASE {name};")
+    return server.url(name)
 
 
 def table(
     stores: Sequence[Store],
-    hybrid: Store,
     ingested: dict[str, dict[str, list[float]]],
     latencies: dict[str, dict[int, list[float]]],
     ks: Sequence[int],
 ) -> list[list[Any]]:
-    """One row per store: ingest medians and search percentiles, with ratios to ragstore's."""
+    """One row per store: ingest medians and search percentiles, with ratios to ragstore's
+    (the first store). Stores that only searched have no ingest numbers."""
     ragstore_seconds = median(ingested[label(stores[0])]["seconds"])
     ragstore_p50 = {k: percentile(latencies[label(stores[0])][k], 0.5) for k in ks}
     rows: list[list[Any]] = []
-    for store in [*stores, hybrid]:
+    for store in stores:
         ingest = ingested.get(label(store))
-        if ingest is None:  # the hybrid row: searched, not ingested
-            row: list[Any] = [store.name, store.index, "", "", "", ""]
-        else:
+        row: list[Any] = [store.name, store.index, "", "", "", ""]
+        if ingest is not None:
             seconds = median(ingest["seconds"])
-            calls = int(median(ingest["calls"]))
-            row = [store.name, store.index, int(median(ingest["stored"])), calls, seconds]
+            row[2:] = [int(median(ingest["stored"])), int(median(ingest["calls"])), seconds]
             row.append(seconds / ragstore_seconds)
         search = latencies[label(store)]
         for k in ks:
