@@ -121,6 +121,11 @@ class JobService:
                 return
             document = await DocumentRepository(session).get_one_or_none(job.document_id)
             assert document is not None
+            if document.status == "completed":
+                # Concurrent uploads of one file each queue a job; the first to run
+                # did the work and freed the bytes, so the others have nothing to do.
+                await IngestionJobRepository(session).finish(job_id, "succeeded")
+                return
             job.state, job.attempts = "running", job.attempts + 1
             options = ProcessingOptions(**job.options)
             stored = await self._file(session, document)

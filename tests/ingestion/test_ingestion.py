@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import scalar
+from tests.jobs.test_jobs import wait_for_job
 from tests.processing.fixtures import write_encrypted_pdf, write_pdf
 from tests.support.fake_openai import FakeOpenAI, embed_text
 from tests.support.servers import ThreadedServer
@@ -180,19 +181,45 @@ async def test_a_failed_document_is_processed_when_uploaded_again(
     assert await scalar(db, "SELECT status FROM documents") == "completed"
 
 
-async def test_concurrent_uploads_of_the_same_file_make_one_document(
-    client: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+@pytest.mark.parametrize(
+    ("route", "form"),
+    [
+        ("/api/upload-document", {"session_id": "s"}),
+        ("/api/collections/s/documents", {}),
+        ("/api/upload-document?wait=false", {"session_id": "s"}),
+        ("/api/collections/s/documents?wait=false", {}),
+    ],
+    ids=["original", "resource", "original-async", "resource-async"],
+)
+async def test_ten_concurrent_uploads_of_the_same_file_make_one_document(
+    settings: Settings,
+    upstream: FakeOpenAI,
+    db: AsyncConnection,
+    route: str,
+    form: dict[str, str],
 ) -> None:
     upstream.response_delay = 0.3
+    with_worker = settings.model_copy(update={"worker_in_process": True})
+    with ThreadedServer(create_app(with_worker)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            await client.post("/api/collections", json={"name": "s", "id": "s"})
+            responses = await asyncio.gather(
+                *(upload(client, long_text(), "same.txt", route=route, **form) for _ in range(10))
+            )
+            jobs = [r.json()["job_id"] for r in responses if r.json()["job_id"]]
+            finished = [await wait_for_job(client, job_id) for job_id in jobs]
 
-    responses = await asyncio.gather(
-        *(upload(client, long_text(), "same.txt", session_id="s") for _ in range(4))
-    )
-
-    assert [r.status_code for r in responses] == [200] * 4
-    assert len({r.json()["document_id"] for r in responses}) == 1
+    assert {r.status_code for r in responses} <= {200, 201, 202}, [r.text for r in responses]
+    assert len({r.json().get("document_id") or r.json()["id"] for r in responses}) == 1
+    assert [job["state"] for job in finished] == ["succeeded"] * len(jobs)
     assert await scalar(db, "SELECT count(*) FROM documents") == 1
-    assert await scalar(db, "SELECT count(*) FROM chunks") == responses[0].json()["chunk_count"]
+    status, chunk_count = (
+        await db.exec_driver_sql("SELECT status, chunk_count FROM documents")
+    ).one()
+    assert status == "completed"
+    assert chunk_count == 12
+    assert await scalar(db, "SELECT count(*) FROM chunks") == chunk_count
+    assert await scalar(db, "SELECT count(DISTINCT chunk_index) FROM chunks") == chunk_count
     assert embedding_calls(upstream) == 1
 
 
