@@ -17,6 +17,7 @@ all there, and the repeated file must be one document.
 
 import argparse
 import asyncio
+import os
 import random
 import time
 from collections import Counter, defaultdict
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -247,7 +249,21 @@ def table(outcomes: list[Outcome], seconds: float) -> list[list[Any]]:
     return rows
 
 
+def ragstore_process() -> psutil.Process:
+    """The `ragstore serve` process this script started."""
+    for child in psutil.Process().children(recursive=True):
+        if "serve" in child.cmdline():
+            return child
+    raise RuntimeError("ragstore serve is not running")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 async def run(seconds: float, clients: int, latency: float) -> None:
+    load_before = list(os.getloadavg())
     with fake_upstream(latency) as upstream, database(**UPSTREAM_EMBEDDINGS) as (_, settings):
         assert settings.database_url
         async with (
@@ -259,6 +275,8 @@ async def run(seconds: float, clients: int, latency: float) -> None:
             ) as client,
         ):
             collection = await preload(client)
+            server, generator = ragstore_process(), psutil.Process()
+            cpu_before = (cpu_seconds(server), cpu_seconds(generator))
             load = Load(
                 client,
                 collection,
@@ -268,6 +286,10 @@ async def run(seconds: float, clients: int, latency: float) -> None:
             started = time.perf_counter()
             await asyncio.gather(*(load.client_loop(n) for n in range(clients)))
             elapsed = time.perf_counter() - started
+            cpu = {
+                "ragstore_server": (cpu_seconds(server) - cpu_before[0]) / elapsed,
+                "load_generator": (cpu_seconds(generator) - cpu_before[1]) / elapsed,
+            }
             health = (await client.get("/api/health")).status_code
         checks = await verify(settings.database_url, collection, load)
     rows = table(load.outcomes, elapsed)
@@ -289,11 +311,15 @@ async def run(seconds: float, clients: int, latency: float) -> None:
             "status_codes": dict(statuses),
             "errors": dict(errors),
             "health_after": health,
+            # Cores busy on average (1.0 = one core): the machine has two in all.
+            "cpu_cores_used": cpu,
+            "load_average_before": load_before,
             "verification": checks,
         },
     )
     for key, value in checks.items():
         print(f"{key}: {value}")
+    print(f"cores used: {cpu}; load average before: {load_before}")
 
 
 def main() -> None:
