@@ -258,13 +258,30 @@ def ragstore_process() -> psutil.Process:
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
+    """CPU time of a process; for PostgreSQL's postmaster, of its backends (the pool keeps
+    them alive through the run)."""
+    try:
+        if process.name() == "postgres":
+            return sum(cpu_seconds(child) for child in process.children()) + _own(process)
+    except psutil.NoSuchProcess:
+        return 0.0
+    return _own(process)
+
+
+def _own(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
     return float(times.user + times.system)
 
 
 async def run(seconds: float, clients: int, latency: float) -> None:
     load_before = list(os.getloadavg())
-    with fake_upstream(latency) as upstream, database(**UPSTREAM_EMBEDDINGS) as (_, settings):
+    with (
+        fake_upstream(latency) as upstream,
+        database(**UPSTREAM_EMBEDDINGS) as (postgres, settings),
+    ):
         assert settings.database_url
         async with (
             served(settings, **upstream_environment(upstream.url)) as base_url,
@@ -275,8 +292,13 @@ async def run(seconds: float, clients: int, latency: float) -> None:
             ) as client,
         ):
             collection = await preload(client)
-            server, generator = ragstore_process(), psutil.Process()
-            cpu_before = (cpu_seconds(server), cpu_seconds(generator))
+            processes = {
+                "ragstore_server": ragstore_process(),
+                "load_generator": psutil.Process(),
+                "fake_upstream": psutil.Process(upstream.process.pid),
+                "postgres_backends": psutil.Process(postgres.server_pid),
+            }
+            cpu_before = {name: cpu_seconds(process) for name, process in processes.items()}
             load = Load(
                 client,
                 collection,
@@ -287,8 +309,8 @@ async def run(seconds: float, clients: int, latency: float) -> None:
             await asyncio.gather(*(load.client_loop(n) for n in range(clients)))
             elapsed = time.perf_counter() - started
             cpu = {
-                "ragstore_server": (cpu_seconds(server) - cpu_before[0]) / elapsed,
-                "load_generator": (cpu_seconds(generator) - cpu_before[1]) / elapsed,
+                name: round((cpu_seconds(process) - cpu_before[name]) / elapsed, 2)
+                for name, process in processes.items()
             }
             health = (await client.get("/api/health")).status_code
         checks = await verify(settings.database_url, collection, load)
