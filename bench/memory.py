@@ -38,7 +38,7 @@ def write_csv(path: Path, megabytes: float) -> Path:
         writer.writerow(["order_id", "city", "amount", "placed_on", "note"])
         row = 0
         while handle.tell() < target:
-            for _ in range(1000):
+            for _ in range(100):
                 writer.writerow(
                     [
                         row,
@@ -89,7 +89,7 @@ async def run(files: list[tuple[str, Path]], small_mb: float, large_mb: float) -
                 "RAGSTORE_EMBEDDING_PROVIDER": "openai",
                 "RAGSTORE_EMBEDDING_MODEL": "text-embedding-3-small",
                 "RAGSTORE_EMBEDDING_DIMENSIONS": "384",
-                "RAGSTORE_MAX_UPLOAD_MB": str(large_mb * 1.1),
+                "RAGSTORE_MAX_UPLOAD_MB": str(large_mb * 1.2 + 5),
                 "OPENAI_BASE_URL": upstream.url,
                 "OPENAI_API_KEY": "bench",
             }

@@ -54,17 +54,17 @@ K = 10
 NOISE = 0.025  # per dimension: a chunk keeps cosine ~0.9 with its abstract
 
 
-def source_texts(query_limit: int) -> tuple[list[str], list[str]]:
+def source_texts(text_limit: int, query_limit: int) -> tuple[list[str], list[str]]:
     """Cranfield abstracts and questions; generated paragraphs when the corpus is absent."""
     if not CRANFIELD.is_dir():
-        texts = paragraphs(400)
+        texts = paragraphs(min(text_limit, 400))
         return texts, texts[:query_limit]
     with (CRANFIELD / "corpus.jsonl").open() as lines:
         abstracts = [json.loads(line) for line in lines]
     with (CRANFIELD / "queries.jsonl").open() as lines:
         questions = [json.loads(line)["text"] for line in lines]
     texts = [f"{a['title']}. {a['text']}".strip() for a in abstracts]
-    return [t for t in texts if len(t) > 20], questions[:query_limit]
+    return [t for t in texts if len(t) > 20][:text_limit], questions[:query_limit]
 
 
 def blend(
@@ -191,8 +191,8 @@ async def measure_size(
     return rows
 
 
-async def run(sizes: list[int], query_limit: int) -> None:
-    texts, question_texts = source_texts(query_limit)
+async def run(sizes: list[int], text_limit: int, query_limit: int) -> None:
+    texts, question_texts = source_texts(text_limit, query_limit)
     rng = np.random.default_rng(7)
     with database() as (_, settings):
         runtime = await Runtime.open(settings)
@@ -295,9 +295,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,30000,100000", help="comma-separated, growing")
     parser.add_argument("--queries", type=int, default=225)
+    parser.add_argument("--texts", type=int, default=1400, help="base abstracts to embed")
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.sizes.split(","))
-    asyncio.run(run(sizes, arguments.queries))
+    asyncio.run(run(sizes, arguments.texts, arguments.queries))
 
 
 if __name__ == "__main__":

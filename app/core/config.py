@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=500, gt=0, le=MAX_CHUNK_SIZE)
     chunk_overlap: int = Field(default=50, ge=0)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    max_unpacked_mb: float = Field(
+        default=200.0, gt=0, description="Most a DOCX or XLSX may unpack to (ZIP bombs)."
+    )
+    max_pdf_pages: int = Field(default=5000, ge=1, description="Most pages of one PDF.")
+    max_csv_columns: int = Field(default=10_000, ge=1, description="Most columns of one CSV.")
+    max_metadata_kb: float = Field(
+        default=16.0, gt=0, description="Largest `metadata` JSON of one upload."
+    )
     cache_max_entries: int = Field(default=1000, ge=0)
     cache_max_age_days: float = Field(default=30.0, gt=0)
 
@@ -121,6 +129,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_metadata_bytes(self) -> int:
+        return int(self.max_metadata_kb * 1024)
 
     @field_validator("log_level", mode="before")
     @classmethod

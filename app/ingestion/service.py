@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.collection.repository import CollectionRepository
 from app.collection.service import get_collection
-from app.core.config import Settings
+from app.core.config import MAX_CHUNK_SIZE, Settings
 from app.core.errors import UnprocessableContent
 from app.core.logging import request_api_key
 from app.db.database import Database
@@ -47,15 +47,20 @@ from app.ingestion.repository import (
     DocumentFileRepository,
     ProcessedDocumentRepository,
 )
-from app.ingestion.upload import StoredUpload, UploadForm, parse_metadata, received_upload
+from app.ingestion.upload import (
+    StoredUpload,
+    UploadForm,
+    metadata_too_large,
+    parse_metadata,
+    received_upload,
+)
 from app.processing.chunking import TextSplitter, chunk_units
 from app.processing.detection import detect_document_type
-from app.processing.parsers import parse_document
+from app.processing.parsers import ParseLimits, parse_document
 from app.processing.units import ChunkDraft, DocumentType
 
 logger = logging.getLogger(__name__)
 
-MAX_METADATA_BYTES = 16 * 1024
 # The document that holds a collection's directly inserted texts (Python API).
 VECTOR_DOCUMENT = "vectordatabase"
 CONTENT_TYPES = {
@@ -91,10 +96,13 @@ class ProcessingOptions:
             metadata=metadata or {},
         )
         options.splitter()
-        if len(json.dumps(options.metadata)) > MAX_METADATA_BYTES:
+        if options.chunk_size > MAX_CHUNK_SIZE:
+            # Nor could PostgreSQL's integer column hold any size a client may send.
             raise UnprocessableContent(
-                f"metadata is larger than {MAX_METADATA_BYTES // 1024} KB of JSON"
+                f"chunk_size ({options.chunk_size}) must be at most {MAX_CHUNK_SIZE} characters"
             )
+        if len(json.dumps(options.metadata)) > settings.max_metadata_bytes:
+            raise UnprocessableContent(metadata_too_large(settings.max_metadata_bytes))
         return options
 
     def splitter(self) -> TextSplitter:
@@ -134,7 +142,10 @@ class IngestionService:
         """Receive an upload route's form and ingest its file (both routes share this)."""
         request_api_key.set(form.api_key)
         options = ProcessingOptions.from_request(
-            self.settings, form.chunk_size, form.chunk_overlap, parse_metadata(form.metadata)
+            self.settings,
+            form.chunk_size,
+            form.chunk_overlap,
+            parse_metadata(form.metadata, self.settings.max_metadata_bytes),
         )
         async with received_upload(form.file, self.settings.max_upload_bytes) as stored:
             return await self.with_api_key(form.api_key).ingest(
@@ -380,7 +391,12 @@ class IngestionService:
                 )
             )
         progress = IngestProgress()
-        units = counted(parse_document(upload.path, document_type), progress)
+        limits = ParseLimits(
+            max_unpacked_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
+            max_pdf_pages=self.settings.max_pdf_pages,
+            max_csv_columns=self.settings.max_csv_columns,
+        )
+        units = counted(parse_document(upload.path, document_type, limits), progress)
         drafts = chunk_units(units, options.splitter())
 
         def embedded(count: int) -> None:

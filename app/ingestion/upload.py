@@ -18,6 +18,9 @@ from app.core.errors import PayloadTooLarge, UnprocessableContent
 
 _COPY_BLOCK = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
+# Filters address keys, not paths: deeper metadata is never useful, and deep
+# nesting costs recursion in every JSON encoder on its way to PostgreSQL.
+MAX_METADATA_DEPTH = 32
 # Multipart framing and the form's other fields come on top of the file.
 _MULTIPART_ALLOWANCE = 1024 * 1024
 
@@ -63,7 +66,13 @@ class StoredUpload:
 
 
 def clean_filename(raw: str | None) -> str:
-    """The file's own name, without directories, control characters or excess length."""
+    """The file's own name, without directories, control characters or excess length.
+
+    A NUL is refused rather than dropped: `report.pdf<NUL>.txt` is a classic way to make
+    two programs disagree about a file's type.
+    """
+    if raw and "\x00" in raw:
+        raise UnprocessableContent("the file name must not contain NUL characters")
     name = PureWindowsPath(PurePosixPath(raw or "").name).name
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
     if not name or name in (".", ".."):
@@ -180,27 +189,43 @@ async def received_upload(file: UploadFile, max_bytes: int) -> AsyncIterator[Sto
         stored.path.unlink(missing_ok=True)
 
 
-def parse_metadata(raw: str | None) -> dict[str, Any]:
+def metadata_too_large(max_bytes: int) -> str:
+    return f"metadata is larger than {max_bytes / 1024:g} KB of JSON"
+
+
+def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
     """The `metadata` form field: a JSON object, or nothing."""
     if raw is None or not raw.strip():
         return {}
+    # Measured before parsing: the parser's time and memory grow with the input.
+    if len(raw) > max_bytes:
+        raise UnprocessableContent(metadata_too_large(max_bytes))
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UnprocessableContent(f"metadata is not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise UnprocessableContent(_too_deep()) from exc
     if not isinstance(value, dict):
         raise UnprocessableContent("metadata must be a JSON object")
-    if _has_nul(value):
-        # PostgreSQL's jsonb cannot hold NUL characters.
-        raise UnprocessableContent("metadata must not contain NUL characters")
+    _check_metadata_value(value, depth=1)
     return value
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
+def _too_deep() -> str:
+    return f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep"
+
+
+def _check_metadata_value(value: object, depth: int) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise UnprocessableContent(_too_deep())
+    if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL's jsonb cannot hold NUL characters.
+        raise UnprocessableContent("metadata must not contain NUL characters")
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+        for key, item in value.items():
+            _check_metadata_value(key, depth)
+            _check_metadata_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_metadata_value(item, depth + 1)

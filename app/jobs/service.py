@@ -59,7 +59,10 @@ class JobService:
             )
         request_api_key.set(None)
         options = ProcessingOptions.from_request(
-            self.settings, form.chunk_size, form.chunk_overlap, parse_metadata(form.metadata)
+            self.settings,
+            form.chunk_size,
+            form.chunk_overlap,
+            parse_metadata(form.metadata, self.settings.max_metadata_bytes),
         )
         async with (
             received_upload(form.file, self.settings.max_upload_bytes) as stored,

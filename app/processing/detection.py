@@ -128,9 +128,11 @@ def _is_pdf(sample: bytes) -> bool:
 
 
 def _is_utf8_prefix(sample: bytes) -> bool:
-    # Not final: the sample may end in the middle of a multi-byte character.
+    # Not final when the sample is a prefix that may end in the middle of a multi-byte
+    # character; a shorter sample is the whole file, and a Latin-1 "café" at its very
+    # end must not pass for the start of a UTF-8 sequence.
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < SAMPLE_BYTES)
     except UnicodeDecodeError:
         return False
     return True

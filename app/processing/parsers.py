@@ -36,11 +36,19 @@ from app.processing.units import DocumentType, TextUnit
 
 logger = logging.getLogger(__name__)
 
-MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
-"""DOCX and XLSX are ZIP archives: a few kilobytes can unpack to gigabytes."""
 
-MAX_CSV_COLUMNS = 10_000
-"""Beyond this a "CSV" is not a table anyone reads row by row, and pandas' memory balloons."""
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """What a file may cost to read; the service fills these from the settings."""
+
+    max_unpacked_bytes: int = 200 * 1024 * 1024
+    """DOCX and XLSX are ZIP archives: a few kilobytes can unpack to gigabytes."""
+    max_pdf_pages: int = 5_000
+    """Every page costs a parse even when blank: a small file can hold tens of thousands."""
+    max_csv_columns: int = 10_000
+    """Beyond this a "CSV" is not a table anyone reads row by row, and pandas slows
+    quadratically over a header of repeated names."""
+
 
 _CSV_ROWS_PER_BATCH = 1_000
 _DELIMITER_SAMPLE_CHARS = 16 * 1024
@@ -66,10 +74,7 @@ _HTML_WHITESPACE = re.compile(r"\s+")
 
 
 def parse_document(
-    path: Path,
-    document_type: DocumentType,
-    *,
-    max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+    path: Path, document_type: DocumentType, limits: ParseLimits = ParseLimits()
 ) -> Iterator[TextUnit]:
     """Units in document order, blank ones left out.
 
@@ -79,8 +84,8 @@ def parse_document(
     """
     parser = _PARSERS[document_type]
     if document_type in (DocumentType.DOCX, DocumentType.XLSX):
-        _check_unpacked_size(path, parser.label, max_uncompressed_bytes)
-    units = parser.parse(path)
+        _check_unpacked_size(path, parser.label, limits.max_unpacked_bytes)
+    units = parser.parse(path, limits)
     while True:
         # Only the parser's own work is guarded: the yield below hands control to
         # the consumer, whose exceptions are none of this function's business.
@@ -130,7 +135,7 @@ def _section_metadata(section: str | None) -> dict[str, Any]:
     return {"section": section} if section else {}
 
 
-def _parse_pdf(path: Path) -> Iterator[TextUnit]:
+def _parse_pdf(path: Path, limits: ParseLimits) -> Iterator[TextUnit]:
     reader = pypdf.PdfReader(path)
     # Owner-password-only PDFs (printing or copying restricted) open with an empty
     # user password; only a real user password stops extraction.
@@ -138,11 +143,16 @@ def _parse_pdf(path: Path) -> Iterator[TextUnit]:
         raise UnprocessableContent(
             "the PDF is encrypted (password-protected); upload a decrypted copy"
         )
+    pages = len(reader.pages)
+    if pages > limits.max_pdf_pages:
+        raise UnprocessableContent(
+            f"the PDF has {pages} pages; at most {limits.max_pdf_pages} are supported"
+        )
     for number, page in enumerate(reader.pages, start=1):
         yield TextUnit(page.extract_text(), {"page": number})
 
 
-def _parse_docx(path: Path) -> Iterator[TextUnit]:
+def _parse_docx(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
     document = docx.Document(str(path))
     section: str | None = None
     for block in document.iter_inner_content():
@@ -175,7 +185,7 @@ def _docx_table_text(table: Table) -> str:
     return "\n".join(lines)
 
 
-def _parse_xlsx(path: Path) -> Iterator[TextUnit]:
+def _parse_xlsx(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
     # A file object, not a path: openpyxl refuses paths whose extension it does
     # not know, and uploads are stored under names of their own.
     with path.open("rb") as file:
@@ -225,15 +235,17 @@ def _record_text(header: Sequence[str], values: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
-def _parse_csv(path: Path) -> Iterator[TextUnit]:
+def _parse_csv(path: Path, limits: ParseLimits) -> Iterator[TextUnit]:
     sample = _read_sample(path)
     encoding = _text_encoding(sample)
     delimiter = _sniff_delimiter(sample.decode(encoding, errors="ignore"))
-    columns = list(_read_csv(path, encoding, delimiter, nrows=0).columns)
-    if len(columns) > MAX_CSV_COLUMNS:
+    # Counted before pandas reads the header: a million repeated names took it minutes.
+    width = _header_width(path, encoding, delimiter)
+    if width > limits.max_csv_columns:
         raise UnprocessableContent(
-            f"the CSV file has {len(columns)} columns; at most {MAX_CSV_COLUMNS} are supported"
+            f"the CSV file has {width} columns; at most {limits.max_csv_columns} are supported"
         )
+    columns = list(_read_csv(path, encoding, delimiter, nrows=0).columns)
     # pandas names a blank header cell "Unnamed: <n>": a column number reads better.
     header = ["" if str(name).startswith("Unnamed: ") else str(name) for name in columns]
     number = 0
@@ -242,6 +254,19 @@ def _parse_csv(path: Path) -> Iterator[TextUnit]:
             for values in batch.itertuples(index=False, name=None):
                 number += 1
                 yield TextUnit(_record_text(header, values), {"rows": [number, number]})
+
+
+def _header_width(path: Path, encoding: str, delimiter: str) -> int:
+    """Columns of the first line, read in blocks; a quoted delimiter counts too, which can
+    only overstate a width that matters at thousands of columns."""
+    width = 1
+    with path.open(encoding=encoding, errors="replace", newline="") as file:
+        while block := file.read(SAMPLE_BYTES):
+            line, newline, _ = block.partition("\n")
+            width += line.count(delimiter)
+            if newline:
+                break
+    return width
 
 
 def _read_csv(path: Path, encoding: str, delimiter: str, **options: int) -> Any:
@@ -268,11 +293,11 @@ def _sniff_delimiter(sample_text: str) -> str:
         return ","
 
 
-def _parse_text(path: Path) -> Iterator[TextUnit]:
+def _parse_text(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
     yield from _plain_text_units(path, markdown=False)
 
 
-def _parse_markdown(path: Path) -> Iterator[TextUnit]:
+def _parse_markdown(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
     yield from _plain_text_units(path, markdown=True)
 
 
@@ -314,7 +339,7 @@ def _text_encoding(sample: bytes) -> str:
     return sniff_text_encoding(sample) or "utf-8"
 
 
-def _parse_html(path: Path) -> Iterator[TextUnit]:
+def _parse_html(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
     # Bytes, not text: BeautifulSoup honours the page's own <meta charset>.
     soup = BeautifulSoup(path.read_bytes(), "html.parser")
     for element in soup.find_all(_HTML_INVISIBLE):
@@ -368,7 +393,7 @@ def _html_flush(parts: list[str], *, is_heading: bool) -> Iterator[tuple[str, bo
 class _Parser:
     label: str
     """How messages name the format: "the <label> could not be read"."""
-    parse: Callable[[Path], Iterator[TextUnit]]
+    parse: Callable[[Path, ParseLimits], Iterator[TextUnit]]
     expected_errors: tuple[type[Exception], ...]
     """What a damaged file of this format raises: answered with 422, but not logged."""
 

@@ -5,7 +5,9 @@ The test has an embedded server of its own: the session's is shared by every tes
 """
 
 import asyncio
+import os
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Awaitable, Iterator
@@ -13,9 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
-from app.core.errors import DATABASE_UNAVAILABLE
+from app.core.errors import DATABASE_UNAVAILABLE, is_database_outage
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
 from app.main import create_app
@@ -145,3 +151,29 @@ async def test_an_upload_in_flight_when_postgres_stops_is_503_and_leaves_nothing
     assert documents["total"] == 0
     assert again.status_code == 201, again.text
     assert again.json()["status"] == "completed"
+
+
+async def test_a_server_shutting_down_is_an_outage_too(own_postgres: EmbeddedPostgres) -> None:
+    """'the database system is shutting down' (smart shutdown waits for open sessions)."""
+    url = own_postgres.url("ragstore")
+    held, fresh = create_async_engine(url), create_async_engine(url, poolclass=NullPool)
+    refused: DBAPIError | None = None
+    try:
+        async with held.connect() as session:
+            await session.execute(text("SELECT 1"))
+            assert own_postgres.server_pid is not None
+            os.kill(own_postgres.server_pid, signal.SIGTERM)
+            for _ in range(200):
+                try:
+                    async with fresh.connect():
+                        await asyncio.sleep(0.05)  # the postmaster has not seen the signal yet
+                except DBAPIError as exc:
+                    refused = exc
+                    break
+    finally:
+        await held.dispose()
+        await fresh.dispose()
+
+    assert refused is not None, "new connections were never refused"
+    assert "shutting down" in str(refused)
+    assert is_database_outage(refused)

@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import UnprocessableContent
-from app.processing import parsers
 from app.processing.detection import detect_document_type
-from app.processing.parsers import parse_document
+from app.processing.parsers import ParseLimits, parse_document
 from app.processing.units import DocumentType, TextUnit
 from tests.processing.fixtures import (
     Heading,
@@ -32,9 +31,9 @@ def parse_text(tmp_path: Path, content: str | bytes, document_type: DocumentType
     return parse(path, document_type)
 
 
-def unprocessable(path: Path, document_type: DocumentType, **options: int) -> str:
+def unprocessable(path: Path, document_type: DocumentType, **limits: int) -> str:
     with pytest.raises(UnprocessableContent) as raised:
-        list(parse_document(path, document_type, **options))
+        list(parse_document(path, document_type, ParseLimits(**limits)))
     assert raised.value.status_code == 422
     return raised.value.message
 
@@ -143,7 +142,7 @@ def test_docx_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
 def test_xlsx_zip_bomb_is_refused_too(tmp_path: Path) -> None:
     path = write_zip_bomb(tmp_path / "bomb.xlsx", "xl/workbook.xml", 3 * 1024 * 1024)
 
-    assert unprocessable(path, DocumentType.XLSX, max_uncompressed_bytes=1024 * 1024) == (
+    assert unprocessable(path, DocumentType.XLSX, max_unpacked_bytes=1024 * 1024) == (
         "the XLSX expands to more than 1 MB when unpacked (3 MB); "
         "it is refused as a possible ZIP bomb"
     )
@@ -203,15 +202,12 @@ def test_csv_blank_header_cells_are_named_by_column_number(tmp_path: Path) -> No
     assert units[0].text == "id: 1\ncolumn 2: x\nkind: y"
 
 
-def test_csv_with_too_many_columns_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(parsers, "MAX_CSV_COLUMNS", 50)
+def test_csv_with_too_many_columns_is_refused(tmp_path: Path) -> None:
     header = ",".join(f"c{index}" for index in range(51))
     path = tmp_path / "wide.csv"
     path.write_text(header + "\n" + ",".join("1" * 51) + "\n")
 
-    assert unprocessable(path, DocumentType.CSV) == (
+    assert unprocessable(path, DocumentType.CSV, max_csv_columns=50) == (
         "the CSV file has 51 columns; at most 50 are supported"
     )
 
@@ -360,3 +356,20 @@ def test_html_honours_its_declared_charset(tmp_path: Path) -> None:
     units = parse_text(tmp_path, content.encode("cp1252"), DocumentType.HTML)
 
     assert units == [TextUnit("Café crème")]
+
+
+def test_pdf_with_more_pages_than_the_limit_is_refused(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "a.pdf", ["one", "two", "three"])
+
+    assert unprocessable(path, DocumentType.PDF, max_pdf_pages=2) == (
+        "the PDF has 3 pages; at most 2 are supported"
+    )
+
+
+def test_csv_width_is_counted_before_pandas_reads_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_bytes(b"c," * 1_000_000 + b"\n" + b"1," * 1_000_000 + b"\n")
+
+    assert unprocessable(path, DocumentType.CSV) == (
+        "the CSV file has 1000001 columns; at most 10000 are supported"
+    )
