@@ -14,6 +14,7 @@ from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
+from app.core.security import SecurityHeaders, ServiceAuth
 from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
 from app.ingestion.upload import UploadSizeLimit
@@ -28,8 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-        configure_logging(settings.log_level, known_secrets=[secret])
+        configure_logging(settings.log_level, known_secrets=settings.secrets())
         runtime = await Runtime.open(settings)
         app.state.runtime = runtime
         worker = (
@@ -53,6 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    # Outermost last: security headers on every answer, CORS around authentication (so a
+    # 401 still reaches a browser and preflights need no key), then the upload limit.
+    app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
+    if settings.api_keys:
+        app.add_middleware(
+            ServiceAuth, api_keys=[key.get_secret_value() for key in settings.api_keys]
+        )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -60,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
     register_error_handlers(app)
     app.include_router(health_router)
     app.include_router(chat_router)

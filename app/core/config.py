@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated keys; when set, every route but health needs "
+        "`Authorization: Bearer <key>`. Empty: no authentication (as the original app).",
+    )
     default_chat_model: str = "gpt-4.1-mini"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     upstream_timeout_seconds: float = Field(default=60.0, gt=0)
@@ -134,16 +139,21 @@ class Settings(BaseSettings):
     def max_metadata_bytes(self) -> int:
         return int(self.max_metadata_kb * 1024)
 
+    def secrets(self) -> list[str]:
+        """Every configured secret, for the logging filter to scrub."""
+        keys = [self.openai_api_key, *self.api_keys]
+        return [key.get_secret_value() for key in keys if key is not None]
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("database_url")
