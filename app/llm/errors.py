@@ -30,7 +30,13 @@ def _upstream_message(exc: openai.APIStatusError) -> str:
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else None
     text = str(message or exc.message)[:_MAX_UPSTREAM_MESSAGE]
-    return redact(text, [request_api_key.get() or ""])
+    return redact(text, [request_api_key.get() or "", _key_sent(exc)])
+
+
+def _key_sent(exc: openai.APIStatusError) -> str:
+    """The key the refused call carried: the request's own or, without one, the server's."""
+    _scheme, _, key = exc.request.headers.get("authorization", "").partition(" ")
+    return key.strip()
 
 
 def translate_upstream_error(exc: openai.OpenAIError) -> AppError:

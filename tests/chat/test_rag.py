@@ -1,16 +1,14 @@
 """Retrieval-augmented chat: the prompt the model gets, and both ways the answer streams."""
 
 import json
-from typing import Any
 
 import httpx
 import pytest
 
 from app.chat.rag import NOTHING_RELEVANT
+from tests.support.chat import SSE, chat_requests, parse_events
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.uploads import upload
-
-SSE = {"accept": "text/event-stream"}
 
 
 @pytest.fixture
@@ -28,21 +26,6 @@ async def session(client: httpx.AsyncClient) -> str:
         session_id="docs",
     )
     return "docs"
-
-
-def chat_requests(upstream: FakeOpenAI) -> list[dict[str, Any]]:
-    return [request.body for request in upstream.requests if request.path == "chat"]
-
-
-def parse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":")
-        )
-        if "event" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 async def test_rag_chat_streams_an_answer_built_on_the_retrieved_chunks(
