@@ -23,3 +23,16 @@ async def test_chat_request_is_a_typed_model(client: httpx.AsyncClient) -> None:
 
     chat = schema["components"]["schemas"]["ChatRequest"]
     assert set(chat["required"]) == {"developer_message", "user_message"}
+
+
+async def test_every_error_response_documents_the_detail_body(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                body = response["content"]["application/json"]["schema"]["$ref"]
+                expected = "ValidationErrorResponse" if status == "422" else "ErrorResponse"
+                assert body == f"#/components/schemas/{expected}", (method, path, status)

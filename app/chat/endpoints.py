@@ -11,10 +11,11 @@ from app.chat.streaming import event_response, text_response, wants_events
 from app.collection.service import get_session_collection
 from app.core.config import Settings
 from app.core.deps import LLMClientsDep, SearchDep, SessionDep, SettingsDep
+from app.core.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 from app.core.logging import request_api_key
 from app.llm.client import LLMClients
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=INVALID_REQUEST)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -22,14 +23,16 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The answer as plain-text tokens, or server-sent events "
         "(`sources`, `token`..., `done` or `error`) with `Accept: text/event-stream`.",
     },
-    401: {"description": "No API key, or the provider rejected it"},
-    429: {"description": "The provider is rate limiting (Retry-After passed on)"},
-    502: {"description": "The provider failed or could not be reached"},
-    504: {"description": "The provider did not answer in time"},
-}
-_SESSION_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The session has no documents"},
-    404: {"description": "Session not found"},
+    **error_responses(
+        {
+            400: f"{UNREADABLE_BODY}; or the session has no documents",
+            401: "No API key, or the provider rejected it",
+            404: "Session not found",
+            429: "The provider is rate limiting (Retry-After passed on)",
+            502: "The provider failed or could not be reached",
+            504: "The provider did not answer in time",
+        }
+    ),
 }
 AcceptHeader = Annotated[str | None, Header()]
 PLAIN_CHAT_INSTRUCTIONS = "You are a helpful assistant."
@@ -59,7 +62,7 @@ async def _answer(
     "/api/chat",
     summary="Stream a chat completion",
     response_class=Response,
-    responses={**_RESPONSES, **_SESSION_ERRORS},
+    responses=_RESPONSES,
 )
 async def chat(
     request: ChatRequest,
@@ -92,7 +95,7 @@ async def chat(
     "/api/rag-chat",
     summary="Stream an answer from a session's documents",
     response_class=Response,
-    responses={**_RESPONSES, **_SESSION_ERRORS},
+    responses=_RESPONSES,
 )
 async def rag_chat(
     request: RagChatRequest,

@@ -1,5 +1,7 @@
 from pydantic import BaseModel, Field
 
+from app.llm.client import RequestApiKey
+
 
 class ChatRequest(BaseModel):
     """The original app's `/api/chat` body, plus an optional session to answer from."""
@@ -9,7 +11,7 @@ class ChatRequest(BaseModel):
     model: str | None = Field(
         default=None, description="Chat model; RAGSTORE_DEFAULT_CHAT_MODEL when omitted."
     )
-    api_key: str | None = Field(
+    api_key: RequestApiKey | None = Field(
         default=None,
         description="OpenAI API key for this request; OPENAI_API_KEY on the server when omitted. "
         "Never stored or logged.",
@@ -28,7 +30,9 @@ class RagChatRequest(BaseModel):
     model: str | None = Field(
         default=None, description="Chat model; RAGSTORE_DEFAULT_CHAT_MODEL when omitted."
     )
-    api_key: str | None = Field(default=None, description="OpenAI API key for this request.")
+    api_key: RequestApiKey | None = Field(
+        default=None, description="OpenAI API key for this request."
+    )
     use_rag: bool = Field(
         default=True, description="False: a plain chat answer, without the documents."
     )

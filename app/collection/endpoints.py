@@ -4,11 +4,13 @@ from fastapi import APIRouter, Query, status
 
 from app.collection import service
 from app.collection.schemas import CollectionCreate, CollectionPage, CollectionRead
-from app.core.deps import SessionDep
+from app.core.deps import Offset, SessionDep
+from app.core.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 from app.db.models import Collection
 from app.document.service import count_documents
 
-router = APIRouter(prefix="/api/collections", tags=["collections"])
+router = APIRouter(prefix="/api/collections", tags=["collections"], responses=INVALID_REQUEST)
+_NOT_FOUND = error_responses({404: "No such collection"})
 
 
 async def _read(session: SessionDep, collection: Collection) -> CollectionRead:
@@ -32,7 +34,7 @@ def _fields(collection: Collection) -> dict[str, object]:
     "",
     summary="Create a collection",
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "A collection with this id exists"}},
+    responses=error_responses({400: UNREADABLE_BODY, 409: "A collection with this id exists"}),
 )
 async def create_collection(body: CollectionCreate, session: SessionDep) -> CollectionRead:
     """A named set of documents that search and chat run over (an OpenAI vector store)."""
@@ -44,7 +46,7 @@ async def create_collection(body: CollectionCreate, session: SessionDep) -> Coll
 async def list_collections(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CollectionPage:
     """Collections, oldest first, with their document counts."""
     collections, total, filenames = await service.list_collections(session, limit, offset)
@@ -55,9 +57,7 @@ async def list_collections(
     return CollectionPage(data=data, total=total, limit=limit, offset=offset)
 
 
-@router.get(
-    "/{collection_id}", summary="Get a collection", responses={404: {"description": "Not found"}}
-)
+@router.get("/{collection_id}", summary="Get a collection", responses=_NOT_FOUND)
 async def get_collection(collection_id: str, session: SessionDep) -> CollectionRead:
     """One collection with its document count."""
     return await _read(session, await service.get_collection(session, collection_id))
@@ -67,7 +67,7 @@ async def get_collection(collection_id: str, session: SessionDep) -> CollectionR
     "/{collection_id}",
     summary="Delete a collection with its documents and chunks",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "Not found"}},
+    responses=_NOT_FOUND,
 )
 async def delete_collection(collection_id: str, session: SessionDep) -> None:
     """Everything in the collection is deleted: documents, chunks, vectors."""

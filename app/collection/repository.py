@@ -21,6 +21,18 @@ class CollectionRepository(RepositoryBase[Collection]):
         assert collection is not None
         return collection
 
+    async def create_unless_taken(
+        self, collection_id: str, name: str, metadata: dict[str, object]
+    ) -> Collection | None:
+        """The new collection, or None if the id is taken (safe under concurrent calls)."""
+        created = await self.session.scalars(
+            insert(Collection)
+            .values(id=collection_id, name=name, metadata_=metadata)
+            .on_conflict_do_nothing(index_elements=[Collection.id])
+            .returning(Collection)
+        )
+        return created.one_or_none()
+
     async def list_page(self, limit: int, offset: int) -> tuple[Sequence[Collection], int]:
         rows = await self.session.scalars(
             select(Collection)

@@ -8,16 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.collection.repository import CollectionRepository
 from app.core.errors import Conflict, NotFound
 from app.db.models import Collection
+from app.ingestion.upload import check_metadata
 
 
 async def create_collection(
     session: AsyncSession, name: str, collection_id: str | None, metadata: dict[str, object]
 ) -> Collection:
-    repository = CollectionRepository(session)
+    check_metadata(metadata)
     collection_id = collection_id or str(uuid.uuid4())
-    if await repository.get_one_or_none(collection_id) is not None:
+    created = await CollectionRepository(session).create_unless_taken(collection_id, name, metadata)
+    if created is None:
         raise Conflict(f"collection {collection_id!r} already exists")
-    return await repository.create(Collection(id=collection_id, name=name, metadata_=metadata))
+    return created
 
 
 async def get_collection(session: AsyncSession, collection_id: str) -> Collection:

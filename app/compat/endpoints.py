@@ -4,7 +4,7 @@ Same paths, fields and form parameters, so its clients work unchanged; the
 same services as the resource API underneath.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Response, status
 
@@ -16,24 +16,27 @@ from app.compat.schemas import (
     SessionList,
     UploadResponse,
 )
-from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, SessionDep
+from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, Offset, SessionDep
+from app.core.errors import INVALID_REQUEST, error_responses
 from app.document import service as documents
-from app.ingestion.upload import UploadFormDep
+from app.ingestion.upload import UPLOAD_ERRORS, UploadFormDep
 
-router = APIRouter(tags=["original app"])
+router = APIRouter(tags=["original app"], responses=INVALID_REQUEST)
 
-
-_UPLOAD_ERRORS: dict[int | str, dict[str, str]] = {
-    202: {"description": "Stored and queued (asynchronous upload): follow job_id"},
-    413: {"description": "The file is over the upload limit"},
-    415: {"description": "The file type is not supported"},
-    422: {"description": "The file is encrypted, damaged, empty or has no text"},
-    502: {"description": "Embedding failed after retries; the document is marked failed"},
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": UploadResponse,
+        "description": "Stored and queued (asynchronous upload): follow job_id",
+    },
+    **UPLOAD_ERRORS,
 }
+_SESSION_NOT_FOUND = error_responses({404: "Session not found"})
 
 
 @router.post(
-    "/api/upload-document", summary="Upload a document (original route)", responses=_UPLOAD_ERRORS
+    "/api/upload-document",
+    summary="Upload a document (original route)",
+    responses=_UPLOAD_RESPONSES,
 )
 async def upload_document(
     form: UploadFormDep,
@@ -84,7 +87,7 @@ router.add_api_route(
     upload_document,
     methods=["POST"],
     summary="Upload a document (alias of /api/upload-document)",
-    responses=_UPLOAD_ERRORS,
+    responses=_UPLOAD_RESPONSES,
 )
 
 
@@ -92,7 +95,7 @@ router.add_api_route(
 async def list_sessions(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> SessionList:
     """Every session (collection) with its documents' names."""
     listed, total, filenames = await collections.list_collections(session, limit, offset)
@@ -113,7 +116,7 @@ async def list_sessions(
 @router.get(
     "/api/session/{session_id}",
     summary="Get a session (original route)",
-    responses={404: {"description": "Session not found"}},
+    responses=_SESSION_NOT_FOUND,
 )
 async def get_session(session_id: str, session: SessionDep) -> SessionInfo:
     """A session with its documents' names."""
@@ -130,7 +133,7 @@ async def get_session(session_id: str, session: SessionDep) -> SessionInfo:
 @router.delete(
     "/api/session/{session_id}",
     summary="Delete a session (original route)",
-    responses={404: {"description": "Session not found"}},
+    responses=_SESSION_NOT_FOUND,
 )
 async def delete_session(session_id: str, session: SessionDep) -> SessionDeleted:
     """Delete a session with all its documents, chunks and vectors."""
@@ -142,7 +145,7 @@ async def delete_session(session_id: str, session: SessionDep) -> SessionDeleted
 @router.delete(
     "/api/documents/{session_id}/{document_name}",
     summary="Delete a document of a session (original route)",
-    responses={404: {"description": "Session or document not found"}},
+    responses=error_responses({404: "Session or document not found"}),
 )
 async def delete_document(
     session_id: str, document_name: str, session: SessionDep

@@ -103,9 +103,11 @@ class Settings(BaseSettings):
     search_candidates: int = Field(
         default=60, ge=1, le=1000, description="Rows each list contributes to hybrid fusion."
     )
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    rrf_k: int = Field(
+        default=20, ge=1, description="Reciprocal rank fusion constant; see benchmark 7."
+    )
     rrf_keyword_weight: float = Field(
-        default=0.4,
+        default=0.6,
         ge=0,
         le=10,
         description="Weight of the keyword list in hybrid fusion (vector: 1); see benchmark 7.",

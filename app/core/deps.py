@@ -59,6 +59,11 @@ def wants_async(
     return not wait or (prefer is not None and "respond-async" in prefer.lower())
 
 
+# PostgreSQL's OFFSET is a bigint: a larger number would fail in the driver, as a 500.
+MAX_OFFSET = 2**63 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route succeeds, rolled back otherwise."""
     async with runtime.database.session() as session:
@@ -70,6 +75,8 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 LLMClientsDep = Annotated[LLMClients, Depends(get_llm_clients)]
 IngestionDep = Annotated[IngestionService, Depends(get_ingestion_service)]
 SearchDep = Annotated[SearchService, Depends(get_search_service)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Scope "function": the commit happens before the response is sent, so a client that
+# got its 201 can read what it wrote, and a failed commit is never answered as a success.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 JobsDep = Annotated[JobService, Depends(get_job_service)]
 AsyncRequestedDep = Annotated[bool, Depends(wants_async)]

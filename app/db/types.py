@@ -1,5 +1,6 @@
-"""Column types."""
+"""Column types, and what PostgreSQL's own types cannot hold."""
 
+import math
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
@@ -22,3 +23,21 @@ class PgVector(Vector):
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> None:
         return None
+
+
+def jsonb_refusal(value: object) -> str | None:
+    """What in this JSON scalar PostgreSQL's jsonb cannot take, or None if it can.
+
+    Python's json module reads `NaN`, `Infinity` and lone `\\udXXX` escapes, which
+    PostgreSQL does not; and jsonb, like text, cannot hold U+0000.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN or Infinity"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "NUL characters"
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "unpaired surrogates (invalid Unicode)"
+    return None

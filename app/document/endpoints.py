@@ -3,15 +3,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, SessionDep
+from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, Offset, SessionDep
+from app.core.errors import INVALID_REQUEST, error_responses
 from app.document import service
 from app.document.schemas import ChunkPage, ChunkRead, DocumentPage, DocumentRead, DocumentUploaded
-from app.ingestion.upload import UploadFormDep
+from app.ingestion.upload import UPLOAD_ERRORS, UploadFormDep
 
-router = APIRouter(prefix="/api/collections/{collection_id}/documents", tags=["documents"])
+router = APIRouter(
+    prefix="/api/collections/{collection_id}/documents",
+    tags=["documents"],
+    responses=INVALID_REQUEST,
+)
+_COLLECTION_NOT_FOUND = error_responses({404: "No such collection"})
+_NOT_FOUND = error_responses({404: "No such collection or document"})
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post(
@@ -19,13 +25,16 @@ Offset = Annotated[int, Query(ge=0)]
     summary="Upload a document into a collection",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "The same content was already processed in this collection"},
-        202: {"description": "Stored and queued (asynchronous upload): follow job_id"},
-        404: {"description": "No such collection"},
-        413: {"description": "The file is over the upload limit"},
-        415: {"description": "The file type is not supported"},
-        422: {"description": "The file is encrypted, damaged, empty or has no text"},
-        502: {"description": "Embedding failed after retries; the document is marked failed"},
+        200: {
+            "model": DocumentUploaded,
+            "description": "The same content was already processed in this collection",
+        },
+        202: {
+            "model": DocumentUploaded,
+            "description": "Stored and queued (asynchronous upload): follow job_id",
+        },
+        **_COLLECTION_NOT_FOUND,
+        **UPLOAD_ERRORS,
     },
 )
 async def upload_document(
@@ -55,7 +64,7 @@ async def upload_document(
     )
 
 
-@router.get("", summary="List a collection's documents")
+@router.get("", summary="List a collection's documents", responses=_COLLECTION_NOT_FOUND)
 async def list_documents(
     collection_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> DocumentPage:
@@ -69,9 +78,7 @@ async def list_documents(
     )
 
 
-@router.get(
-    "/{document_id}", summary="Get a document", responses={404: {"description": "Not found"}}
-)
+@router.get("/{document_id}", summary="Get a document", responses=_NOT_FOUND)
 async def get_document(
     collection_id: str, document_id: uuid.UUID, session: SessionDep
 ) -> DocumentRead:
@@ -85,7 +92,7 @@ async def get_document(
     "/{document_id}",
     summary="Delete a document and its chunks",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "Not found"}},
+    responses=_NOT_FOUND,
 )
 async def delete_document(collection_id: str, document_id: uuid.UUID, session: SessionDep) -> None:
     """The document, its chunks and their vectors are deleted."""
@@ -96,7 +103,7 @@ async def delete_document(collection_id: str, document_id: uuid.UUID, session: S
 @router.get(
     "/{document_id}/chunks",
     summary="List a document's chunks",
-    responses={404: {"description": "Not found"}},
+    responses=_NOT_FOUND,
 )
 async def list_chunks(
     collection_id: str,

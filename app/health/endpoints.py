@@ -3,6 +3,7 @@ from importlib.metadata import version
 from fastapi import APIRouter
 
 from app.core.deps import DatabaseDep, SettingsDep
+from app.core.errors import error_responses
 from app.health.schemas import HealthResponse
 from app.health.service import check_database
 
@@ -12,7 +13,7 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/api/health",
     summary="Service and database health",
-    responses={503: {"description": "The database is unreachable"}},
+    responses=error_responses({503: "The database is unreachable"}),
 )
 async def health(database: DatabaseDep, settings: SettingsDep) -> HealthResponse:
     """Report `ok` when PostgreSQL answers; 503 with the reason otherwise."""

@@ -14,7 +14,9 @@ from typing import Annotated, Any, BinaryIO
 from fastapi import Depends, File, Form, HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PayloadTooLarge, UnprocessableContent
+from app.core.errors import UNREADABLE_BODY, PayloadTooLarge, UnprocessableContent, error_responses
+from app.db.types import jsonb_refusal
+from app.llm.client import RequestApiKey
 
 _COPY_BLOCK = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
@@ -23,6 +25,20 @@ MAX_FILENAME_LENGTH = 255
 MAX_METADATA_DEPTH = 32
 # Multipart framing and the form's other fields come on top of the file.
 _MULTIPART_ALLOWANCE = 1024 * 1024
+
+
+# The failures both upload routes share, for their OpenAPI description.
+UPLOAD_ERRORS = error_responses(
+    {
+        400: f"{UNREADABLE_BODY}; or `api_key` with an asynchronous upload",
+        401: "No API key, or the provider rejected it",
+        413: "The file is over the upload limit",
+        415: "The file type is not supported",
+        422: "The request does not match the schema, or the file is encrypted, damaged, "
+        "empty or has no text, or its name or metadata is refused",
+        502: "Embedding failed after retries; the document is marked failed",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,8 @@ class UploadForm:
 def upload_form(
     file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, CSV, TXT, Markdown or HTML")],
     api_key: Annotated[
-        str | None, Form(description="OpenAI key for this upload's embeddings; never stored")
+        RequestApiKey | None,
+        Form(description="OpenAI key for this upload's embeddings; never stored"),
     ] = None,
     chunk_size: Annotated[
         int | None, Form(description="Characters per chunk (default 500)")
@@ -208,8 +225,13 @@ def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
         raise UnprocessableContent(_too_deep()) from exc
     if not isinstance(value, dict):
         raise UnprocessableContent("metadata must be a JSON object")
-    _check_metadata_value(value, depth=1)
+    check_metadata(value)
     return value
+
+
+def check_metadata(metadata: dict[str, Any]) -> None:
+    """Refuse metadata PostgreSQL cannot store, or nested deeper than anyone needs."""
+    _check_metadata_value(metadata, depth=1)
 
 
 def _too_deep() -> str:
@@ -219,9 +241,9 @@ def _too_deep() -> str:
 def _check_metadata_value(value: object, depth: int) -> None:
     if depth > MAX_METADATA_DEPTH:
         raise UnprocessableContent(_too_deep())
-    if isinstance(value, str) and "\x00" in value:
-        # PostgreSQL's jsonb cannot hold NUL characters.
-        raise UnprocessableContent("metadata must not contain NUL characters")
+    refusal = jsonb_refusal(value)
+    if refusal is not None:
+        raise UnprocessableContent(f"metadata must not contain {refusal}")
     if isinstance(value, dict):
         for key, item in value.items():
             _check_metadata_value(key, depth)

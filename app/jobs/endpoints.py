@@ -6,20 +6,20 @@ from fastapi import APIRouter, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.core.deps import DatabaseDep, JobsDep, SessionDep
+from app.core.errors import INVALID_REQUEST, error_responses
 from app.db.database import Database
 from app.jobs.schemas import JobRead
 from app.jobs.service import JobService
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=INVALID_REQUEST)
+_JOB_NOT_FOUND = error_responses({404: "No such job"})
 
 POLL_SECONDS = 0.5
 # A progress stream ends by itself after this long, even if the job has not.
 MAX_STREAM_SECONDS = 3600
 
 
-@router.get(
-    "/api/jobs/{job_id}", summary="Get a job", responses={404: {"description": "Not found"}}
-)
+@router.get("/api/jobs/{job_id}", summary="Get a job", responses=_JOB_NOT_FOUND)
 async def get_job(job_id: uuid.UUID, session: SessionDep, jobs: JobsDep) -> JobRead:
     """A background ingestion: its state and how far it has got."""
     return JobRead.model_validate(await jobs.get(session, job_id))
@@ -29,7 +29,13 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, jobs: JobsDep) -> JobR
     "/api/jobs/{job_id}/events",
     summary="Stream a job's progress",
     response_class=EventSourceResponse,
-    responses={404: {"description": "Not found"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`progress` events, then `succeeded` or `failed`: each a job as JSON",
+        },
+        **_JOB_NOT_FOUND,
+    },
 )
 async def job_events(
     job_id: uuid.UUID, session: SessionDep, jobs: JobsDep, database: DatabaseDep
@@ -61,10 +67,12 @@ async def _progress_events(
     "/api/collections/{collection_id}/documents/{document_id}/retry",
     summary="Process a failed document again",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        404: {"description": "Not found"},
-        409: {"description": "Not failed, or its file is no longer stored"},
-    },
+    responses=error_responses(
+        {
+            404: "No such collection or document",
+            409: "Not failed, or its file is no longer stored",
+        }
+    ),
 )
 async def retry_document(collection_id: str, document_id: uuid.UUID, jobs: JobsDep) -> JobRead:
     """Queue a failed document again from its stored file; follow the returned job."""

@@ -1,12 +1,27 @@
 """OpenAI-compatible clients: one connection pool, the key chosen per request."""
 
+from typing import Annotated
+
 import openai
+from pydantic import AfterValidator
 
 from app.core.config import Settings
 from app.core.errors import Unauthorized
 
 # The SDK refuses to build a client without a key; requests may still bring theirs.
 _NO_SERVER_KEY = "no-server-key"
+
+
+def _header_safe(key: str) -> str:
+    # The key travels in the Authorization header, which carries printable ASCII only (as
+    # every provider's keys are); anything else failed deep in the HTTP client, as a 500.
+    if not (key.isascii() and key.isprintable()):
+        raise ValueError("an API key has printable ASCII characters only")
+    return key
+
+
+# A request's own provider key (the original app's `api_key`), checked where it arrives.
+RequestApiKey = Annotated[str, AfterValidator(_header_safe)]
 
 
 class LLMClients:

@@ -1,6 +1,7 @@
 from fastapi import APIRouter
 
 from app.core.deps import SearchDep, SessionDep
+from app.core.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 from app.core.logging import request_api_key
 from app.search.schemas import (
     CollectionSearchRequest,
@@ -9,12 +10,17 @@ from app.search.schemas import (
     SearchResult,
 )
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], responses=INVALID_REQUEST)
 
-_ERRORS: dict[int | str, dict[str, str]] = {
-    404: {"description": "No such collection"},
-    422: {"description": "Invalid query, k, mode or filters"},
-}
+_ERRORS = error_responses(
+    {
+        400: UNREADABLE_BODY,
+        401: "No API key, or the provider rejected it",
+        404: "No such collection",
+        422: "Invalid query, k, mode or filters",
+        502: "Embedding the query failed after retries",
+    }
+)
 
 
 async def _search(

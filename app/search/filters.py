@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import UnprocessableContent
 from app.db.models import Chunk, Document
+from app.db.types import jsonb_refusal
 
 Scalar = str | int | float | bool
 MAX_DEPTH = 8
@@ -36,6 +37,10 @@ class ComparisonFilter(BaseModel):
     @model_validator(mode="after")
     def _value_fits_the_operator(self) -> "ComparisonFilter":
         listed = isinstance(self.value, list)
+        for item in [self.key, *(self.value if isinstance(self.value, list) else [self.value])]:
+            # Keys and values reach PostgreSQL as jsonb or text.
+            if (refusal := jsonb_refusal(item)) is not None:
+                raise ValueError(f"a filter must not contain {refusal}")
         if self.type in ("in", "nin"):
             if not listed or not 1 <= len(self.value) <= MAX_LIST_VALUES:  # type: ignore[arg-type]
                 raise ValueError(f"'{self.type}' takes a list of 1 to {MAX_LIST_VALUES} values")

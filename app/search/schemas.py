@@ -3,6 +3,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.llm.client import RequestApiKey
 from app.search.filters import Filter
 from app.search.service import SearchMode
 
@@ -23,7 +24,9 @@ class SearchRequest(BaseModel):
         description="Drop results scoring below this (cosine similarity for vector, "
         "ts_rank for keyword, fused rank score for hybrid).",
     )
-    api_key: str | None = Field(default=None, description="OpenAI key to embed the query with.")
+    api_key: RequestApiKey | None = Field(
+        default=None, description="OpenAI key to embed the query with."
+    )
 
 
 class CollectionSearchRequest(SearchRequest):

@@ -1,4 +1,8 @@
+import asyncio
+import json
+
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import scalar
@@ -50,3 +54,39 @@ async def test_unknown_collection_is_404(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"detail": "collection 'missing' not found"}
+
+
+async def test_concurrent_creates_of_one_id_make_one_collection_and_409s(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    creates = [
+        client.post("/api/collections", json={"name": f"team {n}", "id": "team"}) for n in range(10)
+    ]
+
+    responses = await asyncio.gather(*creates)
+
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 9
+    assert await scalar(db, "SELECT count(*) FROM collections") == 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "detail"),
+    [
+        ({"owner": "ops\x00"}, "metadata must not contain NUL characters"),
+        ({"score": float("nan")}, "metadata must not contain NaN or Infinity"),
+        ({"owner": "\udab3"}, "metadata must not contain unpaired surrogates (invalid Unicode)"),
+    ],
+)
+async def test_metadata_postgresql_cannot_store_is_422(
+    client: httpx.AsyncClient, db: AsyncConnection, metadata: dict[str, object], detail: str
+) -> None:
+    # Python's json writes NaN and lone surrogates (as escapes), as some clients do.
+    body = json.dumps({"name": "Manuals", "metadata": metadata})
+
+    response = await client.post(
+        "/api/collections", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {"detail": detail}
+    assert await scalar(db, "SELECT count(*) FROM collections") == 0

@@ -241,6 +241,8 @@ async def test_a_request_key_is_used_for_its_embeddings(
         (b"hello world", "a.txt", {"metadata": "{not json"}, 422, "metadata is not valid JSON"),
         (b"hello world", "a.txt", {"metadata": "[1, 2]"}, 422, "metadata must be a JSON object"),
         (b"hello world", "a.txt", {"metadata": '{"a": "x\\u0000"}'}, 422, "NUL characters"),
+        (b"hello world", "a.txt", {"metadata": '{"a": NaN}'}, 422, "NaN or Infinity"),
+        (b"hello world", "a.txt", {"metadata": '{"a": "\\udab3"}'}, 422, "unpaired surrogates"),
     ],
 )
 async def test_bad_input_is_a_clear_4xx_and_nothing_is_stored(

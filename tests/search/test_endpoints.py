@@ -262,6 +262,28 @@ async def test_invalid_searches_are_422_naming_the_problem(
     assert detail in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("aero\x00", "a filter must not contain NUL characters"),
+        (float("nan"), "a filter must not contain NaN or Infinity"),
+        ("\udab3", "a filter must not contain unpaired surrogates (invalid Unicode)"),
+    ],
+)
+async def test_filter_values_postgresql_cannot_take_are_422(
+    client: httpx.AsyncClient, value: object, detail: str
+) -> None:
+    # Python's json writes NaN and lone surrogates (as escapes), as some clients do.
+    body = json.dumps({"query": "x", "filters": {"type": "eq", "key": "category", "value": value}})
+
+    response = await client.post(
+        "/api/collections/papers/search", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"body.filters.eq: Value error, {detail}"
+
+
 async def test_deeply_nested_filters_are_refused(
     client: httpx.AsyncClient, collection: str
 ) -> None:

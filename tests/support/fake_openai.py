@@ -29,7 +29,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from starlette.applications import Starlette
@@ -75,7 +75,8 @@ _DROP = "fake_openai.drop_connection"
 
 @dataclass
 class FakeOpenAI:
-    chat_tokens: list[str] = field(default_factory=lambda: ["Hello", ",", " world", "!"])
+    DEFAULT_CHAT_TOKENS: ClassVar[list[str]] = ["Hello", ",", " world", "!"]
+    chat_tokens: list[str] = field(default_factory=lambda: FakeOpenAI.DEFAULT_CHAT_TOKENS.copy())
     token_delay: float = 0.0
     response_delay: float = 0.0
     embedding_dimensions: int = 384
@@ -147,6 +148,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         """Forget requests and scripts: each test starts from a healthy server."""
         self.requests.clear()
+        self.chat_tokens = FakeOpenAI.DEFAULT_CHAT_TOKENS.copy()
         self._failures.clear()
         self.fail_randomly(0.0)
         self.faults.clear()
