@@ -6,7 +6,8 @@ embeddings plus Gaussian noise (cosine about 0.9 to its nearest abstract),
 so the collection has the clustered shape of real text, not uniform noise.
 Each chunk keeps the text of the abstract it mostly comes from, so keyword
 search sees real words (each text repeats, about size/1,400 times). The
-queries are Cranfield's own 225 questions, embedded by the same model.
+queries are Cranfield's own questions (the first 100 of 225 by default),
+embedded by the same model.
 
 For every size, mode (vector, keyword, hybrid) and filter (none, or one
 metadata value held by 1% of the chunks) it times:
@@ -20,7 +21,7 @@ metadata value held by 1% of the chunks) it times:
 The HNSW index is built after each load (as `ragstore` would after a bulk
 import); its build time is reported too.
 
-    python -m bench.search_scale [--sizes 10000,30000,100000] [--queries 225]
+    python -m bench.search_scale [--sizes 10000,30000,100000] [--queries 100]
 """
 
 import argparse
@@ -294,7 +295,7 @@ async def run(sizes: list[int], text_limit: int, query_limit: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,30000,100000", help="comma-separated, growing")
-    parser.add_argument("--queries", type=int, default=225)
+    parser.add_argument("--queries", type=int, default=100, help="Cranfield questions asked")
     parser.add_argument("--texts", type=int, default=1400, help="base abstracts to embed")
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.sizes.split(","))

@@ -300,3 +300,25 @@ async def test_file_names_lose_their_directories(client: httpx.AsyncClient) -> N
     response = await upload(client, long_text(2), "../../etc/passwd.txt")
 
     assert response.json()["filename"] == "passwd.txt"
+
+
+async def test_chunk_rows_and_their_vectors_stay_out_of_toast(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    # A 384-d chunk row with its text and tsvector is over PostgreSQL's default 2 KB
+    # TOAST threshold; migration 0003 keeps such rows inline (benchmark 3's scans).
+    response = await upload(client, long_text(40), session_id="s")
+
+    assert response.status_code == 200, response.text
+    for table in ("chunks", "processed_chunks"):
+        rows = await scalar(db, f"SELECT count(*) FROM {table}")
+        widest = await scalar(db, f"SELECT max(pg_column_size(t.*)) FROM {table} t")
+        toast_bytes = await scalar(
+            db,
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class "
+            "WHERE oid = CAST(:table AS regclass)",
+            table=table,
+        )
+        assert rows > 20
+        assert widest > 2048, "rows too small to have been toasted anyway"
+        assert toast_bytes == 0, table
