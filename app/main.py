@@ -14,7 +14,7 @@ from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
-from app.core.security import SecurityHeaders, ServiceAuth
+from app.core.security import SecurityHeaders, ServiceAuth, document_service_auth
 from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
 from app.ingestion.upload import UploadSizeLimit
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             ServiceAuth, api_keys=[key.get_secret_value() for key in settings.api_keys]
         )
+        document_service_auth(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

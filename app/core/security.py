@@ -6,13 +6,16 @@ the same way as JSON ones.
 """
 
 import hmac
+from typing import Any
 
+from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Load balancers and orchestrators probe health without credentials.
 OPEN_PATHS = frozenset({"/api/health"})
+SECURITY_SCHEME = "serviceKey"
 MISSING_OR_INVALID_KEY = "missing or invalid API key: send 'Authorization: Bearer <key>'"
 
 SECURITY_HEADERS = {
@@ -80,3 +83,31 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def document_service_auth(app: FastAPI) -> None:
+    """Make /openapi.json say what ServiceAuth enforces: a bearer scheme and a 401 on
+    every operation but health, so generated clients send the key."""
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build_schema()  # FastAPI caches it: the additions below happen once
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        if SECURITY_SCHEME in schemes:
+            return schema
+        schemes[SECURITY_SCHEME] = {"type": "http", "scheme": "bearer"}
+        refused = {
+            "description": "No valid service key (`Authorization: Bearer <key>`)",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+            },
+        }
+        for path, operations in schema["paths"].items():
+            if path in OPEN_PATHS:
+                continue
+            for operation in operations.values():
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                operation.setdefault("responses", {}).setdefault("401", refused)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

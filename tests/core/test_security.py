@@ -184,3 +184,26 @@ async def test_the_docs_page_may_load_its_scripts(client: httpx.AsyncClient) -> 
     assert response.status_code == 200
     assert "content-security-policy" not in response.headers
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_openapi_schema_documents_the_bearer_key(guarded: httpx.AsyncClient) -> None:
+    schema = (await guarded.get("/openapi.json", headers=bearer(KEYS[0]))).json()
+
+    assert schema["components"]["securitySchemes"]["serviceKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    assert "ErrorResponse" in schema["components"]["schemas"]
+    chat = schema["paths"]["/api/chat"]["post"]
+    assert chat["security"] == [{"serviceKey": []}]
+    assert "401" in chat["responses"]
+    health = schema["paths"]["/api/health"]["get"]
+    assert "security" not in health
+    assert "401" not in health["responses"]
+
+
+async def test_without_keys_the_schema_asks_for_none(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+
+    assert "securitySchemes" not in schema["components"]
+    assert "security" not in schema["paths"]["/api/chat"]["post"]
