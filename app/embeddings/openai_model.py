@@ -9,11 +9,13 @@ document failed; nothing is dropped silently.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import openai
 from tenacity import (
     AsyncRetrying,
@@ -110,8 +112,7 @@ class OpenAIEmbeddingModel(EmbeddingModel):
     ) -> Vectors:
         if not texts:
             return np.empty((0, self.dimensions), dtype=np.float32)
-        # Retries are ours (with Retry-After and a budget), not the SDK's.
-        client = self._clients.for_key(self._api_key).with_options(max_retries=0)
+        client = self._client()
         ranges = list(
             batches(
                 texts, self._settings.embedding_batch_size, self._settings.embedding_batch_tokens
@@ -122,8 +123,28 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         )
         return np.concatenate(results)
 
+    async def aget_embedding(self, text: str) -> npt.NDArray[np.float32]:
+        """One query's vector, sent at once rather than queued behind ingestion batches.
+
+        The concurrency limit paces bulk work (batches of up to 2,048 inputs); a search
+        waiting its turn behind them took 1.2 s at p50 under the load run, against
+        0.1 s for keyword search, which embeds nothing. Its 429s still slow the batches.
+        """
+        vectors = await self._embed_batch(self._client(), [text], None, limited=False)
+        first: npt.NDArray[np.float32] = vectors[0]
+        return first
+
+    def _client(self) -> openai.AsyncOpenAI:
+        # Retries are ours (with Retry-After and a budget), not the SDK's.
+        return self._clients.for_key(self._api_key).with_options(max_retries=0)
+
     async def _embed_batch(
-        self, client: openai.AsyncOpenAI, texts: list[str], on_embedded: EmbeddedCallback | None
+        self,
+        client: openai.AsyncOpenAI,
+        texts: list[str],
+        on_embedded: EmbeddedCallback | None,
+        *,
+        limited: bool = True,
     ) -> Vectors:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda error: isinstance(error, _RETRYABLE)),
@@ -135,7 +156,7 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         try:
             async for attempt in retrying:
                 with attempt:
-                    async with self.concurrency:
+                    async with self.concurrency if limited else contextlib.nullcontext():
                         vectors = await self._request(client, texts)
                     if on_embedded is not None:
                         on_embedded(len(texts))

@@ -1,5 +1,6 @@
 """The OpenAI-compatible provider against the fake server: batching, concurrency, retries."""
 
+import asyncio
 import time
 
 import numpy as np
@@ -141,3 +142,27 @@ async def test_an_upstream_that_keeps_answering_badly_fails_with_a_readable_reas
 
     assert raised.value.message.startswith(f"embedding failed after 3 attempts: {reason}")
     assert len(upstream.requests) == 3
+
+
+async def test_a_query_is_not_queued_behind_ingestion_batches(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    upstream.response_delay = 0.5
+    model = make_model(settings, embedding_batch_size=1, embedding_concurrency=1)
+    ingesting = asyncio.create_task(model.aget_embeddings_batched(["a", "b", "c"]))
+    for _ in range(500):  # until the first batch is at the provider
+        if upstream.in_flight_on_arrival:
+            break
+        await asyncio.sleep(0.01)
+
+    vector = await model.aget_embedding("the user's question")
+    await ingesting
+
+    assert np.allclose(vector, embed_text("the user's question", 384), atol=1e-6)
+    query = next(
+        n for n, r in enumerate(upstream.requests) if r.body["input"] == ["the user's question"]
+    )
+    # It went out while a batch held the only slot (two in flight, itself counted),
+    # not after the three batches.
+    assert upstream.in_flight_on_arrival[query] == 2
+    assert query == 1
