@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.collection.repository import CollectionRepository
 from app.core.errors import Conflict, NotFound
 from app.db.models import Collection
-from app.ingestion.upload import check_metadata
+from app.db.types import check_metadata
 
 
 async def create_collection(

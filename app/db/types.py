@@ -6,6 +6,8 @@ from typing import Any
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.engine import Dialect
 
+from app.core.errors import UnprocessableContent
+
 
 class PgVector(Vector):
     """pgvector's `vector(N)`, with values handed to the driver untouched.
@@ -41,3 +43,30 @@ def jsonb_refusal(value: object) -> str | None:
         except UnicodeEncodeError:
             return "unpaired surrogates (invalid Unicode)"
     return None
+
+
+# Filters address keys, not paths: deeper metadata is never useful, and deep
+# nesting costs recursion in every JSON encoder on its way to PostgreSQL.
+MAX_METADATA_DEPTH = 32
+METADATA_TOO_DEEP = f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep"
+
+
+def check_metadata(metadata: dict[str, Any]) -> None:
+    """Refuse metadata (of a collection or an upload) that jsonb cannot store, or that is
+    nested deeper than anyone needs."""
+    _check_metadata_value(metadata, depth=1)
+
+
+def _check_metadata_value(value: object, depth: int) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise UnprocessableContent(METADATA_TOO_DEEP)
+    refusal = jsonb_refusal(value)
+    if refusal is not None:
+        raise UnprocessableContent(f"metadata must not contain {refusal}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_metadata_value(key, depth)
+            _check_metadata_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_metadata_value(item, depth + 1)

@@ -15,14 +15,11 @@ from fastapi import Depends, File, Form, HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import UNREADABLE_BODY, PayloadTooLarge, UnprocessableContent, error_responses
-from app.db.types import jsonb_refusal
+from app.db.types import METADATA_TOO_DEEP, check_metadata
 from app.llm.client import RequestApiKey
 
 _COPY_BLOCK = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
-# Filters address keys, not paths: deeper metadata is never useful, and deep
-# nesting costs recursion in every JSON encoder on its way to PostgreSQL.
-MAX_METADATA_DEPTH = 32
 # Multipart framing and the form's other fields come on top of the file.
 _MULTIPART_ALLOWANCE = 1024 * 1024
 
@@ -222,32 +219,8 @@ def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise UnprocessableContent(f"metadata is not valid JSON: {exc.msg}") from exc
     except RecursionError as exc:
-        raise UnprocessableContent(_too_deep()) from exc
+        raise UnprocessableContent(METADATA_TOO_DEEP) from exc
     if not isinstance(value, dict):
         raise UnprocessableContent("metadata must be a JSON object")
     check_metadata(value)
     return value
-
-
-def check_metadata(metadata: dict[str, Any]) -> None:
-    """Refuse metadata PostgreSQL cannot store, or nested deeper than anyone needs."""
-    _check_metadata_value(metadata, depth=1)
-
-
-def _too_deep() -> str:
-    return f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep"
-
-
-def _check_metadata_value(value: object, depth: int) -> None:
-    if depth > MAX_METADATA_DEPTH:
-        raise UnprocessableContent(_too_deep())
-    refusal = jsonb_refusal(value)
-    if refusal is not None:
-        raise UnprocessableContent(f"metadata must not contain {refusal}")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_metadata_value(key, depth)
-            _check_metadata_value(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_metadata_value(item, depth + 1)
