@@ -11,7 +11,9 @@ embedded by the same model.
 
 For every size, mode (vector, keyword, hybrid) and filter (none, or one
 metadata value held by 1% of the chunks) it times:
-- the SQL alone: the repository's one statement, executed and fetched;
+- the SQL alone: the repository's one statement, executed and fetched, on a
+  connection already checked out and in its transaction (the pool's ping and
+  BEGIN are the route's cost, so they count in the HTTP column);
 - the HTTP route `POST /api/collections/{id}/search` of `ragstore serve` in
   its own process (query embeddings cached by a warm-up pass, so both
   columns time the same work);
@@ -21,7 +23,20 @@ metadata value held by 1% of the chunks) it times:
 The HNSW index is built after each load (as `ragstore` would after a bulk
 import); its build time is reported too.
 
+With `--ef-search 40,100,400` it also sweeps pgvector's `hnsw.ef_search` (the
+size of the candidate list an index scan keeps, RAGSTORE_HNSW_EF_SEARCH) at
+every size, for each index build in `--index m:ef_construction,...` (the
+first, pgvector's default 16:64, is the migration's; the others are rebuilt
+on the same rows). Per cell: SQL latency, recall@10, the worst question's
+recall, the source recall (the share of the exact top 10's source abstracts
+that the HNSW results also return: the texts a reader gets, since chunks of
+one source share its text) and the distance ratio (summed cosine distances of
+the HNSW results over those of the exact ones; 1.000 means chunks exactly as
+close as the true nearest). That table is saved as `<name>_ef_search`.
+
     python -m bench.search_scale [--sizes 10000,30000,100000] [--queries 100]
+        [--modes vector,keyword,hybrid] [--ef-search 40,100,200,400,800]
+        [--index 16:64,32:128] [--name search_scale]
 """
 
 import argparse
@@ -29,7 +44,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +54,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 from pgvector.asyncpg import register_vector
+from sqlalchemy import text as sql_text
 
 from app.runtime import Runtime
 from app.search.filters import ComparisonFilter, compile_filter
@@ -52,6 +69,7 @@ SHARDS = 100  # metadata "shard" takes 100 values: the filter keeps 1% of the ch
 SELECTIVE: dict[str, Any] = {"type": "eq", "key": "shard", "value": 7}
 MODES = ("vector", "keyword", "hybrid")
 K = 10
+DEFAULT_INDEX = (16, 64)  # pgvector's defaults (m, ef_construction), as in the migration
 NOISE = 0.025  # per dimension: a chunk keeps cosine ~0.9 with its abstract
 
 
@@ -110,14 +128,22 @@ async def grow(
         records=records,
         columns=("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding"),
     )
+    # The same index as the migration's (pgvector defaults m=16, ef_construction=64).
+    seconds = await build_index(connection, DEFAULT_INDEX)
+    await connection.execute("VACUUM ANALYZE chunks")
+    return seconds
+
+
+async def build_index(connection: asyncpg.Connection, index: tuple[int, int]) -> float:
+    """(Re)build the HNSW index with (m, ef_construction); returns the build seconds."""
+    m, ef_construction = index
+    await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
     await connection.execute("SET maintenance_work_mem = '2GB'")
     with timer() as build:
-        # The same index as the migration's (pgvector defaults m=16, ef_construction=64).
         await connection.execute(
-            "CREATE INDEX ix_chunks_embedding_hnsw ON chunks "
-            "USING hnsw (embedding vector_cosine_ops)"
+            "CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw "
+            f"(embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"
         )
-    await connection.execute("VACUUM ANALYZE chunks")
     return build[0]
 
 
@@ -131,17 +157,135 @@ def stats(seconds: list[float]) -> list[float]:
     return [percentile(seconds, share) * 1000 for share in (0.5, 0.95, 0.99)]
 
 
+@asynccontextmanager
+async def statement_session(runtime: Runtime, ef_search: int | None = None) -> AsyncIterator[Any]:
+    """A session that already holds its connection (checked out, pinged, BEGIN sent), so a
+    timing around one statement covers that statement alone; at `ef_search` if given."""
+    async with runtime.database.session() as session:
+        # Local to this transaction: the pool's other connections keep the default.
+        await session.execute(
+            sql_text("SELECT set_config('hnsw.ef_search', :ef, true)"),
+            {"ef": str(ef_search or runtime.settings.hnsw_ef_search)},
+        )
+        yield session
+
+
+def vector_query(
+    vector: npt.NDArray[np.float32], filtered: bool, exact: bool = False
+) -> SearchQuery:
+    return SearchQuery(
+        collection_id=COLLECTION,
+        k=K,
+        vector=vector,
+        condition=compile_filter(ComparisonFilter.model_validate(SELECTIVE)) if filtered else None,
+        exact=exact,
+    )
+
+
+def distance_ratio(found: Any, truth: Any) -> float:
+    """Summed cosine distance of the found rows over that of the true nearest ones."""
+    return sum(1 - row.similarity for row in found) / max(
+        sum(1 - row.similarity for row in truth), 1e-12
+    )
+
+
+def recall(found: Any, truth: Any, key: Callable[[Any], Any]) -> float:
+    expected = {key(row) for row in truth}
+    return len({key(row) for row in found} & expected) / len(expected)
+
+
+def source(row: Any) -> Any:
+    return row.metadata["source"]
+
+
+def chunk_id(row: Any) -> Any:
+    return row.id
+
+
+async def exact_results(
+    runtime: Runtime, questions: list[tuple[str, npt.NDArray[np.float32]]], filtered: bool
+) -> tuple[list[Any], float]:
+    """Every question's true nearest chunks (an exact scan), and the scan's p50 ms."""
+    truths, seconds_list = [], []
+    for _, vector in questions:
+        exact_query = vector_query(vector, filtered, exact=True)
+        async with statement_session(runtime) as session:
+            repository = SearchRepository(session)
+            seconds, truth = await timed(lambda: repository.vector(exact_query))  # noqa: B023
+        truths.append(truth)
+        seconds_list.append(seconds)
+    return truths, stats(seconds_list)[0]
+
+
+async def search_at(
+    runtime: Runtime,
+    questions: list[tuple[str, npt.NDArray[np.float32]]],
+    filtered: bool,
+    ef: int,
+) -> list[tuple[float, Any]]:
+    """Each question's vector search at one hnsw.ef_search: (seconds, rows)."""
+    results = []
+    for _, vector in questions:
+        query = vector_query(vector, filtered)
+        async with statement_session(runtime, ef) as session:
+            repository = SearchRepository(session)
+            results.append(await timed(lambda: repository.vector(query)))  # noqa: B023
+    return results
+
+
+async def sweep_ef_search(
+    runtime: Runtime,
+    size: int,
+    index: tuple[str, float],
+    questions: list[tuple[str, npt.NDArray[np.float32]]],
+    exact: dict[bool, tuple[list[Any], float]],
+    ef_values: list[int],
+) -> list[list[Any]]:
+    """Vector search SQL at each hnsw.ef_search against the exact results."""
+    rows = []
+    for filtered, (truths, exact_p50) in exact.items():
+        # An untimed pass at the largest ef_search first, so a freshly built index is in
+        # memory and the first ef_search timed is not the one that pays for reading it.
+        await search_at(runtime, questions, filtered, max(ef_values))
+        for ef in ef_values:
+            seconds_list, recalls, source_recalls, ratios = [], [], [], []
+            results = await search_at(runtime, questions, filtered, ef)
+            for (seconds, found), truth in zip(results, truths, strict=True):
+                seconds_list.append(seconds)
+                recalls.append(recall(found, truth, chunk_id))
+                source_recalls.append(recall(found, truth, source))
+                ratios.append(distance_ratio(found, truth))
+            latency = stats(seconds_list)
+            rows.append(
+                [
+                    size,
+                    *index,
+                    ef,
+                    "1% of chunks" if filtered else "none",
+                    *latency,
+                    exact_p50,
+                    exact_p50 / latency[0],
+                    sum(recalls) / len(recalls),
+                    min(recalls),
+                    sum(source_recalls) / len(source_recalls),
+                    sum(ratios) / len(ratios),
+                ]
+            )
+    return rows
+
+
 async def measure_size(
     runtime: Runtime,
     client: httpx.AsyncClient,
     base_url: str,
     size: int,
     questions: list[tuple[str, npt.NDArray[np.float32]]],
+    modes: list[str],
 ) -> list[list[Any]]:
     rows = []
     settings = runtime.settings
     selective = compile_filter(ComparisonFilter.model_validate(SELECTIVE))
-    for mode in MODES:
+    for mode in modes:
         for filtered in (False, True):
             condition = selective if filtered else None
             sql, http, exact, recalls = [], [], [], []
@@ -157,7 +301,7 @@ async def measure_size(
                     keyword_weight=settings.rrf_keyword_weight,
                     language=settings.text_search_config,
                 )
-                async with runtime.database.session() as session:
+                async with statement_session(runtime) as session:
                     repository = SearchRepository(session)
                     seconds, found = await timed(lambda: getattr(repository, mode)(query))  # noqa: B023
                     sql.append(seconds)
@@ -192,7 +336,15 @@ async def measure_size(
     return rows
 
 
-async def run(sizes: list[int], text_limit: int, query_limit: int) -> None:
+async def run(
+    sizes: list[int],
+    text_limit: int,
+    query_limit: int,
+    modes: list[str],
+    ef_values: list[int],
+    indexes: list[tuple[int, int]],
+    name: str,
+) -> None:
     texts, question_texts = source_texts(text_limit, query_limit)
     rng = np.random.default_rng(7)
     with database() as (_, settings):
@@ -218,6 +370,7 @@ async def run(sizes: list[int], text_limit: int, query_limit: int) -> None:
             [(document, COLLECTION, f"part-{n}.txt") for n, document in enumerate(documents)],
         )
         rows: list[list[Any]] = []
+        sweep: list[list[Any]] = []
         builds: dict[int, float] = {}
         loaded = 0
         async with (
@@ -233,7 +386,19 @@ async def run(sizes: list[int], text_limit: int, query_limit: int) -> None:
                         f"{base_url}/api/collections/{COLLECTION}/search",
                         json={"query": text, "k": 1, "mode": "vector"},
                     )
-                rows += await measure_size(runtime, client, base_url, size, questions)
+                rows += await measure_size(runtime, client, base_url, size, questions, modes)
+                if ef_values:
+                    exact = {f: await exact_results(runtime, questions, f) for f in (False, True)}
+                    for index in indexes:
+                        seconds = builds[size]
+                        if index != DEFAULT_INDEX:
+                            seconds = await build_index(connection, index)
+                        label = (f"{index[0]}/{index[1]}", seconds)
+                        sweep += await sweep_ef_search(
+                            runtime, size, label, questions, exact, ef_values
+                        )
+                    if indexes[-1] != DEFAULT_INDEX and size != sizes[-1]:
+                        await build_index(connection, DEFAULT_INDEX)  # the next size grows it
         await connection.close()
         await runtime.close()
     columns = [
@@ -253,42 +418,93 @@ async def run(sizes: list[int], text_limit: int, query_limit: int) -> None:
     ]
     largest = [row for row in rows if row[0] == sizes[-1]]
     vector_row = next(row for row in largest if row[1] == "vector" and row[2] == "none")
+    inputs = {
+        "sizes": sizes,
+        "queries": len(questions),
+        "k": K,
+        "base_texts": len(texts),
+        "noise_per_dimension": NOISE,
+        "filter": SELECTIVE,
+        "hnsw_build_seconds": builds,
+        "hnsw_ef_search": settings.hnsw_ef_search,
+        "embedding_seconds": embed_seconds[0],
+        "model": settings.embedding_model,
+    }
     report(
-        "search_scale",
+        name,
         f"Search, k={K}, {len(questions)} queries, 384-d: at {sizes[-1]:,} chunks HNSW is "
         f"{vector_row[11]:.0f}x faster than exact at recall@10 {vector_row[12]:.3f}",
         columns,
         rows,
-        {
-            "sizes": sizes,
-            "queries": len(questions),
-            "k": K,
-            "base_texts": len(texts),
-            "noise_per_dimension": NOISE,
-            "filter": SELECTIVE,
-            "hnsw_build_seconds": builds,
-            "embedding_seconds": embed_seconds[0],
-            "model": settings.embedding_model,
-        },
+        inputs,
     )
-    series = {
-        f"{mode}{' + filter' if filtered else ''}": (
-            [float(row[0]) for row in rows if row[1] == mode and (row[2] != "none") == filtered],
-            [row[6] for row in rows if row[1] == mode and (row[2] != "none") == filtered],
+    if sweep:
+        report_sweep(name, sweep, inputs)
+    if len(sizes) > 1:  # a curve needs two sizes
+        series = {
+            f"{mode}{' + filter' if filtered else ''}": (
+                [
+                    float(row[0])
+                    for row in rows
+                    if row[1] == mode and (row[2] != "none") == filtered
+                ],
+                [row[6] for row in rows if row[1] == mode and (row[2] != "none") == filtered],
+            )
+            for mode in modes
+            for filtered in (False, True)
+        }
+        series["exact vector (no index)"] = (
+            [float(row[0]) for row in rows if row[1] == "vector" and row[2] == "none"],
+            [row[10] for row in rows if row[1] == "vector" and row[2] == "none"],
         )
-        for mode in MODES
-        for filtered in (False, True)
-    }
-    series["exact vector (no index)"] = (
-        [float(row[0]) for row in rows if row[1] == "vector" and row[2] == "none"],
-        [row[10] for row in rows if row[1] == "vector" and row[2] == "none"],
+        chart(
+            name,
+            f"Search latency vs collection size (HTTP p50, k={K})",
+            ("chunks in the collection", "milliseconds (log scale)"),
+            series,
+            log_y=True,
+        )
+
+
+def report_sweep(name: str, sweep: list[list[Any]], inputs: dict[str, Any]) -> None:
+    largest = [row for row in sweep if row[0] == inputs["sizes"][-1] and row[4] == "none"]
+    best = max(largest, key=lambda row: row[10])
+    report(
+        f"{name}_ef_search",
+        f"Vector search SQL by HNSW build and hnsw.ef_search (k={K}, {inputs['queries']} "
+        f"queries): best recall@10 {best[10]:.3f} (m/ef_construction {best[1]}, "
+        f"ef_search {best[3]}, {best[5]:.1f} ms p50)",
+        [
+            "chunks",
+            "m/ef_construction",
+            "build s",
+            "ef_search",
+            "filter",
+            "SQL p50 ms",
+            "SQL p95",
+            "SQL p99",
+            "exact p50 ms",
+            "HNSW speedup",
+            "recall@10",
+            "worst question",
+            "source recall",
+            "distance ratio",
+        ],
+        sweep,
+        inputs,
     )
+    curves = sorted({(row[0], row[1], row[4]) for row in sweep})
     chart(
-        "search_scale",
-        f"Search latency vs collection size (HTTP p50, k={K})",
-        ("chunks in the collection", "milliseconds (log scale)"),
-        series,
-        log_y=True,
+        f"{name}_ef_search",
+        f"Recall@10 vs latency as hnsw.ef_search grows (k={K})",
+        ("SQL p50 milliseconds", "recall@10"),
+        {
+            f"{size:,} chunks, m/efc {index}{'' if filter_ == 'none' else ', 1% filter'}": (
+                [row[5] for row in sweep if (row[0], row[1], row[4]) == (size, index, filter_)],
+                [row[10] for row in sweep if (row[0], row[1], row[4]) == (size, index, filter_)],
+            )
+            for size, index, filter_ in curves
+        },
     )
 
 
@@ -297,9 +513,27 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,30000,100000", help="comma-separated, growing")
     parser.add_argument("--queries", type=int, default=100, help="Cranfield questions asked")
     parser.add_argument("--texts", type=int, default=1400, help="base abstracts to embed")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated search modes")
+    parser.add_argument("--ef-search", default="", help="comma-separated hnsw.ef_search to sweep")
+    parser.add_argument(
+        "--index", default="16:64", help="HNSW builds to sweep, m:ef_construction,..."
+    )
+    parser.add_argument("--name", default="search_scale", help="results file name")
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.sizes.split(","))
-    asyncio.run(run(sizes, arguments.texts, arguments.queries))
+    modes = [mode for mode in MODES if mode in arguments.modes.split(",")]
+    if "vector" not in modes:
+        parser.error("--modes must include vector (recall is measured on it)")
+    ef_values = [int(ef) for ef in arguments.ef_search.split(",") if ef]
+    indexes = [
+        (int(m), int(ef_construction))
+        for m, ef_construction in (pair.split(":") for pair in arguments.index.split(","))
+    ]
+    if indexes[0] != DEFAULT_INDEX:
+        parser.error("--index must start with 16:64, the migration's index")
+    asyncio.run(
+        run(sizes, arguments.texts, arguments.queries, modes, ef_values, indexes, arguments.name)
+    )
 
 
 if __name__ == "__main__":

@@ -70,6 +70,12 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A session for routes that only read (search): autocommit, no transaction."""
+    async with runtime.database.read_session() as session:
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 LLMClientsDep = Annotated[LLMClients, Depends(get_llm_clients)]
@@ -78,5 +84,7 @@ SearchDep = Annotated[SearchService, Depends(get_search_service)]
 # Scope "function": the commit happens before the response is sent, so a client that
 # got its 201 can read what it wrote, and a failed commit is never answered as a success.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# Scope "function" as well: the connection goes back to the pool before the response is sent.
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 JobsDep = Annotated[JobService, Depends(get_job_service)]
 AsyncRequestedDep = Annotated[bool, Depends(wants_async)]

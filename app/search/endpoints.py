@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.core.deps import SearchDep, SessionDep
+from app.core.deps import ReadSessionDep, SearchDep
 from app.core.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 from app.core.logging import request_api_key
 from app.search.schemas import (
@@ -24,7 +24,7 @@ _ERRORS = error_responses(
 
 
 async def _search(
-    collection_id: str, body: SearchRequest, session: SessionDep, search: SearchDep
+    collection_id: str, body: SearchRequest, session: ReadSessionDep, search: SearchDep
 ) -> SearchResponse:
     request_api_key.set(body.api_key)
     hits = await search.with_api_key(body.api_key).search(
@@ -43,7 +43,7 @@ async def _search(
     responses=_ERRORS,
 )
 async def search_collection(
-    collection_id: str, body: SearchRequest, session: SessionDep, search: SearchDep
+    collection_id: str, body: SearchRequest, session: ReadSessionDep, search: SearchDep
 ) -> SearchResponse:
     """The k best chunks for a query: vector, keyword or hybrid, with metadata filters."""
     return await _search(collection_id, body, session, search)
@@ -51,7 +51,7 @@ async def search_collection(
 
 @router.post("/api/search", summary="Search a session", responses=_ERRORS)
 async def search_session(
-    body: CollectionSearchRequest, session: SessionDep, search: SearchDep
+    body: CollectionSearchRequest, session: ReadSessionDep, search: SearchDep
 ) -> SearchResponse:
     """The same search, naming the collection by the original app's `session_id`."""
     return await _search(body.session_id, body, session, search)

@@ -46,6 +46,28 @@ def test_benchmark_runs_and_saves_its_table(module: str, args: list[str], tmp_pa
     assert saved["rows"] and saved["machine"]
 
 
+def test_search_scale_sweeps_ef_search_and_index_builds(tmp_path: Path) -> None:
+    run_benchmark(
+        "search_scale",
+        tmp_path,
+        *("--sizes", "2000", "--texts", "30", "--queries", "3", "--modes", "vector"),
+        *("--ef-search", "1,100", "--index", "16:64,8:16"),
+    )
+
+    sweep = json.loads((tmp_path / "search_scale_ef_search.json").read_text())
+    cells = {(row[1], row[3], row[4]) for row in sweep["rows"]}
+    assert cells == {
+        (index, ef, filter_)
+        for index in ("16/64", "8/16")
+        for ef in (1, 100)
+        for filter_ in ("none", "1% of chunks")
+    }
+    for row in sweep["rows"]:
+        recall, worst, source_recall, distance_ratio = row[10:14]
+        assert 0 <= worst <= recall <= 1 and 0 <= source_recall <= 1
+        assert distance_ratio >= 0.999, "no index finds chunks closer than an exact scan"
+
+
 def test_cache_benchmark_runs_on_a_generated_pdf(tmp_path: Path) -> None:
     pdf = write_pdf(tmp_path / "doc.pdf", [f"Page {n} about flow and heat." for n in range(5)])
 

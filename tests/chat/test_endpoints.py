@@ -6,11 +6,10 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.main import create_app
 from tests.chat.test_rag import parse_events
 from tests.conftest import SERVER_KEY, base_settings
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 
 CHAT = {"developer_message": "You are terse.", "user_message": "Say hello"}
 
@@ -81,9 +80,8 @@ async def test_invalid_body_is_422_with_a_readable_detail(client: httpx.AsyncCli
 
 async def test_no_key_anywhere_is_401(upstream: FakeOpenAI, database_url: str) -> None:
     settings = base_settings(database_url=database_url, openai_base_url=upstream.url)
-    with ThreadedServer(create_app(settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            response = await client.post("/api/chat", json=CHAT)
+    async with serve_app(settings) as client:
+        response = await client.post("/api/chat", json=CHAT)
 
     assert response.status_code == 401
     assert "OPENAI_API_KEY" in response.json()["detail"]
@@ -143,9 +141,8 @@ async def test_upstream_refusal_message_is_shown(
 
 
 async def _chat_with(settings: Settings) -> httpx.Response:
-    with ThreadedServer(create_app(settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            return await client.post("/api/chat", json=CHAT)
+    async with serve_app(settings) as client:
+        return await client.post("/api/chat", json=CHAT)
 
 
 async def test_a_slow_upstream_is_504(settings: Settings, upstream: FakeOpenAI) -> None:
@@ -174,10 +171,9 @@ async def test_request_keys_never_reach_the_logs(
     upstream.fail_next(500)
     debug_settings = settings.model_copy(update={"log_level": "DEBUG"})
 
-    with ThreadedServer(create_app(debug_settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            await client.post("/api/chat", json={**CHAT, "api_key": secret})
-            await client.post("/api/chat", json={**CHAT, "api_key": secret})
+    async with serve_app(debug_settings) as client:
+        await client.post("/api/chat", json={**CHAT, "api_key": secret})
+        await client.post("/api/chat", json={**CHAT, "api_key": secret})
 
     assert len(upstream.requests) == 2
     assert caplog.records, "the requests were logged"
@@ -210,12 +206,11 @@ async def test_a_stream_that_breaks_mid_answer_is_logged_and_ends_without_hangin
     quick = settings.model_copy(update={"upstream_timeout_seconds": 1.0})
     headers = {"accept": "text/event-stream"} if events else {}
 
-    with ThreadedServer(create_app(quick)) as server:
-        # A request that hangs fails the test at this timeout instead of stalling the suite.
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            async with client.stream("POST", "/api/chat", json=CHAT, headers=headers) as response:
-                body = "".join([piece async for piece in response.aiter_text()])
-            health = await client.get("/api/health")
+    # A request that hangs fails the test at this timeout instead of stalling the suite.
+    async with serve_app(quick, client_timeout=10) as client:
+        async with client.stream("POST", "/api/chat", json=CHAT, headers=headers) as response:
+            body = "".join([piece async for piece in response.aiter_text()])
+        health = await client.get("/api/health")
     stalled_upstream.set()
 
     assert response.status_code == 200

@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
 from app.core.security import MISSING_OR_INVALID_KEY
-from app.main import create_app
 from tests.conftest import base_settings, scalar
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 from tests.support.uploads import PROSE, upload
 
 KEYS = ("first-service-key-1234", "second-service-key-5678")
@@ -26,9 +25,8 @@ async def guarded(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     guarded_settings = settings.model_copy(
         update={"api_keys": [SecretStr(key) for key in KEYS], "cors_origins": [BROWSER_ORIGIN]}
     )
-    with ThreadedServer(create_app(guarded_settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            yield client
+    async with serve_app(guarded_settings) as client:
+        yield client
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -147,11 +145,10 @@ async def test_service_keys_never_reach_the_logs(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     guarded_settings = settings.model_copy(update={"api_keys": [SecretStr(KEYS[0])]})
-    with ThreadedServer(create_app(guarded_settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            with caplog.at_level(logging.DEBUG):
-                logging.getLogger("ragstore.test").warning("presented %s", KEYS[0])
-                await client.get("/api/collections", headers=bearer(KEYS[0]))
+    async with serve_app(guarded_settings) as client:
+        with caplog.at_level(logging.DEBUG):
+            logging.getLogger("ragstore.test").warning("presented %s", KEYS[0])
+            await client.get("/api/collections", headers=bearer(KEYS[0]))
 
     messages = [record.getMessage() for record in caplog.records]
     assert "presented [REDACTED]" in messages

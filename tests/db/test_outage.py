@@ -24,10 +24,9 @@ from app.core.config import Settings
 from app.core.errors import DATABASE_UNAVAILABLE, is_database_outage
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
-from app.main import create_app
 from tests.conftest import APP_SETTINGS, SERVER_KEY, base_settings
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
 
 COLLECTION = "outage"
@@ -95,14 +94,13 @@ HEALTHY = {
 async def test_requests_get_503_while_postgres_is_down_and_succeed_once_it_is_back(
     outage_settings: Settings, own_postgres: EmbeddedPostgres
 ) -> None:
-    with ThreadedServer(create_app(outage_settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            before = await send(requests_of_every_kind(client, "before"))
-            own_postgres.stop()
-            during = await send(requests_of_every_kind(client, "during"))
-            own_postgres.start()
-            after = await send(requests_of_every_kind(client, "after"))
-            listed = (await client.get(f"/api/collections/{COLLECTION}/documents")).json()
+    async with serve_app(outage_settings) as client:
+        before = await send(requests_of_every_kind(client, "before"))
+        own_postgres.stop()
+        during = await send(requests_of_every_kind(client, "during"))
+        own_postgres.start()
+        after = await send(requests_of_every_kind(client, "after"))
+        listed = (await client.get(f"/api/collections/{COLLECTION}/documents")).json()
 
     assert {name: r.status_code for name, r in before.items()} == HEALTHY
     for name, response in during.items():
@@ -128,23 +126,20 @@ async def test_an_upload_in_flight_when_postgres_stops_is_503_and_leaves_nothing
 ) -> None:
     embedding = threading.Event()
     upstream.hold_requests = embedding
-    with ThreadedServer(create_app(outage_settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            await client.post("/api/collections", json={"name": COLLECTION, "id": COLLECTION})
-            in_flight = asyncio.create_task(
-                upload(
-                    client, long_text(), "a.txt", route=f"/api/collections/{COLLECTION}/documents"
-                )
-            )
-            await embedding_started(upstream)  # inside the ingestion's transaction
-            await asyncio.to_thread(own_postgres.stop)
-            embedding.set()
-            cut_off = await in_flight
-            own_postgres.start()
-            documents = (await client.get(f"/api/collections/{COLLECTION}/documents")).json()
-            again = await upload(
-                client, long_text(), "a.txt", route=f"/api/collections/{COLLECTION}/documents"
-            )
+    async with serve_app(outage_settings) as client:
+        await client.post("/api/collections", json={"name": COLLECTION, "id": COLLECTION})
+        in_flight = asyncio.create_task(
+            upload(client, long_text(), "a.txt", route=f"/api/collections/{COLLECTION}/documents")
+        )
+        await embedding_started(upstream)  # inside the ingestion's transaction
+        await asyncio.to_thread(own_postgres.stop)
+        embedding.set()
+        cut_off = await in_flight
+        own_postgres.start()
+        documents = (await client.get(f"/api/collections/{COLLECTION}/documents")).json()
+        again = await upload(
+            client, long_text(), "a.txt", route=f"/api/collections/{COLLECTION}/documents"
+        )
 
     assert cut_off.status_code == 503, cut_off.text
     assert cut_off.json() == {"detail": DATABASE_UNAVAILABLE}

@@ -1,14 +1,12 @@
 """The default provider: all-MiniLM-L6-v2 on the CPU, offline, with no API key."""
 
-import httpx
 import numpy as np
 import pytest
 
 from app.core.config import Settings
 from app.embeddings.local_model import LocalEmbeddingModel
-from app.main import create_app
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 from tests.support.uploads import upload
 
 
@@ -41,9 +39,8 @@ async def test_upload_works_without_any_api_key(settings: Settings, upstream: Fa
             "openai_base_url": "http://127.0.0.1:1/v1",
         }
     )
-    with ThreadedServer(create_app(keyless)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-            response = await upload(client, "Pgvector brings vector search to PostgreSQL.")
+    async with serve_app(keyless, client_timeout=120) as client:
+        response = await upload(client, "Pgvector brings vector search to PostgreSQL.")
 
     assert response.status_code == 200, response.text
     assert response.json()["chunk_count"] == 1

@@ -1,8 +1,7 @@
 import httpx
 
-from app.main import create_app
 from tests.conftest import base_settings
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 
 
 async def test_health_reports_ok_with_the_database_up(client: httpx.AsyncClient) -> None:
@@ -18,10 +17,9 @@ async def test_health_reports_ok_with_the_database_up(client: httpx.AsyncClient)
 async def test_health_is_503_with_a_reason_when_the_database_is_unreachable() -> None:
     # Nothing listens on port 1 of loopback: connections are refused at once.
     settings = base_settings(database_url="postgresql://nobody@127.0.0.1:1/none")
-    with ThreadedServer(create_app(settings)) as server:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            response = await client.get("/api/health")
-            again = await client.get("/api/health")
+    async with serve_app(settings) as client:
+        response = await client.get("/api/health")
+        again = await client.get("/api/health")
 
     assert response.status_code == 503
     assert response.json()["detail"].startswith("database unreachable")

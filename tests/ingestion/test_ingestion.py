@@ -10,12 +10,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.main import create_app
 from tests.conftest import scalar
 from tests.jobs.test_jobs import wait_for_job
 from tests.processing.fixtures import write_encrypted_pdf, write_pdf
 from tests.support.fake_openai import FakeOpenAI, embed_text
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
 
 
@@ -120,9 +119,8 @@ async def test_embeddings_go_in_batches_bounded_by_the_batch_size(
     settings: Settings, upstream: FakeOpenAI, db: AsyncConnection
 ) -> None:
     small_batches = settings.model_copy(update={"embedding_batch_size": 5})
-    with ThreadedServer(create_app(small_batches)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            response = await upload(client, long_text(20), "a.txt", chunk_size=200, chunk_overlap=0)
+    async with serve_app(small_batches) as client:
+        response = await upload(client, long_text(20), "a.txt", chunk_size=200, chunk_overlap=0)
 
     count = response.json()["chunk_count"]
     batches = [len(r.body["input"]) for r in upstream.requests if r.path == "embeddings"]
@@ -200,14 +198,13 @@ async def test_ten_concurrent_uploads_of_the_same_file_make_one_document(
 ) -> None:
     upstream.response_delay = 0.3
     with_worker = settings.model_copy(update={"worker_in_process": True})
-    with ThreadedServer(create_app(with_worker)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            await client.post("/api/collections", json={"name": "s", "id": "s"})
-            responses = await asyncio.gather(
-                *(upload(client, long_text(), "same.txt", route=route, **form) for _ in range(10))
-            )
-            jobs = [r.json()["job_id"] for r in responses if r.json()["job_id"]]
-            finished = [await wait_for_job(client, job_id) for job_id in jobs]
+    async with serve_app(with_worker, client_timeout=60) as client:
+        await client.post("/api/collections", json={"name": "s", "id": "s"})
+        responses = await asyncio.gather(
+            *(upload(client, long_text(), "same.txt", route=route, **form) for _ in range(10))
+        )
+        jobs = [r.json()["job_id"] for r in responses if r.json()["job_id"]]
+        finished = [await wait_for_job(client, job_id) for job_id in jobs]
 
     assert {r.status_code for r in responses} <= {200, 201, 202}, [r.text for r in responses]
     assert len({r.json().get("document_id") or r.json()["id"] for r in responses}) == 1
@@ -269,10 +266,9 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
     settings: Settings, db: AsyncConnection
 ) -> None:
     tiny_limit = settings.model_copy(update={"max_upload_mb": 0.01})
-    with ThreadedServer(create_app(tiny_limit)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            just_over = await upload(client, "x" * 11_000, "a.txt")
-            far_over = await upload(client, "x" * 3_000_000, "b.txt")
+    async with serve_app(tiny_limit) as client:
+        just_over = await upload(client, "x" * 11_000, "a.txt")
+        far_over = await upload(client, "x" * 3_000_000, "b.txt")
 
     assert just_over.status_code == 413
     assert just_over.json() == {"detail": "the file is larger than the 0.01 MB upload limit"}

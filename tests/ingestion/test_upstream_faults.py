@@ -20,14 +20,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.main import create_app
 from app.processing.chunking import TextSplitter, chunk_units
 from app.processing.parsers import parse_document
 from app.processing.units import DocumentType
 from tests.conftest import RAGSTORE, SERVER_KEY, scalar
 from tests.jobs.test_jobs import wait_for_job
 from tests.support.fake_openai import FAULT_KINDS, FakeOpenAI, embed_text
-from tests.support.servers import ThreadedServer
+from tests.support.servers import serve_app
 from tests.support.uploads import PROSE, upload
 
 DOCUMENTS = 50
@@ -69,9 +68,8 @@ async def faulty_client(
             "upstream_timeout_seconds": 1.0,
         }
     )
-    with ThreadedServer(create_app(configured)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-            yield client
+    async with serve_app(configured, client_timeout=120) as client:
+        yield client
 
 
 async def ingest(client: httpx.AsyncClient, n: int) -> tuple[str, httpx.Response]:

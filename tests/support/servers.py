@@ -2,10 +2,16 @@
 
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from app.core.config import Settings
+from app.main import create_app
 
 
 class ThreadedServer:
@@ -45,3 +51,13 @@ class ThreadedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@asynccontextmanager
+async def serve_app(
+    settings: Settings, client_timeout: float = 30
+) -> AsyncIterator[httpx.AsyncClient]:
+    """ragstore built from `settings`, served on loopback; yields an HTTP client for it."""
+    with ThreadedServer(create_app(settings)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=client_timeout) as client:
+            yield client
