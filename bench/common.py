@@ -135,20 +135,27 @@ class ServerURL(str):
 async def served(settings: Settings, **environment: str) -> AsyncIterator[ServerURL]:
     """`ragstore serve` in its own process on a free port; yields its base URL once healthy."""
     assert settings.database_url
+    command = [str(Path(sys.executable).with_name("ragstore")), "serve"]
+    async with serving(
+        command,
+        DATABASE_URL=settings.database_url,
+        RAGSTORE_MIGRATE_ON_START="false",
+        RAGSTORE_WORKER_IN_PROCESS="false",
+        RAGSTORE_LOG_LEVEL="WARNING",
+        **environment,
+    ) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving(command: list[str], **environment: str) -> AsyncIterator[ServerURL]:
+    """`command --port N` in its own process; yields its base URL once /api/health is 200."""
     port = free_port()
     server = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("ragstore")),
-        "serve",
+        *command,
         "--port",
         str(port),
-        env={
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "RAGSTORE_MIGRATE_ON_START": "false",
-            "RAGSTORE_WORKER_IN_PROCESS": "false",
-            "RAGSTORE_LOG_LEVEL": "WARNING",
-            **environment,
-        },
+        env={**os.environ, **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -164,7 +171,7 @@ async def served(settings: Settings, **environment: str) -> AsyncIterator[Server
                     pass
                 await asyncio.sleep(0.2)
             else:
-                raise RuntimeError("ragstore did not become healthy in 60 s")
+                raise RuntimeError(f"{command[-1]} did not become healthy in 60 s")
         yield url
     finally:
         server.terminate()

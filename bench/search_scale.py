@@ -59,7 +59,8 @@ from sqlalchemy import text as sql_text
 from app.runtime import Runtime
 from app.search.filters import ComparisonFilter, compile_filter
 from app.search.repository import SearchQuery, SearchRepository
-from bench.common import chart, database, percentile, report, served, timer
+from bench.common import chart, console, database, percentile, report, served, timer
+from bench.http_floor import http_floor
 from bench.ingest_vs_original import paragraphs
 
 CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "cranfield"
@@ -399,6 +400,7 @@ async def run(
                         )
                     if indexes[-1] != DEFAULT_INDEX and size != sizes[-1]:
                         await build_index(connection, DEFAULT_INDEX)  # the next size grows it
+            floor_ms = await measure_http_floor(client, base_url, questions)
         await connection.close()
         await runtime.close()
     columns = [
@@ -427,6 +429,7 @@ async def run(
         "filter": SELECTIVE,
         "hnsw_build_seconds": builds,
         "hnsw_ef_search": settings.hnsw_ef_search,
+        "http_floor_ms_p50_p95_p99": floor_ms,
         "embedding_seconds": embed_seconds[0],
         "model": settings.embedding_model,
     }
@@ -464,6 +467,29 @@ async def run(
             series,
             log_y=True,
         )
+
+
+async def measure_http_floor(
+    client: httpx.AsyncClient, base_url: str, questions: list[tuple[str, Any]]
+) -> list[float]:
+    """p50/p95/p99 ms of the HTTP layer alone, answering the real route's vector results."""
+    route = f"/api/collections/{COLLECTION}/search"
+    bodies = [{"query": text, "k": K, "mode": "vector"} for text, _ in questions]
+    sample = (await client.post(base_url + route, json=bodies[0])).json()
+    seconds_list = []
+    async with http_floor(sample) as floor_url:
+        for body in bodies:  # warm up, as the real route was
+            await client.post(floor_url + route, json=body)
+        for body in bodies:
+            seconds, response = await timed(lambda: client.post(floor_url + route, json=body))  # noqa: B023
+            response.raise_for_status()
+            seconds_list.append(seconds)
+    floor = stats(seconds_list)
+    console.print(
+        f"HTTP floor (uvicorn + FastAPI + httpx, {K} real results, no database): "
+        f"p50 {floor[0]:.2f} ms, p95 {floor[1]:.2f} ms, p99 {floor[2]:.2f} ms"
+    )
+    return floor
 
 
 def report_sweep(name: str, sweep: list[list[Any]], inputs: dict[str, Any]) -> None:

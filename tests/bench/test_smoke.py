@@ -47,13 +47,17 @@ def test_benchmark_runs_and_saves_its_table(module: str, args: list[str], tmp_pa
 
 
 def test_search_scale_sweeps_ef_search_and_index_builds(tmp_path: Path) -> None:
-    run_benchmark(
+    saved = run_benchmark(
         "search_scale",
         tmp_path,
         *("--sizes", "2000", "--texts", "30", "--queries", "3", "--modes", "vector"),
         *("--ef-search", "1,100", "--index", "16:64,8:16"),
     )
 
+    inputs = saved["inputs"]
+    assert isinstance(inputs, dict)
+    floor = inputs["http_floor_ms_p50_p95_p99"]
+    assert 0 < floor[0] <= floor[1] <= floor[2], "the HTTP floor was measured"
     sweep = json.loads((tmp_path / "search_scale_ef_search.json").read_text())
     cells = {(row[1], row[3], row[4]) for row in sweep["rows"]}
     assert cells == {
