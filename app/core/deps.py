@@ -1,4 +1,8 @@
-"""Typed dependencies, named once and reused by every route."""
+"""Typed dependencies, named once and reused by every route.
+
+They are `async def` although none of them awaits: FastAPI runs a plain `def`
+dependency in its thread pool, a thread hop per dependency per request
+(benchmark 4's HTTP overhead)."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -15,7 +19,7 @@ from app.runtime import Runtime
 from app.search.service import SearchService
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """What the lifespan opened: database, clients and services."""
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
@@ -25,31 +29,31 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_database(runtime: RuntimeDep) -> Database:
+async def get_database(runtime: RuntimeDep) -> Database:
     return runtime.database
 
 
-def get_llm_clients(runtime: RuntimeDep) -> LLMClients:
+async def get_llm_clients(runtime: RuntimeDep) -> LLMClients:
     return runtime.llm_clients
 
 
-def get_ingestion_service(runtime: RuntimeDep) -> IngestionService:
+async def get_ingestion_service(runtime: RuntimeDep) -> IngestionService:
     return runtime.ingestion
 
 
-def get_search_service(runtime: RuntimeDep) -> SearchService:
+async def get_search_service(runtime: RuntimeDep) -> SearchService:
     return runtime.search
 
 
-def get_job_service(runtime: RuntimeDep) -> JobService:
+async def get_job_service(runtime: RuntimeDep) -> JobService:
     return runtime.jobs
 
 
-def wants_async(
+async def wants_async(
     wait: Annotated[
         bool, Query(description="false: answer 202 with a job as soon as the file is stored")
     ] = True,
