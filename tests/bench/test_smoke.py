@@ -56,8 +56,15 @@ def test_search_scale_sweeps_ef_search_and_index_builds(tmp_path: Path) -> None:
 
     inputs = saved["inputs"]
     assert isinstance(inputs, dict)
-    floor = inputs["http_floor_ms_p50_p95_p99"]
-    assert 0 < floor[0] <= floor[1] <= floor[2], "the HTTP floor was measured"
+    overhead = inputs["overhead_ms_p50_p95_p99"]
+    assert set(overhead) == {
+        "SQL alone",
+        "HTTP floor, no database",
+        "FastAPI + SQLAlchemy floor",
+        "ragstore route",
+    }
+    for name, (p50, p95, p99) in overhead.items():
+        assert 0 < p50 <= p95 <= p99, f"{name} was measured"
     sweep = json.loads((tmp_path / "search_scale_ef_search.json").read_text())
     cells = {(row[1], row[3], row[4]) for row in sweep["rows"]}
     assert cells == {

@@ -10,6 +10,7 @@ there.
 """
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -143,7 +144,9 @@ def kill_tree(pid: int) -> None:
     """SIGKILL a process and its children at once, as a power cut would."""
     parent = psutil.Process(pid)
     for process in [parent, *parent.children(recursive=True)]:
-        process.kill()
+        # A backend may exit on its own once its postmaster is gone.
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     psutil.wait_procs([parent], timeout=10)
 
 
