@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +322,10 @@ async def measure_size(
                     seconds, found = await timed(lambda: getattr(repository, mode)(query))  # noqa: B023
                     sql.append(seconds)
                     if mode == "vector":
-                        exact_query = SearchQuery(**{**query.__dict__, "exact": True})
+                        exact_query = replace(query, exact=True)
                         seconds, truth = await timed(lambda: repository.vector(exact_query))  # noqa: B023
                         exact.append(seconds)
-                        expected = {row.id for row in truth}
-                        recalls.append(len({row.id for row in found} & expected) / len(expected))
+                        recalls.append(recall(found, truth, chunk_id))
                 if not number % 2:
                     http.append(await timed_post(client, route, body))
             sql_stats, http_stats = stats(sql), stats(http)

@@ -53,8 +53,8 @@ class Database:
             },
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Reads need no transaction: in autocommit asyncpg sends no BEGIN and no COMMIT,
-        # two of the four round trips of a search (benchmark 4's HTTP overhead).
+        # Reads need no transaction: in autocommit asyncpg sends no BEGIN and no COMMIT
+        # around a search's statement (benchmark 4's HTTP overhead).
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )

@@ -124,8 +124,8 @@ def _vector_statement(
 def _plain_vector_statement() -> AnySelect:
     """The unfiltered index search, built once with its values as bind parameters.
 
-    Building the statement took about 1.2 ms of SQLAlchemy work per search, a third
-    of the route's own overhead (benchmark 4); only filtered searches still pay it.
+    Building the statement took about 1.2 ms of SQLAlchemy work per search
+    (benchmark 4); only filtered and exact searches still pay it.
     """
     return _vector_statement(
         bindparam("collection_id"),
