@@ -8,19 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.chat.endpoints import router as chat_router
 from app.collection.endpoints import router as collection_router
 from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, get_settings
-from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
-from app.core.security import SecurityHeaders, ServiceAuth, document_service_auth
+from app.core.middleware import SecurityHeaders, ServiceAuth, UploadSizeLimit
 from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
-from app.ingestion.upload import UploadSizeLimit
 from app.jobs.endpoints import router as jobs_router
 from app.runtime import Runtime
 from app.search.endpoints import router as search_router
+from app.web.errors import register_error_handlers
+from app.web.openapi import document_service_auth
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level, known_secrets=settings.secrets())
         runtime = await Runtime.open(settings)
         app.state.runtime = runtime
+        app.state.database = runtime.database
         worker = (
             asyncio.create_task(runtime.queue.work(settings.worker_concurrency))
             if settings.worker_in_process
@@ -71,7 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     register_error_handlers(app)
     app.include_router(health_router)
-    app.include_router(chat_router)
     app.include_router(compat_router)
     app.include_router(collection_router)
     app.include_router(document_router)

@@ -31,6 +31,7 @@ from app.ingestion.service import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.llm.client import LLMClients
 from app.runtime import Runtime
+from app.search.service import SearchQuery
 
 __all__ = ["DocumentProcessor", "EmbeddingModel", "ProcessedFile", "VectorDatabase"]
 
@@ -184,7 +185,9 @@ class VectorDatabase(_Facade):
         runtime = await self._open()
         query = np.asarray(vector, dtype=np.float32)
         async with runtime.database.session() as session:
-            hits = await runtime.search.search_by_vector(session, self.collection, query, k)
+            hits = await runtime.search.search_by_vector(
+                session, SearchQuery(self.collection, "", k=k, mode="vector"), query
+            )
         return [(hit.text, hit.score) for hit in hits]
 
     async def asearch_by_text(self, query: str, k: int = 4) -> list[tuple[str, float]]:

@@ -10,10 +10,9 @@ from pathlib import Path
 from app.ingestion.service import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
-from bench.common import database, fake_upstream, report, timer
-from bench.ingest_vs_original import embedding_calls
-
-PDF = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf" / "GeoTopo-komprimiert.pdf"
+from bench.common import database, report, timer
+from bench.corpus import GEOTOPO_PDF
+from bench.upstream import embedding_calls, fake_upstream
 
 
 async def run(latency: float, path: Path) -> None:
@@ -58,7 +57,7 @@ async def run(latency: float, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--file", type=Path, default=PDF)
+    parser.add_argument("--file", type=Path, default=GEOTOPO_PDF)
     arguments = parser.parse_args()
     if not arguments.file.exists():
         raise SystemExit(f"{arguments.file} not found: this benchmark needs ../shared/corpus")

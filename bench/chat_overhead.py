@@ -13,7 +13,8 @@ import time
 
 import httpx
 
-from bench.common import database, fake_upstream, percentile, report, served
+from bench.common import database, percentile, report, served
+from bench.upstream import fake_upstream
 
 BODY = {"developer_message": "You are terse.", "user_message": "Say hello", "model": "gpt-4.1-mini"}
 

@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,31 +67,6 @@ def timer() -> Iterator[list[float]]:
         yield elapsed
     finally:
         elapsed.append(time.perf_counter() - started)
-
-
-@dataclass
-class Upstream:
-    """The fake OpenAI server in its own process, so its work never slows the measured code."""
-
-    url: str
-    process: subprocess.Popen[str]
-
-
-@contextmanager
-def fake_upstream(latency: float) -> Iterator[Upstream]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    try:
-        yield Upstream(url, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @contextmanager

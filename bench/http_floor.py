@@ -36,7 +36,7 @@ from fastapi import FastAPI, Request
 
 from app.core.config import Settings
 from app.db.database import Database
-from app.search.repository import SearchQuery, SearchRepository
+from app.search.repository import SearchPlan, SearchRepository
 from app.search.schemas import SearchRequest, SearchResponse, SearchResult
 from bench.common import ServerURL, serving
 
@@ -73,7 +73,7 @@ def create_app() -> FastAPI:
     async def database_search(
         collection_id: str, body: SearchRequest, request: Request
     ) -> SearchResponse:
-        query = SearchQuery(collection_id=collection_id, k=body.k, vector=vectors[body.query])
+        query = SearchPlan(collection_id=collection_id, k=body.k, vector=vectors[body.query])
         async with request.app.state.database.read_session() as session:
             rows = await SearchRepository(session).vector(query)
         return SearchResponse(

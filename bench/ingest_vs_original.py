@@ -11,68 +11,17 @@ Both embed through the same OpenAI-compatible server with the same latency.
 import argparse
 import asyncio
 import math
-import random
 import tempfile
 from pathlib import Path
 
-import httpx
 import openai
 
 from app.ingestion.service import ProcessingOptions
 from app.ingestion.upload import describe_file
-from app.processing.chunking import TextSplitter, chunk_units
-from app.processing.parsers import parse_document
-from app.processing.units import DocumentType
 from app.runtime import Runtime
-from bench.common import database, fake_upstream, report, timer
-
-WORDS = [
-    "boundary",
-    "layer",
-    "flow",
-    "pressure",
-    "wing",
-    "shock",
-    "heat",
-    "transfer",
-    "nozzle",
-    "turbulence",
-    "velocity",
-    "supersonic",
-    "laminar",
-    "separation",
-    "drag",
-    "lift",
-    "vortex",
-    "airfoil",
-    "compressible",
-    "viscous",
-    "mach",
-    "temperature",
-    "gradient",
-    "stability",
-    "buckling",
-    "shell",
-    "panel",
-    "flutter",
-    "load",
-    "stress",
-]
-
-
-def paragraphs(count: int) -> list[str]:
-    """Distinct paragraphs of about 400 characters: one 500-character chunk each."""
-    generator = random.Random(7)
-    return [
-        f"Report {n}. " + " ".join(generator.choice(WORDS) for _ in range(52)) + "."
-        for n in range(count)
-    ]
-
-
-def ragstore_chunks(path: Path) -> list[str]:
-    """The chunks ragstore makes of the file, so both approaches embed the same texts."""
-    units = parse_document(path, DocumentType.TEXT)
-    return [draft.text for draft in chunk_units(units, TextSplitter(500, 50))]
+from bench.common import database, report, timer
+from bench.corpus import paragraphs, ragstore_chunks
+from bench.upstream import embedding_calls, fake_upstream
 
 
 async def original_approach(url: str, texts: list[str]) -> int:
@@ -94,11 +43,6 @@ async def ragstore_approach(runtime: Runtime, path: Path) -> int:
     options = ProcessingOptions(chunk_size=500, chunk_overlap=50)
     result = await runtime.ingestion.ingest(stored, "bench", options, create_collection=True)
     return result.document.chunk_count
-
-
-def embedding_calls(url: str) -> int:
-    stats = httpx.get(f"{url}/_stats").json()
-    return int(stats["requests"].get("embeddings", 0))
 
 
 async def run(chunks: int, latency: float) -> None:

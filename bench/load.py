@@ -29,15 +29,10 @@ import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import database, fake_upstream, percentile, report, served
-from bench.ingest_vs_original import WORDS
+from bench.common import database, percentile, report, served
+from bench.corpus import WORDS
+from bench.upstream import UPSTREAM_EMBEDDINGS, fake_upstream, upstream_environment
 
-# ragstore embeds through the fake upstream as OpenAI's model at 384 dimensions.
-UPSTREAM_EMBEDDINGS = {
-    "embedding_provider": "openai",
-    "embedding_model": "text-embedding-3-small",
-    "embedding_dimensions": 384,
-}
 PRELOADED_DOCUMENTS = 5
 REPEATED_FILENAME = "handbook.txt"
 # Share of each action in the mix: mostly reads, as in a chat application.
@@ -51,12 +46,6 @@ ACTIONS = {
     "rag-chat (SSE)": 0.16,
 }
 CHAT_ANSWER = "Hello, world!"  # what the fake upstream streams
-
-
-def upstream_environment(url: str, **extra: str) -> dict[str, str]:
-    """The variables of a served ragstore that embeds and chats through the fake upstream."""
-    settings = {f"RAGSTORE_{key.upper()}": str(value) for key, value in UPSTREAM_EMBEDDINGS.items()}
-    return {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "bench", **settings, **extra}
 
 
 def text_of(generator: random.Random, name: str, paragraphs: int) -> bytes:

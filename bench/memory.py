@@ -21,10 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import database, fake_upstream, report, served, timer
-from bench.ingest_vs_original import paragraphs
+from bench.common import database, report, served, timer
+from bench.corpus import GEOTOPO_PDF, paragraphs
+from bench.upstream import fake_upstream
 
-PDF = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf" / "GeoTopo-komprimiert.pdf"
 CITIES = ["Lisbon", "Oslo", "Quito", "Hanoi", "Nairobi", "Perth", "Lima", "Riga"]
 
 
@@ -129,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small-mb", type=float, default=20)
     parser.add_argument("--large-mb", type=float, default=200)
-    parser.add_argument("--pdf", type=Path, default=PDF)
+    parser.add_argument("--pdf", type=Path, default=GEOTOPO_PDF)
     arguments = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ragstore-memory-"))
     small, large = arguments.small_mb, arguments.large_mb

@@ -43,9 +43,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.config import Settings
 from app.db.embedded import EmbeddedPostgres
 from app.python_api import VectorDatabase
-from bench.common import database, fake_upstream, median, percentile, report, served, timer
-from bench.ingest_vs_original import WORDS, embedding_calls, paragraphs, ragstore_chunks
-from bench.load import UPSTREAM_EMBEDDINGS, upstream_environment
+from bench.common import database, median, percentile, report, served, timer
+from bench.corpus import WORDS, paragraphs, ragstore_chunks
+from bench.upstream import (
+    UPSTREAM_EMBEDDINGS,
+    embedding_calls,
+    fake_upstream,
+    upstream_environment,
+)
 
 try:
     from langchain_openai import OpenAIEmbeddings

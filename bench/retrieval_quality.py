@@ -11,12 +11,12 @@ import asyncio
 import json
 import math
 from collections import defaultdict
-from pathlib import Path
 
 from app.runtime import Runtime
+from app.search.service import SearchQuery
 from bench.common import bar_chart, database, report, timer
+from bench.corpus import CRANFIELD
 
-CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "cranfield"
 MODES = ("vector", "keyword", "hybrid")
 
 
@@ -58,7 +58,8 @@ async def run(query_limit: int, document_limit: int) -> None:
         for query_id, text in queries:
             async with runtime.database.session() as session:
                 for mode in MODES:
-                    hits = await runtime.search.search(session, "cranfield", text, 100, mode)  # type: ignore[arg-type]
+                    query = SearchQuery("cranfield", text, k=100, mode=mode)  # type: ignore[arg-type]
+                    hits = await runtime.search.search(session, query)
                     ranked = [id_of_text[hit.text] for hit in hits]
                     scores[mode].append(
                         (

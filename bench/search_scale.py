@@ -47,7 +47,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -57,14 +56,15 @@ import numpy.typing as npt
 from pgvector.asyncpg import register_vector
 from sqlalchemy import text as sql_text
 
+from app.db.database import Database
 from app.runtime import Runtime
 from app.search.filters import ComparisonFilter, compile_filter
-from app.search.repository import SearchQuery, SearchRepository
+from app.search.repository import SearchPlan, SearchRepository
 from bench.common import chart, console, database, percentile, report, served, timer
+from bench.corpus import CRANFIELD, paragraphs
 from bench.http_floor import http_floor
-from bench.ingest_vs_original import paragraphs
+from bench.seed import copy_chunks, seed_documents
 
-CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "cranfield"
 COLLECTION = "scale"
 DOCUMENTS = 100
 SHARDS = 100  # metadata "shard" takes 100 values: the filter keeps 1% of the chunks
@@ -101,35 +101,34 @@ def blend(
     return vectors.astype(np.float32), primary
 
 
-async def grow(
-    connection: asyncpg.Connection,
+def chunk_rows(
     documents: list[uuid.UUID],
     start: int,
     vectors: npt.NDArray[np.float32],
     sources: npt.NDArray[np.int64],
     texts: list[str],
-) -> float:
-    """Append chunks start.. and rebuild the HNSW index; returns the build seconds."""
+) -> list[tuple[Any, ...]]:
+    """Chunks start.. spread evenly over the documents, each with its shard and source."""
     per_document = -(-(start + len(vectors)) // DOCUMENTS)
-    records = []
-    for offset, (vector, source) in enumerate(zip(vectors, sources, strict=True)):
-        position = start + offset
-        records.append(
-            (
-                documents[min(position // per_document, DOCUMENTS - 1)],
-                COLLECTION,
-                position,  # unique per document because positions never repeat
-                texts[source],
-                json.dumps({"shard": position % SHARDS, "source": int(source)}),
-                vector,
-            )
+    return [
+        (
+            documents[min((start + offset) // per_document, DOCUMENTS - 1)],
+            COLLECTION,
+            start + offset,  # unique per document because positions never repeat
+            texts[source],
+            json.dumps({"shard": (start + offset) % SHARDS, "source": int(source)}),
+            vector,
         )
+        for offset, (vector, source) in enumerate(zip(vectors, sources, strict=True))
+    ]
+
+
+async def grow(
+    database: Database, connection: asyncpg.Connection, rows: list[tuple[Any, ...]]
+) -> float:
+    """Append the chunks (index dropped) and rebuild the HNSW index; returns the build seconds."""
     await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
-    await connection.copy_records_to_table(
-        "chunks",
-        records=records,
-        columns=("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding"),
-    )
+    await copy_chunks(database, rows)
     # The same index as the migration's (pgvector defaults m=16, ef_construction=64).
     seconds = await build_index(connection, DEFAULT_INDEX)
     await connection.execute("VACUUM ANALYZE chunks")
@@ -180,8 +179,8 @@ async def statement_session(runtime: Runtime, ef_search: int | None = None) -> A
 
 def vector_query(
     vector: npt.NDArray[np.float32], filtered: bool, exact: bool = False
-) -> SearchQuery:
-    return SearchQuery(
+) -> SearchPlan:
+    return SearchPlan(
         collection_id=COLLECTION,
         k=K,
         vector=vector,
@@ -298,7 +297,7 @@ async def measure_size(
             condition = selective if filtered else None
             sql, http, exact, recalls = [], [], [], []
             for number, (text, vector) in enumerate(questions):
-                query = SearchQuery(
+                query = SearchPlan(
                     collection_id=COLLECTION,
                     k=K,
                     vector=None if mode == "keyword" else vector,
@@ -371,13 +370,8 @@ async def run(
             settings.database_url.replace("postgresql+asyncpg", "postgresql")
         )
         await register_vector(connection)
-        await connection.execute("INSERT INTO collections (id, name) VALUES ($1, $1)", COLLECTION)
-        documents = [uuid.uuid4() for _ in range(DOCUMENTS)]
-        await connection.executemany(
-            """INSERT INTO documents (id, collection_id, filename, content_type, size_bytes,
-               content_sha256, status, chunk_size, chunk_overlap, cache_key)
-               VALUES ($1, $2, $3, 'text/plain', 0, '', 'completed', 500, 50, '')""",
-            [(document, COLLECTION, f"part-{n}.txt") for n, document in enumerate(documents)],
+        documents = await seed_documents(
+            runtime.database, COLLECTION, [f"part-{n}.txt" for n in range(DOCUMENTS)]
         )
         rows: list[list[Any]] = []
         sweep: list[list[Any]] = []
@@ -389,7 +383,8 @@ async def run(
         ):
             for size in sizes:
                 vectors, sources = blend(base, size - loaded, rng)
-                builds[size] = await grow(connection, documents, loaded, vectors, sources, texts)
+                new_rows = chunk_rows(documents, loaded, vectors, sources, texts)
+                builds[size] = await grow(runtime.database, connection, new_rows)
                 loaded = size
                 for text, _ in questions:  # warm the server's query-embedding cache
                     await client.post(

@@ -21,9 +21,9 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 
 from app.db.database import Database
-from app.ingestion.repository import ChunkRepository
 from bench.common import database, median, report
-from bench.ingest_vs_original import paragraphs
+from bench.corpus import paragraphs
+from bench.seed import copy_chunks, seed_documents
 from tests.support.fake_openai import embed_text
 
 VARIANTS = {
@@ -91,28 +91,16 @@ async def ragstore_write(
     async with database_handle.session() as session:
         await session.execute(text("DELETE FROM chunks"))
     started = time.perf_counter()
-    async with database_handle.session() as session:
-        await ChunkRepository(session).copy(rows)
+    await copy_chunks(database_handle, rows)
     return time.perf_counter() - started
 
 
 async def run(count: int, repeat: int) -> None:
-    document_id = uuid.uuid4()
-    rows = rows_for(count, document_id)
     with database() as (_, settings):
         assert settings.database_url
         handle = Database(settings.database_url, settings, embedded=None)
-        async with handle.session() as session:
-            connection = await session.connection()
-            await connection.exec_driver_sql(
-                "INSERT INTO collections (id, name) VALUES ('bench', 'bench')"
-            )
-            await connection.exec_driver_sql(
-                f"""INSERT INTO documents (id, collection_id, filename, content_type, size_bytes,
-                    content_sha256, status, chunk_size, chunk_overlap, cache_key)
-                    VALUES ('{document_id}', 'bench', 'bench.txt', 'text/plain', 0, '',
-                    'completed', 500, 50, '')"""
-            )
+        (document_id,) = await seed_documents(handle, "bench", ["bench.txt"])
+        rows = rows_for(count, document_id)
         raw = await asyncpg.connect(
             settings.database_url.replace("postgresql+asyncpg", "postgresql")
         )

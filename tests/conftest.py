@@ -4,27 +4,21 @@ and the app served over real HTTP by uvicorn."""
 
 import os
 import shutil
-import sys
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.core.config import Settings
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
-from app.main import create_app
+from tests.support.db import TEMPLATE_DATABASE, create_database
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
-
-TEMPLATE_DATABASE = "ragstore_template"
-SERVER_KEY = "test-server-key-0123456789"
+from tests.support.servers import ThreadedServer, app_server, serve_app
+from tests.support.settings import APP_SETTINGS, SERVER_KEY, base_settings
 
 
 @pytest.fixture(scope="session")
@@ -39,26 +33,6 @@ def postgres() -> Iterator[EmbeddedPostgres]:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def base_settings(**overrides: object) -> Settings:
-    """Settings from code only: a developer's .env must not change what tests see."""
-    values: dict[str, object] = {"migrate_on_start": False, "upstream_max_retries": 0}
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-# The app under test embeds through the fake OpenAI server (fast, countable);
-# tests of the local model ask for it themselves.
-APP_SETTINGS: dict[str, object] = {
-    "embedding_provider": "openai",
-    "embedding_model": "text-embedding-3-small",
-    "embedding_dimensions": 384,
-    "embedding_retry_max_wait_seconds": 0.05,
-    "embedding_max_attempts": 3,
-    # Job tests start workers themselves.
-    "worker_in_process": False,
-}
-
-
 @pytest.fixture(scope="session")
 def template_database(postgres: EmbeddedPostgres) -> str:
     """A database migrated once with `alembic upgrade head`; each test gets a copy."""
@@ -67,12 +41,6 @@ def template_database(postgres: EmbeddedPostgres) -> str:
     )
     migrate.upgrade(base_settings(**APP_SETTINGS), postgres.url(TEMPLATE_DATABASE))
     return TEMPLATE_DATABASE
-
-
-def create_database(postgres: EmbeddedPostgres, template: str | None = None) -> str:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    postgres.psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template};" if template else ";"))
-    return name
 
 
 @pytest.fixture
@@ -108,14 +76,16 @@ def settings(database_url: str, upstream: FakeOpenAI) -> Settings:
 
 
 @pytest.fixture
-def app_server(settings: Settings) -> Iterator[ThreadedServer]:
-    with ThreadedServer(create_app(settings)) as server:
+def running_app(settings: Settings) -> Iterator[ThreadedServer]:
+    """The app built from `settings`, served on 127.0.0.1, for clients of their own."""
+    with app_server(settings) as server:
         yield server
 
 
 @pytest.fixture
-async def client(app_server: ThreadedServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=app_server.url, timeout=30) as client:
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app built from `settings`, served over real HTTP on 127.0.0.1."""
+    async with serve_app(settings) as client:
         yield client
 
 
@@ -126,16 +96,6 @@ async def db(database_url: str) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as connection:
         yield connection
     await engine.dispose()
-
-
-async def scalar(db: AsyncConnection, sql: str, **params: object) -> Any:
-    """One value from SQL, seen from outside any request's transaction."""
-    result = await db.scalar(text(sql), params)
-    await db.commit()
-    return result
-
-
-RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
 
 
 @pytest.fixture

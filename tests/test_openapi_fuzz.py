@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from schemathesis import Case
 
 from app.main import create_app
-from tests.conftest import APP_SETTINGS, base_settings
 from tests.support.servers import ThreadedServer
+from tests.support.settings import APP_SETTINGS, base_settings
 from tests.support.uploads import long_text
 
 EXAMPLES_PER_OPERATION = 50
@@ -53,9 +53,9 @@ SEEDED_FILENAME = "notes.txt"
 
 
 @pytest.fixture
-def seeded(app_server: ThreadedServer) -> dict[str, str]:
+def seeded(running_app: ThreadedServer) -> dict[str, str]:
     """A collection with one document: the ids a drawn request may be pointed at."""
-    with httpx.Client(base_url=app_server.url, timeout=30) as client:
+    with httpx.Client(base_url=running_app.url, timeout=30) as client:
         assert client.get("/openapi.json").json() == schema.raw_schema
         client.post(
             "/api/collections", json={"name": "seed", "id": SEEDED_COLLECTION}
@@ -92,8 +92,8 @@ def aim_at_seeded(case: Case, ids: dict[str, str]) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_every_answer_is_documented_and_none_is_a_server_error(
-    case: Case, use_seeded_ids: bool, app_server: ThreadedServer, seeded: dict[str, str]
+    case: Case, use_seeded_ids: bool, running_app: ThreadedServer, seeded: dict[str, str]
 ) -> None:
     if use_seeded_ids:
         aim_at_seeded(case, seeded)
-    case.call_and_validate(base_url=app_server.url, checks=CHECKS, timeout=30)
+    case.call_and_validate(base_url=running_app.url, checks=CHECKS, timeout=30)

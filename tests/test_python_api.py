@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
 from app.python_api import DocumentProcessor, EmbeddingModel, VectorDatabase
-from tests.conftest import scalar
-from tests.processing.fixtures import write_pdf
+from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI, embed_text
+from tests.support.files import write_pdf
 from tests.support.uploads import long_text
 
 

@@ -1,82 +1,130 @@
-"""Streamed chat completions through any OpenAI-compatible API."""
+"""Chat: a question answered by the model, from a collection's documents when one is named.
 
-import json
-import logging
+Retrieval-augmented answers find the collection's relevant chunks and put them
+before the model as context. When nothing relevant is found the model is not
+asked at all: the answer says so, instead of letting the model invent one.
+"""
+
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import openai
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.llm.errors import translate_upstream_error, upstream_errors
+from app.collection.service import describe_collection, get_collection
+from app.core.config import Settings
+from app.core.errors import BadRequest
+from app.llm.client import LLMClients
+from app.llm.streaming import StreamPart, single_answer, stream_chat
+from app.search.service import SearchHit, SearchQuery, SearchService
 
-logger = logging.getLogger(__name__)
+NOTHING_RELEVANT = (
+    "I could not find anything about that in these documents, so I cannot answer it from them."
+)
+PLAIN_INSTRUCTIONS = "You are a helpful assistant."
+
+
+class EmptyCollection(BadRequest):
+    """Retrieval was asked of a collection that holds no documents."""
 
 
 @dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+class ChatQuery:
+    question: str
+    # Answer from this collection's documents; None: a plain chat answer.
+    collection_id: str | None = None
+    # The developer message: before the RAG prompt, or alone in a plain answer.
+    instructions: str | None = None
+    model: str | None = None
+    # The caller's own provider key (never stored); the server's when None.
+    api_key: str | None = None
+    # False: the collection must exist, but the answer does not use its documents.
+    use_documents: bool = True
+    include_usage: bool = False
+    # What the answer says when no chunk is relevant (each face has its own words).
+    nothing_relevant: str = NOTHING_RELEVANT
 
 
 @dataclass(frozen=True)
-class StreamFailed:
-    """The provider broke off after the first token; only the stream can say so."""
+class ChatAnswer:
+    """The chunks the answer draws on, and the answer as it streams in."""
 
-    detail: str
-
-
-StreamPart = str | Usage | StreamFailed
+    sources: list[SearchHit]
+    parts: AsyncIterator[StreamPart]
 
 
-async def stream_chat(
-    client: openai.AsyncOpenAI,
-    model: str,
-    messages: list[ChatCompletionMessageParam],
-    include_usage: bool = False,
-) -> AsyncIterator[StreamPart]:
-    """Open the upstream stream and return its parts as they arrive.
+class ChatService:
+    def __init__(self, search: SearchService, llm_clients: LLMClients, settings: Settings) -> None:
+        self.search = search
+        self.llm_clients = llm_clients
+        self.settings = settings
 
-    The request is sent before this returns, so a refused key, a rate limit or
-    an unreachable provider raises here, while the caller can still answer
-    with a status code. A failure after that ends the stream with a
-    StreamFailed part (and a log line).
-    """
-    async with upstream_errors():
-        stream = await client.chat.completions.create(
-            model=model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True} if include_usage else openai.omit,
+    async def answer(self, session: AsyncSession, query: ChatQuery) -> ChatAnswer:
+        """Open the model's stream for the question (with its sources, under RAG).
+
+        Errors the caller can be told with a status code (no collection, no
+        documents, a refused key, an unreachable provider) are raised here,
+        before anything streams.
+        """
+        if query.collection_id is not None and query.use_documents:
+            sources = await self._relevant_chunks(session, query.collection_id, query)
+            if not sources:
+                return ChatAnswer([], single_answer(query.nothing_relevant))
+            messages = build_messages(
+                self.settings.rag_system_prompt, query.question, sources, query.instructions
+            )
+        else:
+            if query.collection_id is not None:
+                await get_collection(session, query.collection_id)
+            sources, messages = [], _plain(query.instructions, query.question)
+        parts = await stream_chat(
+            self.llm_clients.for_key(query.api_key),
+            query.model or self.settings.default_chat_model,
+            messages,
+            include_usage=query.include_usage,
         )
-    return _parts(stream)
+        return ChatAnswer(sources, parts)
 
-
-async def _parts(stream: openai.AsyncStream[ChatCompletionChunk]) -> AsyncIterator[StreamPart]:
-    try:
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield chunk.choices[0].delta.content
-            if chunk.usage is not None:
-                yield Usage(
-                    chunk.usage.prompt_tokens,
-                    chunk.usage.completion_tokens,
-                    chunk.usage.total_tokens,
-                )
-    except (openai.OpenAIError, json.JSONDecodeError) as exc:
-        # The SDK decodes each event itself and lets a cut-off one through unwrapped.
-        logger.warning("chat stream broke off: %s: %s", type(exc).__name__, exc)
-        reason = (
-            translate_upstream_error(exc).message
-            if isinstance(exc, openai.OpenAIError)
-            else "the model provider sent an invalid response"
+    async def _relevant_chunks(
+        self, session: AsyncSession, collection_id: str, query: ChatQuery
+    ) -> list[SearchHit]:
+        if (await describe_collection(session, collection_id)).document_count == 0:
+            raise EmptyCollection(
+                f"collection {collection_id!r} has no documents: upload one first"
+            )
+        hits = await self.search.search(
+            session,
+            SearchQuery(
+                collection_id, query.question, k=self.settings.rag_top_k, api_key=query.api_key
+            ),
         )
-        yield StreamFailed(f"the answer broke off: {reason}")
-    finally:
-        await stream.close()
+        return [hit for hit in hits if _is_relevant(hit, self.settings.rag_min_similarity)]
 
 
-async def single_answer(text: str) -> AsyncIterator[StreamPart]:
-    """A fixed answer in the shape of a stream (no provider call)."""
-    yield text
+def build_messages(
+    system_prompt: str,
+    question: str,
+    sources: list[SearchHit],
+    developer_message: str | None = None,
+) -> list[ChatCompletionMessageParam]:
+    """One `[Source: filename]` block per chunk, then the question."""
+    context = "\n\n".join(f"[Source: {hit.filename}]\n{hit.text}" for hit in sources)
+    instructions = (
+        system_prompt if not developer_message else f"{developer_message}\n\n{system_prompt}"
+    )
+    return [
+        {"role": "developer", "content": instructions},
+        {"role": "user", "content": f"Context:\n\n{context}\n\nQuestion: {question}"},
+    ]
+
+
+def _plain(instructions: str | None, question: str) -> list[ChatCompletionMessageParam]:
+    return [
+        {"role": "developer", "content": instructions or PLAIN_INSTRUCTIONS},
+        {"role": "user", "content": question},
+    ]
+
+
+def _is_relevant(hit: SearchHit, min_similarity: float) -> bool:
+    """Close enough in meaning: sharing a word is not enough (keyword search matches any)."""
+    return hit.similarity is not None and hit.similarity >= min_similarity

@@ -1,7 +1,7 @@
 """`ragstore ingest`: files and folders into a collection, with progress and a summary."""
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -106,50 +106,54 @@ async def _ingest_all(
     )
     with Progress(*columns, console=console, transient=False) as bar:
         files_task = bar.add_task("files", total=len(files))
-        chunks_task = bar.add_task("chunks", total=None)
-        embedded_task = bar.add_task("embeddings", total=None)
-        done = IngestProgress()
+        bars = _ChunkBars(
+            bar, bar.add_task("chunks", total=None), bar.add_task("embeddings", total=None)
+        )
         for path in files:
-            outcome = await _ingest_one(
-                runtime, path, collection, options, bar, (chunks_task, embedded_task), done
-            )
-            outcomes.append(outcome)
+            outcomes.append(await _ingest_one(runtime, path, collection, options, bars))
             bar.advance(files_task)
-        bar.update(chunks_task, total=done.chunks_made)
+        bar.update(bars.chunks_task, total=bars.done.chunks_made)
     return outcomes
 
 
-async def _ingest_one(
-    runtime: Runtime,
-    path: Path,
-    collection: str,
-    options: ProcessingOptions,
-    bar: Progress,
-    tasks: tuple[TaskID, TaskID],
-    done: IngestProgress,
-) -> FileOutcome:
-    chunks_task, embedded_task = tasks
+@dataclass
+class _ChunkBars:
+    """The chunk and embedding bars: the files done so far plus the one in progress."""
 
-    def show(progress: IngestProgress) -> None:
-        made = done.chunks_made + progress.chunks_made
-        bar.update(chunks_task, completed=made)
-        bar.update(
-            embedded_task, completed=done.chunks_embedded + progress.chunks_embedded, total=made
+    bar: Progress
+    chunks_task: TaskID
+    embedded_task: TaskID
+    done: IngestProgress = field(default_factory=IngestProgress)
+
+    def show(self, progress: IngestProgress) -> None:
+        made = self.done.chunks_made + progress.chunks_made
+        self.bar.update(self.chunks_task, completed=made)
+        self.bar.update(
+            self.embedded_task,
+            completed=self.done.chunks_embedded + progress.chunks_embedded,
+            total=made,
         )
 
+    def file_done(self, chunks: int, embedded: int) -> None:
+        self.done.chunks_made += chunks
+        self.done.chunks_embedded += embedded
+        self.show(IngestProgress())
+
+
+async def _ingest_one(
+    runtime: Runtime, path: Path, collection: str, options: ProcessingOptions, bars: _ChunkBars
+) -> FileOutcome:
     try:
         stored = await asyncio.to_thread(describe_file, path)
         result = await runtime.ingestion.ingest(
-            stored, collection, options, create_collection=True, on_progress=show
+            stored, collection, options, create_collection=True, on_progress=bars.show
         )
     except AppError as exc:
         return FileOutcome(path, "failed", detail=exc.message)
     count = result.document.chunk_count
     if result.already_processed:
         return FileOutcome(path, "skipped", count, "unchanged")
-    done.chunks_made += count
-    done.chunks_embedded += 0 if result.from_cache else count
-    show(IngestProgress())
+    bars.file_done(count, 0 if result.from_cache else count)
     return FileOutcome(path, "ingested", count, "from cache" if result.from_cache else "")
 
 

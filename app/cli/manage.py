@@ -9,7 +9,7 @@ from app.cli.runtime import console, run
 from app.collection import service as collections
 from app.document import service as documents
 from app.runtime import Runtime
-from app.search.service import SearchHit, SearchMode
+from app.search.service import SearchHit, SearchMode, SearchQuery
 
 collections_cli = typer.Typer(help="List and delete collections.", no_args_is_help=True)
 documents_cli = typer.Typer(
@@ -35,7 +35,9 @@ def search(
     async def work(runtime: Runtime) -> list[SearchHit]:
         async with runtime.database.session() as session:
             chosen: SearchMode = mode  # type: ignore[assignment]
-            return await runtime.search.search(session, collection, query, k, chosen)
+            return await runtime.search.search(
+                session, SearchQuery(collection, query, k=k, mode=chosen)
+            )
 
     hits = run(work)
     table = Table(title=f"{mode} search: {query}")
@@ -54,12 +56,15 @@ def list_collections() -> None:
 
     async def work(runtime: Runtime) -> Table:
         async with runtime.database.session() as session:
-            listed, total, filenames = await collections.list_collections(session, 10_000, 0)
+            listed, total = await collections.list_collections(session, 10_000, 0)
         table = Table(title=f"{total} collections")
         for column in ("id", "name", "documents", "created"):
             table.add_column(column)
-        for c in listed:
-            table.add_row(c.id, c.name, str(len(filenames[c.id])), f"{c.created_at:%Y-%m-%d %H:%M}")
+        for summary in listed:
+            c = summary.collection
+            table.add_row(
+                c.id, c.name, str(summary.document_count), f"{c.created_at:%Y-%m-%d %H:%M}"
+            )
         return table
 
     console.print(run(work))

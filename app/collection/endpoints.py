@@ -4,30 +4,25 @@ from fastapi import APIRouter, Query, status
 
 from app.collection import service
 from app.collection.schemas import CollectionCreate, CollectionPage, CollectionRead
-from app.core.deps import Offset, SessionDep
-from app.core.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
-from app.db.models import Collection
-from app.document.service import count_documents
+from app.collection.service import CollectionSummary
+from app.db.dependencies import SessionDep
+from app.web.dependencies import Offset
+from app.web.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 
 router = APIRouter(prefix="/api/collections", tags=["collections"], responses=INVALID_REQUEST)
 _NOT_FOUND = error_responses({404: "No such collection"})
 
 
-async def _read(session: SessionDep, collection: Collection) -> CollectionRead:
-    counts = await count_documents(session, [collection.id])
-    return CollectionRead.model_validate(
-        {**_fields(collection), "document_count": counts[collection.id]}
+def _read(summary: CollectionSummary) -> CollectionRead:
+    collection = summary.collection
+    return CollectionRead(
+        id=collection.id,
+        name=collection.name,
+        metadata=collection.metadata_,
+        document_count=summary.document_count,
+        created_at=collection.created_at,
+        updated_at=collection.updated_at,
     )
-
-
-def _fields(collection: Collection) -> dict[str, object]:
-    return {
-        "id": collection.id,
-        "name": collection.name,
-        "metadata": collection.metadata_,
-        "created_at": collection.created_at,
-        "updated_at": collection.updated_at,
-    }
 
 
 @router.post(
@@ -38,8 +33,7 @@ def _fields(collection: Collection) -> dict[str, object]:
 )
 async def create_collection(body: CollectionCreate, session: SessionDep) -> CollectionRead:
     """A named set of documents that search and chat run over (an OpenAI vector store)."""
-    collection = await service.create_collection(session, body.name, body.id, body.metadata)
-    return await _read(session, collection)
+    return _read(await service.create_collection(session, body.name, body.id, body.metadata))
 
 
 @router.get("", summary="List collections")
@@ -49,18 +43,16 @@ async def list_collections(
     offset: Offset = 0,
 ) -> CollectionPage:
     """Collections, oldest first, with their document counts."""
-    collections, total, filenames = await service.list_collections(session, limit, offset)
-    data = [
-        CollectionRead.model_validate({**_fields(c), "document_count": len(filenames[c.id])})
-        for c in collections
-    ]
-    return CollectionPage(data=data, total=total, limit=limit, offset=offset)
+    summaries, total = await service.list_collections(session, limit, offset)
+    return CollectionPage(
+        data=[_read(s) for s in summaries], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/{collection_id}", summary="Get a collection", responses=_NOT_FOUND)
 async def get_collection(collection_id: str, session: SessionDep) -> CollectionRead:
     """One collection with its document count."""
-    return await _read(session, await service.get_collection(session, collection_id))
+    return _read(await service.describe_collection(session, collection_id))
 
 
 @router.delete(

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from app.db.models import Collection, Document
+from app.db.models import Collection
 from app.db.repository import RepositoryBase
 
 
@@ -42,15 +42,3 @@ class CollectionRepository(RepositoryBase[Collection]):
         )
         total = await self.session.scalar(select(func.count()).select_from(Collection))
         return rows.all(), total or 0
-
-    async def document_filenames(self, collection_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Filenames of each collection's documents, oldest first."""
-        rows = await self.session.execute(
-            select(Document.collection_id, Document.filename)
-            .where(Document.collection_id.in_(collection_ids))
-            .order_by(Document.created_at, Document.filename)
-        )
-        names: dict[str, list[str]] = {collection_id: [] for collection_id in collection_ids}
-        for collection_id, filename in rows:
-            names[collection_id].append(filename)
-        return names

@@ -1,7 +1,11 @@
-"""Collections: named sets of documents (the original app's sessions)."""
+"""Collections: named sets of documents (an OpenAI vector store), with their document counts.
+
+The counts are asked of the document domain, which owns the documents table.
+"""
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -9,50 +13,59 @@ from app.collection.repository import CollectionRepository
 from app.core.errors import Conflict, NotFound
 from app.db.models import Collection
 from app.db.types import check_metadata
+from app.document.repository import DocumentRepository
+
+
+class CollectionNotFound(NotFound):
+    pass
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    collection: Collection
+    document_count: int
 
 
 async def create_collection(
     session: AsyncSession, name: str, collection_id: str | None, metadata: dict[str, object]
-) -> Collection:
+) -> CollectionSummary:
     check_metadata(metadata)
     collection_id = collection_id or str(uuid.uuid4())
     created = await CollectionRepository(session).create_unless_taken(collection_id, name, metadata)
     if created is None:
         raise Conflict(f"collection {collection_id!r} already exists")
-    return created
+    return CollectionSummary(created, document_count=0)
 
 
 async def get_collection(session: AsyncSession, collection_id: str) -> Collection:
     collection = await CollectionRepository(session).get_one_or_none(collection_id)
     if collection is None:
-        raise NotFound(f"collection {collection_id!r} not found")
+        raise CollectionNotFound(f"collection {collection_id!r} not found")
     return collection
 
 
-async def get_session_collection(session: AsyncSession, session_id: str) -> Collection:
-    """The collection behind an original-app session id, with that app's 404 message."""
-    try:
-        return await get_collection(session, session_id)
-    except NotFound as exc:
-        raise NotFound(f"Session not found: {session_id}") from exc
+async def describe_collection(session: AsyncSession, collection_id: str) -> CollectionSummary:
+    """The collection with its document count."""
+    collection = await get_collection(session, collection_id)
+    return (await _summaries(session, [collection]))[0]
 
 
 async def list_collections(
     session: AsyncSession, limit: int, offset: int
-) -> tuple[Sequence[Collection], int, dict[str, list[str]]]:
-    """A page of collections, the total, and each listed collection's filenames."""
-    repository = CollectionRepository(session)
-    collections, total = await repository.list_page(limit, offset)
-    filenames = await repository.document_filenames([c.id for c in collections])
-    return collections, total, filenames
-
-
-async def document_filenames(session: AsyncSession, collection_id: str) -> list[str]:
-    names = await CollectionRepository(session).document_filenames([collection_id])
-    return names[collection_id]
+) -> tuple[list[CollectionSummary], int]:
+    """A page of collections, oldest first, with their document counts; and the total."""
+    collections, total = await CollectionRepository(session).list_page(limit, offset)
+    return await _summaries(session, collections), total
 
 
 async def delete_collection(session: AsyncSession, collection_id: str) -> None:
     """Delete the collection; its documents and chunks go with it (foreign keys cascade)."""
     collection = await get_collection(session, collection_id)
     await CollectionRepository(session).delete(collection)
+
+
+async def _summaries(
+    session: AsyncSession, collections: Sequence[Collection]
+) -> list[CollectionSummary]:
+    counts = await DocumentRepository(session).count_by_collection([c.id for c in collections])
+    return [CollectionSummary(c, counts[c.id]) for c in collections]

@@ -7,6 +7,7 @@ piece of a document's text with its embedding.
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +31,30 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
 from app.db.types import PgVector
+
+
+class DocumentStatus(StrEnum):
+    """Where a document is in its life: stored, being processed, searchable, or failed."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+FINISHED_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED})
+
+
+def _one_of(column: str, states: type[StrEnum]) -> str:
+    """The CHECK that keeps `column` to the enum's values (the enum is the one definition)."""
+    return f"{column} IN ({', '.join(repr(state.value) for state in states)})"
 
 
 def _created_at() -> Mapped[datetime]:
@@ -86,9 +111,7 @@ class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("collection_id", "filename"),
-        CheckConstraint(
-            "status IN ('pending', 'processing', 'completed', 'failed')", name="status"
-        ),
+        CheckConstraint(_one_of("status", DocumentStatus), name="status"),
         {"comment": "An uploaded file (OpenAI: a vector store file)."},
     )
 
@@ -104,7 +127,9 @@ class Document(Base):
     content_sha256: Mapped[str] = mapped_column(
         Text, nullable=False, comment="Hex SHA-256 of the uploaded bytes."
     )
-    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
+    status: Mapped[str] = mapped_column(
+        Text, nullable=False, server_default=DocumentStatus.PENDING.value
+    )
     error: Mapped[str | None] = mapped_column(Text, comment="Why processing failed.")
     chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     chunk_size: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -213,7 +238,7 @@ class ProcessedChunk(Base):
 class IngestionJob(Base):
     __tablename__ = "ingestion_jobs"
     __table_args__ = (
-        CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed')", name="state"),
+        CheckConstraint(_one_of("state", JobState), name="state"),
         Index("ix_ingestion_jobs_document_id", "document_id"),
         {"comment": "Background processing of an upload, with its progress."},
     )
@@ -224,7 +249,7 @@ class IngestionJob(Base):
     document_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
     )
-    state: Mapped[str] = mapped_column(Text, nullable=False, server_default="queued")
+    state: Mapped[str] = mapped_column(Text, nullable=False, server_default=JobState.QUEUED.value)
     options: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, comment="chunk_size, chunk_overlap and metadata of the upload."
     )

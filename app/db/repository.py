@@ -2,6 +2,7 @@
 
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import Base
@@ -28,3 +29,12 @@ class RepositoryBase(Generic[ModelT]):
     async def delete(self, obj: ModelT) -> None:
         await self.session.delete(obj)
         await self.session.flush()
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    return driver

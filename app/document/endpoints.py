@@ -3,11 +3,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.core.deps import AsyncRequestedDep, IngestionDep, JobsDep, Offset, SessionDep
-from app.core.errors import INVALID_REQUEST, error_responses
+from app.db.dependencies import SessionDep
 from app.document import service
 from app.document.schemas import ChunkPage, ChunkRead, DocumentPage, DocumentRead, DocumentUploaded
-from app.ingestion.upload import UPLOAD_ERRORS, UploadFormDep
+from app.ingestion.dependencies import UPLOAD_ERRORS, UploadFormDep
+from app.jobs.dependencies import JobsDep
+from app.web.dependencies import AsyncRequestedDep, Offset
+from app.web.errors import INVALID_REQUEST, error_responses
 
 router = APIRouter(
     prefix="/api/collections/{collection_id}/documents",
@@ -39,28 +41,25 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 )
 async def upload_document(
     collection_id: str,
-    form: UploadFormDep,
-    ingestion: IngestionDep,
+    upload: UploadFormDep,
     jobs: JobsDep,
     asynchronous: AsyncRequestedDep,
     response: Response,
 ) -> DocumentUploaded:
     """Parse, chunk and embed the file; it is searchable when this returns. With
     `?wait=false` (or `Prefer: respond-async`) the answer is 202 with a job to follow."""
-    job = None
-    if asynchronous:
-        result, job = await jobs.enqueue_form(form, collection_id, create_collection=False)
-    else:
-        result = await ingestion.ingest_form(form, collection_id, create_collection=False)
-    if job is not None:
+    accepted = await jobs.accept(
+        upload, collection_id, create_collection=False, asynchronous=asynchronous
+    )
+    if accepted.job is not None:
         response.status_code = status.HTTP_202_ACCEPTED
-    elif result.already_processed:
+    elif accepted.result.already_processed:
         response.status_code = status.HTTP_200_OK
-    document = DocumentRead.model_validate(result.document)
+    document = DocumentRead.model_validate(accepted.result.document)
     return DocumentUploaded(
         **document.model_dump(),
-        already_processed=result.already_processed,
-        job_id=job.id if job is not None else None,
+        already_processed=accepted.result.already_processed,
+        job_id=accepted.job.id if accepted.job is not None else None,
     )
 
 

@@ -1,10 +1,23 @@
+"""SQL for what the document domain owns: documents, their chunks and their stored files.
+
+Bulk rows go through binary COPY, not row-by-row INSERT.
+"""
+
+import asyncio
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
-from app.db.models import Document
-from app.db.repository import RepositoryBase
+from app.db.models import Chunk, Document, DocumentFile
+from app.db.repository import RepositoryBase, driver_connection
+
+CHUNK_COLUMNS = ("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding")
+# Stored uploads are kept in rows of this size: small enough to stream, big enough to be few.
+PART_BYTES = 1024 * 1024
 
 
 class DocumentRepository(RepositoryBase[Document]):
@@ -46,6 +59,7 @@ class DocumentRepository(RepositoryBase[Document]):
         return count or 0
 
     async def count_by_collection(self, collection_ids: Sequence[str]) -> dict[str, int]:
+        """How many documents each collection holds (one GROUP BY for the whole page)."""
         rows = await self.session.execute(
             select(Document.collection_id, func.count())
             .where(Document.collection_id.in_(collection_ids))
@@ -54,3 +68,123 @@ class DocumentRepository(RepositoryBase[Document]):
         counts = {collection_id: 0 for collection_id in collection_ids}
         counts.update({collection_id: count for collection_id, count in rows})
         return counts
+
+    async def filenames_by_collection(self, collection_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Filenames of each collection's documents, oldest first."""
+        rows = await self.session.execute(
+            select(Document.collection_id, Document.filename)
+            .where(Document.collection_id.in_(collection_ids))
+            .order_by(Document.created_at, Document.filename)
+        )
+        names: dict[str, list[str]] = {collection_id: [] for collection_id in collection_ids}
+        for collection_id, filename in rows:
+            names[collection_id].append(filename)
+        return names
+
+
+class ChunkRepository(RepositoryBase[Chunk]):
+    model = Chunk
+
+    async def copy(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write chunk rows in CHUNK_COLUMNS order; metadata as JSON text."""
+        driver = await driver_connection(self.session)
+        await driver.copy_records_to_table("chunks", records=rows, columns=CHUNK_COLUMNS)
+
+    async def copy_from_cache(
+        self,
+        cache_key: str,
+        document_id: uuid.UUID,
+        collection_id: str,
+        document_metadata: dict[str, Any],
+    ) -> int:
+        """Materialise a cached document's chunks for a document, inside PostgreSQL."""
+        result = await self.session.execute(
+            text(
+                """
+                INSERT INTO chunks
+                    (document_id, collection_id, chunk_index, text, metadata, embedding)
+                SELECT :document_id, :collection_id, chunk_index, text,
+                       CAST(:document_metadata AS jsonb) || metadata
+                           || jsonb_build_object('chunk_index', chunk_index),
+                       embedding
+                FROM processed_chunks
+                WHERE cache_key = :cache_key
+                ORDER BY chunk_index
+                """
+            ),
+            {
+                "document_id": document_id,
+                "collection_id": collection_id,
+                "document_metadata": json.dumps(document_metadata),
+                "cache_key": cache_key,
+            },
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def delete_for_document(self, document_id: uuid.UUID) -> None:
+        await self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+
+    async def list_page(
+        self, document_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[Sequence[Chunk], int]:
+        rows = await self.session.scalars(
+            select(Chunk)
+            .where(Chunk.document_id == document_id)
+            .order_by(Chunk.chunk_index)
+            .limit(limit)
+            .offset(offset)
+        )
+        total = await self.session.scalar(
+            select(func.count()).where(Chunk.document_id == document_id)
+        )
+        return rows.all(), total or 0
+
+
+class DocumentFileRepository(RepositoryBase[DocumentFile]):
+    model = DocumentFile
+
+    async def store(self, document_id: uuid.UUID, path: Path) -> None:
+        """Keep a file's bytes with its document (1 MiB rows, written by COPY)."""
+        await self.remove(document_id)
+        driver = await driver_connection(self.session)
+        await driver.copy_records_to_table(
+            "document_files",
+            records=_parts(document_id, path),
+            columns=("document_id", "part", "data"),
+        )
+
+    async def has_file(self, document_id: uuid.UUID) -> bool:
+        found = await self.session.scalar(
+            select(func.count()).where(DocumentFile.document_id == document_id)
+        )
+        return bool(found)
+
+    async def parts(self, document_id: uuid.UUID) -> AsyncIterator[bytes]:
+        """The bytes, one row at a time: a large file never sits in memory whole."""
+        count = await self.session.scalar(
+            select(func.count()).where(DocumentFile.document_id == document_id)
+        )
+        for part in range(count or 0):
+            data = await self.session.scalar(
+                select(DocumentFile.data).where(
+                    DocumentFile.document_id == document_id, DocumentFile.part == part
+                )
+            )
+            assert data is not None
+            yield data
+
+    async def remove(self, document_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(DocumentFile).where(DocumentFile.document_id == document_id)
+        )
+
+
+async def _parts(document_id: uuid.UUID, path: Path) -> AsyncIterator[tuple[uuid.UUID, int, bytes]]:
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        part = 0
+        while block := await asyncio.to_thread(handle.read, PART_BYTES):
+            yield (document_id, part, block)
+            part += 1
+    finally:
+        await asyncio.to_thread(handle.close)

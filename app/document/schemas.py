@@ -1,8 +1,10 @@
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.db.models import DocumentStatus
 
 
 class DocumentRead(BaseModel):
@@ -14,7 +16,7 @@ class DocumentRead(BaseModel):
     content_type: str
     size_bytes: int
     content_sha256: str
-    status: Literal["pending", "processing", "completed", "failed"]
+    status: DocumentStatus
     error: str | None
     chunk_count: int
     chunk_size: int

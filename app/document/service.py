@@ -8,8 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.collection.service import get_collection
 from app.core.errors import NotFound
 from app.db.models import Chunk, Document
-from app.document.repository import DocumentRepository
-from app.ingestion.repository import ChunkRepository
+from app.document.repository import ChunkRepository, DocumentRepository
+
+
+class DocumentNotFound(NotFound):
+    pass
 
 
 async def get_document(
@@ -18,7 +21,7 @@ async def get_document(
     await get_collection(session, collection_id)
     document = await DocumentRepository(session).get_in_collection(collection_id, document_id)
     if document is None:
-        raise NotFound(f"document {document_id} not found in collection {collection_id!r}")
+        raise DocumentNotFound(f"document {document_id} not found in collection {collection_id!r}")
     return document
 
 
@@ -40,8 +43,15 @@ async def delete_document_by_filename(
     await get_collection(session, collection_id)
     document = await DocumentRepository(session).get_by_filename(collection_id, filename)
     if document is None:
-        raise NotFound(f"document {filename!r} not found in session {collection_id!r}")
+        raise DocumentNotFound(f"document {filename!r} not found in collection {collection_id!r}")
     await delete_document(session, document)
+
+
+async def document_filenames(
+    session: AsyncSession, collection_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """The names of each collection's documents, oldest first."""
+    return await DocumentRepository(session).filenames_by_collection(collection_ids)
 
 
 async def list_chunks(
@@ -49,7 +59,3 @@ async def list_chunks(
 ) -> tuple[Sequence[Chunk], int]:
     await get_document(session, collection_id, document_id)
     return await ChunkRepository(session).list_page(document_id, limit, offset)
-
-
-async def count_documents(session: AsyncSession, collection_ids: Sequence[str]) -> dict[str, int]:
-    return await DocumentRepository(session).count_by_collection(collection_ids)

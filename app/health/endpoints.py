@@ -2,10 +2,11 @@ from importlib.metadata import version
 
 from fastapi import APIRouter
 
-from app.core.deps import DatabaseDep, SettingsDep
-from app.core.errors import error_responses
+from app.db.dependencies import DatabaseDep
 from app.health.schemas import HealthResponse
 from app.health.service import check_database
+from app.web.dependencies import SettingsDep
+from app.web.errors import error_responses
 
 router = APIRouter(tags=["health"])
 

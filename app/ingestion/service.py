@@ -33,27 +33,16 @@ from app.collection.repository import CollectionRepository
 from app.collection.service import get_collection
 from app.core.config import MAX_CHUNK_SIZE, Settings
 from app.core.errors import UnprocessableContent
-from app.core.logging import request_api_key
 from app.db.database import Database
 from app.db.locks import advisory_lock
-from app.db.models import Collection, Document, ProcessedDocument
-from app.document.repository import DocumentRepository
+from app.db.models import Collection, Document, DocumentStatus, ProcessedDocument
+from app.document.repository import ChunkRepository, DocumentFileRepository, DocumentRepository
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
 from app.ingestion.progress import IngestProgress, ProgressCallback, counted
-from app.ingestion.repository import (
-    ChunkRepository,
-    DocumentFileRepository,
-    ProcessedDocumentRepository,
-)
-from app.ingestion.upload import (
-    StoredUpload,
-    UploadForm,
-    metadata_too_large,
-    parse_metadata,
-    received_upload,
-)
+from app.ingestion.repository import ProcessedDocumentRepository
+from app.ingestion.upload import StoredUpload, metadata_too_large
 from app.processing.chunking import TextSplitter, chunk_units
 from app.processing.detection import detect_document_type
 from app.processing.parsers import ParseLimits, parse_document
@@ -136,22 +125,6 @@ class IngestionService:
             self.database, self.embedding_model.with_api_key(api_key), self.settings
         )
 
-    async def ingest_form(
-        self, form: UploadForm, collection_id: str | None, *, create_collection: bool
-    ) -> IngestResult:
-        """Receive an upload route's form and ingest its file (both routes share this)."""
-        request_api_key.set(form.api_key)
-        options = ProcessingOptions.from_request(
-            self.settings,
-            form.chunk_size,
-            form.chunk_overlap,
-            parse_metadata(form.metadata, self.settings.max_metadata_bytes),
-        )
-        async with received_upload(form.file, self.settings.max_upload_bytes) as stored:
-            return await self.with_api_key(form.api_key).ingest(
-                stored, collection_id, options, create_collection=create_collection
-            )
-
     async def ingest(
         self,
         upload: StoredUpload,
@@ -225,7 +198,7 @@ class IngestionService:
                         chunk_size=0,
                         chunk_overlap=0,
                         cache_key="",
-                        status="completed",
+                        status=DocumentStatus.COMPLETED,
                     )
                 )
             start, upload_time = document.chunk_count, datetime.now(UTC).isoformat()
@@ -272,10 +245,21 @@ class IngestionService:
         await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
         collection = await _resolve_collection(session, collection_id, create_collection)
         existing = await DocumentRepository(session).get_by_filename(collection.id, upload.filename)
-        if existing is not None and existing.status == "completed" and existing.cache_key == key:
+        if (
+            existing is not None
+            and existing.status == DocumentStatus.COMPLETED
+            and existing.cache_key == key
+        ):
             return IngestResult(existing, collection, already_processed=True, from_cache=True)
         document = await self._upsert_document(
-            session, existing, collection.id, upload, document_type, key, options, "pending"
+            session,
+            existing,
+            collection.id,
+            upload,
+            document_type,
+            key,
+            options,
+            DocumentStatus.PENDING,
         )
         await DocumentFileRepository(session).store(document.id, upload.path)
         return IngestResult(document, collection, already_processed=False, from_cache=False)
@@ -300,11 +284,22 @@ class IngestionService:
         collection = await _resolve_collection(session, collection_id, create_collection)
         documents = DocumentRepository(session)
         existing = await documents.get_by_filename(collection.id, upload.filename)
-        if existing is not None and existing.status == "completed" and existing.cache_key == key:
+        if (
+            existing is not None
+            and existing.status == DocumentStatus.COMPLETED
+            and existing.cache_key == key
+        ):
             return IngestResult(existing, collection, already_processed=True, from_cache=True)
 
         document = await self._upsert_document(
-            session, existing, collection.id, upload, document_type, key, options, "processing"
+            session,
+            existing,
+            collection.id,
+            upload,
+            document_type,
+            key,
+            options,
+            DocumentStatus.PROCESSING,
         )
         chunks = ChunkRepository(session)
         await chunks.delete_for_document(document.id)
@@ -330,7 +325,11 @@ class IngestionService:
             )
         if count == 0:
             raise UnprocessableContent(f"no extractable text in {upload.filename}")
-        document.status, document.chunk_count, document.error = "completed", count, None
+        document.status, document.chunk_count, document.error = (
+            DocumentStatus.COMPLETED,
+            count,
+            None,
+        )
         await DocumentFileRepository(session).remove(document.id)
         await session.flush()
         # Load server-set columns (updated_at) now: the result outlives the session.
@@ -348,7 +347,7 @@ class IngestionService:
         document_type: DocumentType,
         key: str,
         options: ProcessingOptions,
-        status: str,
+        status: DocumentStatus,
     ) -> Document:
         document = existing or Document(collection_id=collection_id, filename=upload.filename)
         document.content_type = CONTENT_TYPES[document_type]
@@ -462,7 +461,14 @@ class IngestionService:
                 collection.id, upload.filename
             )
             document = await self._upsert_document(
-                session, existing, collection.id, upload, document_type, key, options, "failed"
+                session,
+                existing,
+                collection.id,
+                upload,
+                document_type,
+                key,
+                options,
+                DocumentStatus.FAILED,
             )
             document.error = reason
             await ChunkRepository(session).delete_for_document(document.id)

@@ -1,4 +1,5 @@
-"""Uploaded files: size-limited while they stream in, hashed, and kept on disk."""
+"""Uploaded files: size-limited, hashed and kept on disk while they are ingested; their
+metadata field parsed. Plain values in and out: the form itself is read at the web edge."""
 
 import asyncio
 import hashlib
@@ -7,68 +8,28 @@ import tempfile
 import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from fastapi import Depends, File, Form, HTTPException, UploadFile
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.core.errors import UNREADABLE_BODY, PayloadTooLarge, UnprocessableContent, error_responses
+from app.core.errors import PayloadTooLarge, UnprocessableContent
+from app.core.middleware import upload_too_large
 from app.db.types import METADATA_TOO_DEEP, check_metadata
-from app.llm.client import RequestApiKey
 
 _COPY_BLOCK = 1024 * 1024
 MAX_FILENAME_LENGTH = 255
-# Multipart framing and the form's other fields come on top of the file.
-_MULTIPART_ALLOWANCE = 1024 * 1024
-
-
-# The failures both upload routes share, for their OpenAPI description.
-UPLOAD_ERRORS = error_responses(
-    {
-        400: f"{UNREADABLE_BODY}; or `api_key` with an asynchronous upload",
-        401: "No API key, or the provider rejected it",
-        413: "The file is over the upload limit",
-        415: "The file type is not supported",
-        422: "The request does not match the schema, or the file is encrypted, damaged, "
-        "empty or has no text, or its name or metadata is refused",
-        502: "Embedding failed after retries; the document is marked failed",
-    }
-)
 
 
 @dataclass(frozen=True)
-class UploadForm:
-    """The multipart form of both upload routes."""
+class UploadRequest:
+    """An upload as a route received it: bytes still to be read, and the form's fields."""
 
-    file: UploadFile
-    api_key: str | None
-    chunk_size: int | None
-    chunk_overlap: int | None
-    metadata: str | None
-
-
-def upload_form(
-    file: Annotated[UploadFile, File(description="PDF, DOCX, XLSX, CSV, TXT, Markdown or HTML")],
-    api_key: Annotated[
-        RequestApiKey | None,
-        Form(description="OpenAI key for this upload's embeddings; never stored"),
-    ] = None,
-    chunk_size: Annotated[
-        int | None, Form(description="Characters per chunk (default 500)")
-    ] = None,
-    chunk_overlap: Annotated[
-        int | None, Form(description="Characters of overlap (default 50)")
-    ] = None,
-    metadata: Annotated[
-        str | None, Form(description="A JSON object stored with the document and its chunks")
-    ] = None,
-) -> UploadForm:
-    return UploadForm(file, api_key, chunk_size, chunk_overlap, metadata)
-
-
-UploadFormDep = Annotated[UploadForm, Depends(upload_form)]
+    source: BinaryIO
+    filename: str | None
+    api_key: str | None = None
+    chunk_size: int | None = None
+    chunk_overlap: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,68 +80,13 @@ def store_upload(
             while block := source.read(_COPY_BLOCK):
                 size += len(block)
                 if size > max_bytes:
-                    raise PayloadTooLarge(_too_large(max_bytes))
+                    raise PayloadTooLarge(upload_too_large(max_bytes))
                 digest.update(block)
                 handle.write(block)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
     return StoredUpload(path=path, filename=filename, size_bytes=size, sha256=digest.hexdigest())
-
-
-def _too_large(max_bytes: int) -> str:
-    return f"the file is larger than the {max_bytes / 1024 / 1024:.3g} MB upload limit"
-
-
-class UploadSizeLimit:
-    """Refuses request bodies over the upload limit while they stream in.
-
-    A declared Content-Length over the limit is refused before a byte is read;
-    a chunked body is cut off as soon as it passes the limit, so an oversized
-    upload never fills the disk.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_bytes + _MULTIPART_ALLOWANCE
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_too_large(send, _too_large(self.max_bytes))
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    # Raised inside body parsing; FastAPI passes HTTPExceptions through.
-                    raise HTTPException(status_code=413, detail=_too_large(self.max_bytes))
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
-async def _send_too_large(send: Send, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def describe_file(path: Path) -> StoredUpload:
@@ -193,10 +99,10 @@ def describe_file(path: Path) -> StoredUpload:
 
 
 @asynccontextmanager
-async def received_upload(file: UploadFile, max_bytes: int) -> AsyncIterator[StoredUpload]:
-    """The multipart file on disk under its cleaned name, removed when the block ends."""
-    filename = clean_filename(file.filename)
-    stored = await asyncio.to_thread(store_upload, file.file, filename, max_bytes)
+async def received_upload(upload: UploadRequest, max_bytes: int) -> AsyncIterator[StoredUpload]:
+    """The upload's bytes on disk under its cleaned name, removed when the block ends."""
+    filename = clean_filename(upload.filename)
+    stored = await asyncio.to_thread(store_upload, upload.source, filename, max_bytes)
     try:
         yield stored
     finally:

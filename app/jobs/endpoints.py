@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.core.deps import DatabaseDep, JobsDep, SessionDep
-from app.core.errors import INVALID_REQUEST, error_responses
 from app.db.database import Database
+from app.db.dependencies import DatabaseDep, SessionDep
+from app.db.models import FINISHED_JOB_STATES
+from app.jobs.dependencies import JobsDep
 from app.jobs.schemas import JobRead
 from app.jobs.service import JobService
+from app.web.errors import INVALID_REQUEST, error_responses
 
 router = APIRouter(tags=["jobs"], responses=INVALID_REQUEST)
 _JOB_NOT_FOUND = error_responses({404: "No such job"})
@@ -54,7 +56,7 @@ async def _progress_events(
         async with database.session() as session:
             job = JobRead.model_validate(await jobs.get(session, job_id))
         snapshot = job.model_dump_json(exclude={"updated_at"})
-        if job.state in ("succeeded", "failed"):
+        if job.state in FINISHED_JOB_STATES:
             yield ServerSentEvent(event=job.state, data=job.model_dump_json())
             return
         if snapshot != last:

@@ -4,7 +4,7 @@ import uuid
 
 from sqlalchemy import func, update
 
-from app.db.models import IngestionJob
+from app.db.models import IngestionJob, JobState
 from app.db.repository import RepositoryBase
 from app.ingestion.progress import IngestProgress
 
@@ -24,7 +24,7 @@ class IngestionJobRepository(RepositoryBase[IngestionJob]):
             )
         )
 
-    async def finish(self, job_id: uuid.UUID, state: str, error: str | None = None) -> None:
+    async def finish(self, job_id: uuid.UUID, state: JobState, error: str | None = None) -> None:
         await self.session.execute(
             update(IngestionJob)
             .where(IngestionJob.id == job_id)

@@ -1,8 +1,9 @@
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from app.db.models import JobState
 
 
 class JobRead(BaseModel):
@@ -10,7 +11,7 @@ class JobRead(BaseModel):
 
     id: uuid.UUID
     document_id: uuid.UUID
-    state: Literal["queued", "running", "succeeded", "failed"]
+    state: JobState
     attempts: int
     units_parsed: int
     chunks_made: int

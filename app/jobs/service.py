@@ -10,28 +10,34 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Awaitable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import AppError, BadRequest, Conflict, NotFound
-from app.core.logging import request_api_key
 from app.db.database import Database
-from app.db.models import Document, IngestionJob
-from app.document.repository import DocumentRepository
+from app.db.models import FINISHED_JOB_STATES, Document, DocumentStatus, IngestionJob, JobState
+from app.document.repository import DocumentFileRepository, DocumentRepository
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.progress import IngestProgress
-from app.ingestion.repository import DocumentFileRepository
 from app.ingestion.service import IngestionService, IngestResult, ProcessingOptions
-from app.ingestion.upload import StoredUpload, UploadForm, parse_metadata, received_upload
+from app.ingestion.upload import StoredUpload, UploadRequest, received_upload
 from app.jobs.queue import JobQueue
 from app.jobs.repository import IngestionJobRepository
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What an upload route answers with: the document, and its job when it was queued."""
+
+    result: IngestResult
+    job: IngestionJob | None
 
 
 class JobService:
@@ -48,34 +54,48 @@ class JobService:
         self.queue = queue
         queue.bind(self.run)
 
-    async def enqueue_form(
-        self, form: UploadForm, collection_id: str | None, *, create_collection: bool
-    ) -> tuple[IngestResult, IngestionJob | None]:
-        """Store an upload route's file as a pending document and queue its processing."""
-        if form.api_key:
+    async def accept(
+        self,
+        upload: UploadRequest,
+        collection_id: str | None,
+        *,
+        create_collection: bool,
+        asynchronous: bool,
+    ) -> Accepted:
+        """The one path of every upload route: process the file now, or store it and queue it."""
+        if asynchronous and upload.api_key:
             raise BadRequest(
                 "api_key cannot be used with asynchronous uploads: keys are never stored, "
                 "and a worker processes the file later; upload synchronously instead"
             )
-        request_api_key.set(None)
         options = ProcessingOptions.from_request(
-            self.settings,
-            form.chunk_size,
-            form.chunk_overlap,
-            parse_metadata(form.metadata, self.settings.max_metadata_bytes),
+            self.settings, upload.chunk_size, upload.chunk_overlap, upload.metadata
         )
-        async with (
-            received_upload(form.file, self.settings.max_upload_bytes) as stored,
-            self.database.session() as session,
-        ):
+        async with received_upload(upload, self.settings.max_upload_bytes) as stored:
+            if asynchronous:
+                return await self._enqueue(stored, collection_id, options, create_collection)
+            result = await self.ingestion.with_api_key(upload.api_key).ingest(
+                stored, collection_id, options, create_collection=create_collection
+            )
+            return Accepted(result, job=None)
+
+    async def _enqueue(
+        self,
+        stored: StoredUpload,
+        collection_id: str | None,
+        options: ProcessingOptions,
+        create_collection: bool,
+    ) -> Accepted:
+        """Store the file as a pending document and queue its processing."""
+        async with self.database.session() as session:
             result = await self.ingestion.register(
                 session, stored, collection_id, options, create_collection=create_collection
             )
             if result.already_processed:
-                return result, None
+                return Accepted(result, job=None)
             job = await self._new_job(session, result.document, options)
         await self.queue.defer(job.id)
-        return result, job
+        return Accepted(result, job)
 
     async def retry_document(self, collection_id: str, document_id: uuid.UUID) -> IngestionJob:
         """Queue a failed document again, from the bytes kept with it."""
@@ -85,11 +105,11 @@ class JobService:
             )
             if document is None:
                 raise NotFound(f"document {document_id} not found in collection {collection_id!r}")
-            if document.status != "failed":
+            if document.status != DocumentStatus.FAILED:
                 raise Conflict(f"document {document_id} is {document.status}, not failed")
             if not await DocumentFileRepository(session).has_file(document.id):
                 raise Conflict(f"document {document_id} has no stored file: upload it again")
-            document.status, document.error = "pending", None
+            document.status, document.error = DocumentStatus.PENDING, None
             options = ProcessingOptions(
                 document.chunk_size, document.chunk_overlap, document.metadata_
             )
@@ -101,7 +121,7 @@ class JobService:
         """Queue every failed document of the collection that still has its file."""
         async with self.database.session() as session:
             documents, _ = await DocumentRepository(session).list_page(collection_id, 100_000, 0)
-            failed = [d.id for d in documents if d.status == "failed"]
+            failed = [d.id for d in documents if d.status == DocumentStatus.FAILED]
         jobs = []
         for document_id in failed:
             try:
@@ -120,16 +140,16 @@ class JobService:
         """Process one queued job (called by a worker)."""
         async with self.database.session() as session:
             job = await IngestionJobRepository(session).get_one_or_none(job_id)
-            if job is None or job.state in ("succeeded", "failed"):
+            if job is None or job.state in FINISHED_JOB_STATES:
                 return
             document = await DocumentRepository(session).get_one_or_none(job.document_id)
             assert document is not None
-            if document.status == "completed":
+            if document.status == DocumentStatus.COMPLETED:
                 # Concurrent uploads of one file each queue a job; the first to run
                 # did the work and freed the bytes, so the others have nothing to do.
-                await IngestionJobRepository(session).finish(job_id, "succeeded")
+                await IngestionJobRepository(session).finish(job_id, JobState.SUCCEEDED)
                 return
-            job.state, job.attempts = "running", job.attempts + 1
+            job.state, job.attempts = JobState.RUNNING, job.attempts + 1
             options = ProcessingOptions(**job.options)
             stored = await self._file(session, document)
         writer = _ProgressWriter(self.database, job_id)
@@ -144,7 +164,7 @@ class JobService:
         finally:
             stored.path.unlink(missing_ok=True)
         async with self.database.session() as session:
-            await IngestionJobRepository(session).finish(job_id, "succeeded")
+            await IngestionJobRepository(session).finish(job_id, JobState.SUCCEEDED)
 
     async def _ingest(
         self,
@@ -181,8 +201,8 @@ class JobService:
                 # An embedding failure was recorded by the ingestion itself.
                 failed = await DocumentRepository(session).get_one_or_none(document.id)
                 if failed is not None:
-                    failed.status, failed.error = "failed", error.message
-            await IngestionJobRepository(session).finish(job_id, "failed", error.message)
+                    failed.status, failed.error = DocumentStatus.FAILED, error.message
+            await IngestionJobRepository(session).finish(job_id, JobState.FAILED, error.message)
         logger.warning("job %s failed: %s", job_id, error.message)
 
 

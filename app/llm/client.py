@@ -7,21 +7,26 @@ from pydantic import AfterValidator
 
 from app.core.config import Settings
 from app.core.errors import Unauthorized
+from app.core.logging import request_api_key
 
 # The SDK refuses to build a client without a key; requests may still bring theirs.
 _NO_SERVER_KEY = "no-server-key"
 
 
-def _header_safe(key: str) -> str:
+def _accept_request_key(key: str) -> str:
     # The key travels in the Authorization header, which carries printable ASCII only (as
     # every provider's keys are); anything else failed deep in the HTTP client, as a 500.
     if not (key.isascii() and key.isprintable()):
         raise ValueError("an API key has printable ASCII characters only")
+    # Registered for log scrubbing here, where every request key arrives, so that no
+    # route can forget to (the request's own task and the tasks it starts see it).
+    request_api_key.set(key)
     return key
 
 
-# A request's own provider key (the original app's `api_key`), checked where it arrives.
-RequestApiKey = Annotated[str, AfterValidator(_header_safe)]
+# A request's own provider key (the original app's `api_key`): every route that takes
+# one declares it with this type, in a body or a form.
+RequestApiKey = Annotated[str, AfterValidator(_accept_request_key)]
 
 
 class LLMClients:

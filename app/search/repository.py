@@ -26,7 +26,9 @@ from app.db.models import Chunk, Document
 
 
 @dataclass(frozen=True)
-class SearchQuery:
+class SearchPlan:
+    """The statement to run: a SearchQuery with its vector, compiled filter and tuning."""
+
     collection_id: str
     k: int
     vector: npt.NDArray[np.float32] | None = None
@@ -76,7 +78,7 @@ def _keyword_rank(tsquery: ColumnElement[Any]) -> ColumnElement[float]:
     return func.ts_rank(Chunk.text_search, tsquery, _RANK_BY_LOG_LENGTH)
 
 
-def _tsquery(query: SearchQuery) -> ColumnElement[Any]:
+def _tsquery(query: SearchPlan) -> ColumnElement[Any]:
     """Any of the question's words (stemmed, stop words dropped), or web-search syntax.
 
     websearch_to_tsquery ANDs every word, so a natural-language question
@@ -146,7 +148,7 @@ class SearchRepository:
         connection = await self.session.connection()
         return (await connection.execute(statement, parameters)).all()
 
-    async def vector(self, query: SearchQuery) -> SearchRows:
+    async def vector(self, query: SearchPlan) -> SearchRows:
         """Nearest chunks by cosine distance; score = cosine similarity."""
         if query.condition is None and not query.exact:
             parameters = {
@@ -159,7 +161,7 @@ class SearchRepository:
         statement = _vector_statement(query.collection_id, query.k, distance, query.condition)
         return await self._rows(statement)
 
-    async def keyword(self, query: SearchQuery) -> SearchRows:
+    async def keyword(self, query: SearchPlan) -> SearchRows:
         """Chunks matching the words of the query; score = ts_rank."""
         tsquery = _tsquery(query)
         rank = _keyword_rank(tsquery)
@@ -180,7 +182,7 @@ class SearchRepository:
         )
         return await self._rows(statement)
 
-    async def hybrid(self, query: SearchQuery) -> SearchRows:
+    async def hybrid(self, query: SearchPlan) -> SearchRows:
         """Both lists fused by reciprocal rank; score = sum of 1/(rrf_k + rank)."""
         distance = _distance(query.vector, query.exact)
         nearest = (

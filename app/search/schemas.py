@@ -5,10 +5,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.llm.client import RequestApiKey
 from app.search.filters import Filter
-from app.search.service import SearchMode
+from app.search.service import SearchHit, SearchMode, SearchQuery
 
 
 class SearchRequest(BaseModel):
+    """A search's body; the collection is named by the path (or, originally, `session_id`)."""
+
     query: str = Field(min_length=1, max_length=4000)
     k: int = Field(default=4, ge=1, le=100, description="How many chunks to return.")
     mode: SearchMode = Field(
@@ -29,12 +31,6 @@ class SearchRequest(BaseModel):
     )
 
 
-class CollectionSearchRequest(SearchRequest):
-    session_id: str = Field(
-        min_length=1, description="The collection (the original app's session) to search."
-    )
-
-
 class SearchResult(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -50,3 +46,24 @@ class SearchResponse(BaseModel):
     query: str
     mode: SearchMode
     results: list[SearchResult]
+
+
+def search_query(collection_id: str, body: SearchRequest) -> SearchQuery:
+    """The body as the search service's request value."""
+    return SearchQuery(
+        collection_id=collection_id,
+        text=body.query,
+        k=body.k,
+        mode=body.mode,
+        filters=body.filters,
+        min_score=body.min_score,
+        api_key=body.api_key,
+    )
+
+
+def search_response(body: SearchRequest, hits: list[SearchHit]) -> SearchResponse:
+    return SearchResponse(
+        query=body.query,
+        mode=body.mode,
+        results=[SearchResult.model_validate(hit) for hit in hits],
+    )

@@ -15,11 +15,25 @@ from app.core.config import Settings
 from app.core.errors import UnprocessableContent
 from app.embeddings.base import EmbeddingModel
 from app.search.filters import Filter, check_size, compile_filter
-from app.search.repository import SearchQuery, SearchRepository
+from app.search.repository import SearchPlan, SearchRepository
 
 logger = logging.getLogger(__name__)
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a caller asks: the k best chunks of one collection for a text."""
+
+    collection_id: str
+    text: str
+    k: int = 4
+    mode: SearchMode = "hybrid"
+    filters: Filter | None = None
+    min_score: float | None = None
+    # The caller's own provider key for the query's embedding (never stored).
+    api_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,50 +75,35 @@ class SearchService:
                 self._query_vectors[text] = cached
         return cached
 
-    async def search(
-        self,
-        session: AsyncSession,
-        collection_id: str,
-        query: str,
-        k: int,
-        mode: SearchMode = "hybrid",
-        filters: Filter | None = None,
-        min_score: float | None = None,
-    ) -> list[SearchHit]:
-        """The k best chunks of the collection for `query`, best first."""
-        if not query.strip():
+    async def search(self, session: AsyncSession, query: SearchQuery) -> list[SearchHit]:
+        """The k best chunks of the collection for the query's text, best first."""
+        if not query.text.strip():
             raise UnprocessableContent("query is empty")
-        vector = await self.embed_query(query) if mode != "keyword" else None
-        hits = await self.search_by_vector(
-            session, collection_id, vector, k, mode, query, filters, min_score
-        )
+        search = self.with_api_key(query.api_key)
+        vector = await search.embed_query(query.text) if query.mode != "keyword" else None
+        hits = await self.search_by_vector(session, query, vector)
         if not hits:
             # Hits prove the collection exists; looking it up only when there are none
             # saves a round trip on every query (benchmark 4's HTTP overhead).
-            await get_collection(session, collection_id)
+            await get_collection(session, query.collection_id)
         return hits
 
     async def search_by_vector(
         self,
         session: AsyncSession,
-        collection_id: str,
+        query: SearchQuery,
         vector: npt.NDArray[np.float32] | None,
-        k: int,
-        mode: SearchMode = "vector",
-        text: str | None = None,
-        filters: Filter | None = None,
-        min_score: float | None = None,
     ) -> list[SearchHit]:
-        """Search with a vector the caller already has (and text, for keyword parts)."""
-        if filters is not None:
-            check_size(filters)
-        search_query = SearchQuery(
-            collection_id=collection_id,
-            k=k,
+        """Search with a vector the caller already has (the text serves keyword parts)."""
+        if query.filters is not None:
+            check_size(query.filters)
+        plan = SearchPlan(
+            collection_id=query.collection_id,
+            k=query.k,
             vector=vector,
-            text=text,
-            condition=compile_filter(filters) if filters is not None else None,
-            candidates=max(k, self.settings.search_candidates),
+            text=query.text or None,
+            condition=compile_filter(query.filters) if query.filters is not None else None,
+            candidates=max(query.k, self.settings.search_candidates),
             rrf_k=self.settings.rrf_k,
             keyword_weight=self.settings.rrf_keyword_weight,
             language=self.settings.text_search_config,
@@ -114,12 +113,12 @@ class SearchService:
             "vector": repository.vector,
             "keyword": repository.keyword,
             "hybrid": repository.hybrid,
-        }[mode]
-        rows = await run(search_query)
-        if filters is not None and mode != "keyword" and len(rows) < k:
+        }[query.mode]
+        rows = await run(plan)
+        if query.filters is not None and query.mode != "keyword" and len(rows) < query.k:
             # The index gave up before k matches: count every matching row exactly.
-            logger.info("search: %d of %d rows from the index; exact scan", len(rows), k)
-            rows = await run(replace(search_query, exact=True))
+            logger.info("search: %d of %d rows from the index; exact scan", len(rows), query.k)
+            rows = await run(replace(plan, exact=True))
         hits = [
             SearchHit(
                 chunk_id=row.id,
@@ -133,6 +132,6 @@ class SearchService:
             )
             for row in rows
         ]
-        if min_score is not None:
-            hits = [hit for hit in hits if hit.score >= min_score]
+        if query.min_score is not None:
+            hits = [hit for hit in hits if hit.score >= query.min_score]
         return hits

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processing.fixtures import write_pdf
+from tests.support.files import write_pdf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

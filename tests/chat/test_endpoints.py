@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from tests.chat.test_rag import parse_events
-from tests.conftest import SERVER_KEY, base_settings
+from tests.support.chat import parse_events
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
+from tests.support.settings import SERVER_KEY, base_settings
 
 CHAT = {"developer_message": "You are terse.", "user_message": "Say hello"}
 
@@ -194,7 +194,7 @@ async def test_a_stream_that_breaks_mid_answer_is_logged_and_ends_without_hangin
     breakage: str,
     before_break: str,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.chat.service")
+    caplog.set_level(logging.WARNING, logger="app.llm.streaming")
     upstream.chat_tokens = ["one", " two", " three"]
     stalled_upstream = threading.Event()
     if breakage == "connection_dropped":

@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from app.chat.rag import NOTHING_RELEVANT
+from app.compat.endpoints import NOTHING_RELEVANT
 from tests.support.chat import SSE, chat_requests, parse_events
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.uploads import upload

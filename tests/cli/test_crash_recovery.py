@@ -27,12 +27,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.embedded import EmbeddedPostgres
-from tests.cli.test_server_and_db import _free_port
-from tests.conftest import APP_SETTINGS, RAGSTORE, SERVER_KEY
-from tests.ingestion.test_upstream_faults import clean_chunking
-from tests.jobs.test_jobs import wait_for_job
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.uploads import PROSE, long_text, upload
+from tests.support.jobs import wait_for_job
+from tests.support.net import free_port
+from tests.support.settings import APP_SETTINGS, RAGSTORE, SERVER_KEY
+from tests.support.uploads import PROSE, clean_chunking, long_text, upload
 
 # Small batches and a slow upstream: the large document takes many seconds.
 BATCH_SIZE = 100
@@ -80,7 +79,7 @@ class Served:
     """One `ragstore serve` process and a client for it."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         with log.open("a") as output:

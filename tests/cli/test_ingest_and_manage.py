@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RAGSTORE
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.settings import RAGSTORE
 from tests.support.uploads import long_text
 
 CORPUS_DOCX = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "docx"

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,8 @@ import psutil
 import pytest
 
 from app.db.embedded import EmbeddedPostgres
-from tests.conftest import create_database
+from tests.support.db import create_database
+from tests.support.net import free_port
 
 RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
 
@@ -52,13 +52,6 @@ def test_help_lists_the_commands() -> None:
         assert command in result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -73,7 +66,7 @@ def _wait_for_health(url: str, process: subprocess.Popen[str]) -> httpx.Response
 def test_serve_starts_the_embedded_database_migrates_and_stops_it_on_exit(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()

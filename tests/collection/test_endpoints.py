@@ -5,7 +5,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.conftest import scalar
+from tests.support.db import scalar
 from tests.support.uploads import long_text, upload
 
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import base_settings
+from tests.support.settings import base_settings
 
 
 def test_defaults_use_the_local_model_and_its_dimension() -> None:

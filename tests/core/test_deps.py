@@ -4,8 +4,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.deps import MAX_OFFSET
-from tests.conftest import scalar
+from app.web.dependencies import MAX_OFFSET
+from tests.support.db import scalar
 from tests.support.uploads import long_text, upload
 
 

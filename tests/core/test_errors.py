@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.errors import TEXT_WITH_NUL
-from tests.conftest import scalar
+from app.db.outage import TEXT_WITH_NUL
+from tests.support.db import scalar
 from tests.support.uploads import PROSE, upload
 
 

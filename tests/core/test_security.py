@@ -9,9 +9,10 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.core.security import MISSING_OR_INVALID_KEY
-from tests.conftest import base_settings, scalar
+from app.core.middleware import MISSING_OR_INVALID_KEY
+from tests.support.db import scalar
 from tests.support.servers import serve_app
+from tests.support.settings import base_settings
 from tests.support.uploads import PROSE, upload
 
 KEYS = ("first-service-key-1234", "second-service-key-5678")

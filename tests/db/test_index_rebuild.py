@@ -7,8 +7,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from tests.conftest import scalar
-from tests.db.test_migrations import _differences
+from tests.support.db import scalar, schema_differences
 from tests.support.uploads import long_text, upload
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -50,7 +49,7 @@ async def test_the_readme_rebuild_moves_search_to_a_larger_index_without_schema_
                 )
             ).scalars()
         )
-        differences = await connection.run_sync(_differences)
+        differences = await connection.run_sync(schema_differences)
     await operator.dispose()
     response = await client.post(
         "/api/collections/big/search", json={"query": "Part 3", "k": 3, "mode": "vector"}

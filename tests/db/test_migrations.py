@@ -4,16 +4,13 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import migrate
-from app.db.base import Base
 from app.db.embedded import EmbeddedPostgres
-from tests.conftest import base_settings, create_database
+from tests.support.db import create_database, schema_differences
+from tests.support.settings import base_settings
 
 TABLES = {
     "collections",
@@ -69,20 +66,10 @@ async def test_downgrade_to_base_removes_every_table(empty_database_url: str) ->
     assert await _tables(empty_database_url) == set()
 
 
-def _ours(name: str | None, type_: str, _parent: object) -> bool:
-    """procrastinate's tables come from its own SQL, not from our models."""
-    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
-
-
-def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"include_name": _ours})
-    return list(compare_metadata(context, Base.metadata))
-
-
 async def test_models_match_the_migrations(database_url: str) -> None:
     engine = create_async_engine(database_url)
     async with engine.connect() as connection:
-        differences = await connection.run_sync(_differences)
+        differences = await connection.run_sync(schema_differences)
     await engine.dispose()
 
     assert differences == []

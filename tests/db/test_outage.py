@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
-from app.core.errors import DATABASE_UNAVAILABLE, is_database_outage
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
-from tests.conftest import APP_SETTINGS, SERVER_KEY, base_settings
+from app.db.outage import DATABASE_UNAVAILABLE, is_database_outage
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
+from tests.support.settings import APP_SETTINGS, SERVER_KEY, base_settings
 from tests.support.uploads import long_text, upload
 
 COLLECTION = "outage"

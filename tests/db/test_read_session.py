@@ -3,7 +3,7 @@
 from sqlalchemy import text
 
 from app.db.database import Database
-from tests.conftest import base_settings
+from tests.support.settings import base_settings
 
 # now() is the start of the transaction: equal twice inside one, different in autocommit.
 TWO_CLOCKS = "SELECT now()", "SELECT pg_sleep(0.01), now()"

@@ -3,7 +3,7 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.conftest import scalar
+from tests.support.db import scalar
 from tests.support.uploads import long_text, upload
 
 

@@ -7,7 +7,7 @@ import pytest
 from app.core.config import Settings
 from app.core.errors import StartupError
 from app.main import create_app
-from tests.support.servers import ThreadedServer
+from tests.support.servers import app_server
 
 
 async def test_a_model_of_another_dimension_refuses_to_start(settings: Settings) -> None:
@@ -35,7 +35,7 @@ def test_a_different_model_of_the_same_dimension_starts_with_a_warning(
         }
     )
 
-    with ThreadedServer(create_app(other)):
+    with app_server(other):
         pass
 
     assert "embedding model changed from 'text-embedding-3-small' to 'e5'" in caplog.text

@@ -1,7 +1,7 @@
 import httpx
 
-from tests.conftest import base_settings
 from tests.support.servers import serve_app
+from tests.support.settings import base_settings
 
 
 async def test_health_reports_ok_with_the_database_up(client: httpx.AsyncClient) -> None:

@@ -3,7 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from tests.conftest import scalar
+from tests.support.db import scalar
 from tests.support.servers import serve_app
 from tests.support.uploads import upload
 

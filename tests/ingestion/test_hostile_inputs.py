@@ -20,11 +20,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.main import create_app
-from tests.conftest import scalar
-from tests.processing.fixtures import PNG_HEADER, write_docx, write_pdf, write_zip_bomb
+from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
+from tests.support.files import PNG_HEADER, write_docx, write_pdf, write_zip_bomb
+from tests.support.servers import serve_app
 from tests.support.uploads import PROSE, long_text, upload
 
 ORIGINAL_ROUTE = "/api/upload-document"
@@ -385,14 +384,14 @@ async def test_a_streamed_upload_over_the_limit_is_cut_off_with_413_and_memory_s
     settings: Settings, db: AsyncConnection, route: str
 ) -> None:
     one_mb = settings.model_copy(update={"max_upload_mb": 1.0})
-    with ThreadedServer(create_app(one_mb)) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            await client.post("/api/collections", json={"name": "target", "id": "target"})
-            (answer, sent), growth = await asyncio.to_thread(
-                peak_rss_while,
-                lambda: send_chunked_upload(server.port, route, 512 * 1024 * 1024),
-            )
-            health = await client.get("/api/health")
+    async with serve_app(one_mb) as client:
+        await client.post("/api/collections", json={"name": "target", "id": "target"})
+        port = client.base_url.port
+        assert port is not None
+        (answer, sent), growth = await asyncio.to_thread(
+            peak_rss_while, lambda: send_chunked_upload(port, route, 512 * 1024 * 1024)
+        )
+        health = await client.get("/api/health")
 
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413"), answer[:300]

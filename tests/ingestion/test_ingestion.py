@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from tests.conftest import scalar
-from tests.jobs.test_jobs import wait_for_job
-from tests.processing.fixtures import write_encrypted_pdf, write_pdf
+from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI, embed_text
+from tests.support.files import write_encrypted_pdf, write_pdf
+from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
 

@@ -20,14 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.processing.chunking import TextSplitter, chunk_units
-from app.processing.parsers import parse_document
-from app.processing.units import DocumentType
-from tests.conftest import RAGSTORE, SERVER_KEY, scalar
-from tests.jobs.test_jobs import wait_for_job
+from tests.support.db import scalar
 from tests.support.fake_openai import FAULT_KINDS, FakeOpenAI, embed_text
+from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
-from tests.support.uploads import PROSE, upload
+from tests.support.settings import RAGSTORE, SERVER_KEY
+from tests.support.uploads import PROSE, clean_chunking, upload
 
 DOCUMENTS = 50
 COLLECTION = "faults"
@@ -43,14 +41,6 @@ ROUTES = [
 def document_text(n: int) -> str:
     """About ten 500-character chunks, distinct from every other document's."""
     return "".join(f"Document {n}, part {p}. {PROSE}" for p in range(8))
-
-
-def clean_chunking(text: str, tmp_path: Path) -> list[str]:
-    """The chunk texts the same text gives when nothing goes wrong."""
-    path = tmp_path / "clean.txt"
-    path.write_text(text)
-    units = parse_document(path, DocumentType.TEXT)
-    return [draft.text for draft in chunk_units(units, TextSplitter(500, 50))]
 
 
 @pytest.fixture

@@ -1,40 +1,26 @@
 """Background ingestion: 202 at once, progress while it runs, the same result as a sync upload."""
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.main import create_app
-from tests.chat.test_rag import parse_events
-from tests.conftest import scalar
+from tests.support.chat import parse_events
+from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
+from tests.support.jobs import wait_for_job
+from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
-
-
-async def wait_for_job(
-    client: httpx.AsyncClient, job_id: str, states: tuple[str, ...] = ("succeeded", "failed")
-) -> dict[str, Any]:
-    for _ in range(600):
-        job = (await client.get(f"/api/jobs/{job_id}")).json()
-        if job["state"] in states:
-            return job  # type: ignore[no-any-return]
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"job {job_id} never reached {states}")
 
 
 @pytest.fixture
 async def worker_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its in-process worker, as `make run` starts it."""
-    with ThreadedServer(create_app(settings.model_copy(update={"worker_in_process": True}))) as app:
-        async with httpx.AsyncClient(base_url=app.url, timeout=30) as client:
-            yield client
+    async with serve_app(settings.model_copy(update={"worker_in_process": True})) as client:
+        yield client
 
 
 async def test_an_async_upload_answers_202_then_finishes_in_the_background(
@@ -91,7 +77,7 @@ async def test_a_queued_job_waits_for_a_worker_with_its_file_stored(
     assert await scalar(db, "SELECT count(*) FROM document_files") >= 1
     assert await scalar(db, "SELECT count(*) FROM chunks") == 0
 
-    with ThreadedServer(create_app(settings.model_copy(update={"worker_in_process": True}))):
+    async with serve_app(settings.model_copy(update={"worker_in_process": True})):
         done = await wait_for_job(client, job_id)
 
     assert done["state"] == "succeeded"

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.conftest import RAGSTORE, scalar
-from tests.jobs.test_jobs import wait_for_job
+from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.jobs import wait_for_job
+from tests.support.settings import RAGSTORE
 from tests.support.uploads import long_text, upload
 
 StartWorker = Callable[..., subprocess.Popen[str]]

@@ -8,7 +8,7 @@ import pytest
 from app.core.errors import UnprocessableContent, UnsupportedMediaType
 from app.processing.detection import detect_document_type
 from app.processing.units import DocumentType
-from tests.processing.fixtures import (
+from tests.support.files import (
     OLE_HEADER,
     PNG_HEADER,
     Heading,

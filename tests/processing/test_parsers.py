@@ -8,7 +8,7 @@ from app.core.errors import UnprocessableContent
 from app.processing.detection import detect_document_type
 from app.processing.parsers import ParseLimits, parse_document
 from app.processing.units import DocumentType, TextUnit
-from tests.processing.fixtures import (
+from tests.support.files import (
     Heading,
     write_docx,
     write_encrypted_pdf,

@@ -11,7 +11,7 @@ import pytest
 
 from app.core.config import Settings
 from app.runtime import Runtime
-from app.search.service import SearchHit
+from app.search.service import SearchHit, SearchQuery
 
 CRANFIELD = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "cranfield"
 if not CRANFIELD.is_dir():
@@ -50,7 +50,8 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 async def search(runtime: Runtime, query: str, mode: str, k: int = 5) -> list[SearchHit]:
     async with runtime.database.session() as session:
-        return await runtime.search.search(session, "cranfield", query, k, mode)  # type: ignore[arg-type]
+        search = SearchQuery("cranfield", query, k=k, mode=mode)  # type: ignore[arg-type]
+        return await runtime.search.search(session, search)
 
 
 async def test_modes_on_cranfield(runtime: Runtime) -> None:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.conftest import scalar
+from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.uploads import upload
 

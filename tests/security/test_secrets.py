@@ -20,11 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.main import create_app
-from tests.conftest import SERVER_KEY
 from tests.support.chat import SSE, chat_requests
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.servers import ThreadedServer
+from tests.support.servers import app_server
+from tests.support.settings import SERVER_KEY
 from tests.support.uploads import long_text, upload
 
 # Not `sk-` shaped on purpose: OpenAI-compatible providers (Azure, vLLM, LiteLLM
@@ -74,9 +73,7 @@ async def observed_app(settings: Settings) -> AsyncIterator[Observed]:
     levels = [logger.level for logger in touched]
     logging.getLogger().addHandler(logs)
     # Building the server (re)configures uvicorn's loggers, replacing their handlers.
-    server = ThreadedServer(
-        create_app(settings.model_copy(update={"log_level": "DEBUG"})), log_level="debug"
-    )
+    server = app_server(settings.model_copy(update={"log_level": "DEBUG"}), log_level="debug")
     for name in UVICORN_LOGGERS:
         logging.getLogger(name).addHandler(logs)
     responses: list[httpx.Response] = []

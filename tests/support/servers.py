@@ -53,11 +53,16 @@ class ThreadedServer:
         self.stop()
 
 
+def app_server(settings: Settings, log_level: str = "warning") -> ThreadedServer:
+    """ragstore built from `settings`, not started yet: `with` starts and stops it."""
+    return ThreadedServer(create_app(settings), log_level=log_level)
+
+
 @asynccontextmanager
 async def serve_app(
     settings: Settings, client_timeout: float = 30
 ) -> AsyncIterator[httpx.AsyncClient]:
     """ragstore built from `settings`, served on loopback; yields an HTTP client for it."""
-    with ThreadedServer(create_app(settings)) as server:
+    with app_server(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=client_timeout) as client:
             yield client

@@ -1,8 +1,13 @@
 """Building uploads the way the original front end sends them."""
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from app.processing.chunking import TextSplitter, chunk_units
+from app.processing.parsers import parse_document
+from app.processing.units import DocumentType
 
 PROSE = (
     "Pgvector adds vector similarity search to PostgreSQL. "
@@ -29,3 +34,11 @@ async def upload(
     data = content.encode() if isinstance(content, str) else content
     fields = {key: str(value) for key, value in form.items() if value is not None}
     return await client.post(route, files={"file": (filename, data)}, data=fields)
+
+
+def clean_chunking(text: str, folder: Path) -> list[str]:
+    """The chunk texts the same text gives when nothing goes wrong."""
+    path = folder / "clean.txt"
+    path.write_text(text)
+    units = parse_document(path, DocumentType.TEXT)
+    return [draft.text for draft in chunk_units(units, TextSplitter(500, 50))]

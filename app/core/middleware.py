@@ -1,21 +1,21 @@
-"""Service authentication and the security headers every response carries.
+"""The ASGI middleware every request passes: service authentication, security headers
+and the upload size limit.
 
-Both are plain ASGI middleware rather than route dependencies, so nothing a
+They are plain ASGI middleware rather than route dependencies, so nothing a
 route forgets can open a hole, and streamed responses (chat, SSE) are covered
 the same way as JSON ones.
 """
 
 import hmac
-from typing import Any
+import json
 
-from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Load balancers and orchestrators probe health without credentials.
 OPEN_PATHS = frozenset({"/api/health"})
-SECURITY_SCHEME = "serviceKey"
 MISSING_OR_INVALID_KEY = "missing or invalid API key: send 'Authorization: Bearer <key>'"
 
 SECURITY_HEADERS = {
@@ -30,6 +30,8 @@ SECURITY_HEADERS = {
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # FastAPI's /docs and /redoc pages load their scripts from a CDN.
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# Multipart framing and the form's other fields come on top of the file.
+_MULTIPART_ALLOWANCE = 1024 * 1024
 
 
 class ServiceAuth:
@@ -85,29 +87,57 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def document_service_auth(app: FastAPI) -> None:
-    """Make /openapi.json say what ServiceAuth enforces: a bearer scheme and a 401 on
-    every operation but health, so generated clients send the key."""
-    build_schema = app.openapi
+def upload_too_large(max_bytes: int) -> str:
+    """The message of a refused upload, wherever it is refused."""
+    return f"the file is larger than the {max_bytes / 1024 / 1024:.3g} MB upload limit"
 
-    def openapi() -> dict[str, Any]:
-        schema = build_schema()  # FastAPI caches it: the additions below happen once
-        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-        if SECURITY_SCHEME in schemes:
-            return schema
-        schemes[SECURITY_SCHEME] = {"type": "http", "scheme": "bearer"}
-        refused = {
-            "description": "No valid service key (`Authorization: Bearer <key>`)",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
-            },
+
+class UploadSizeLimit:
+    """Refuses request bodies over the upload limit while they stream in.
+
+    A declared Content-Length over the limit is refused before a byte is read;
+    a chunked body is cut off as soon as it passes the limit, so an oversized
+    upload never fills the disk.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_bytes + _MULTIPART_ALLOWANCE
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _send_too_large(send, upload_too_large(self.max_bytes))
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # Raised inside body parsing; FastAPI passes HTTPExceptions through.
+                    raise HTTPException(status_code=413, detail=upload_too_large(self.max_bytes))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_too_large(send: Send, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
-        for path, operations in schema["paths"].items():
-            if path in OPEN_PATHS:
-                continue
-            for operation in operations.values():
-                operation["security"] = [{SECURITY_SCHEME: []}]
-                operation.setdefault("responses", {}).setdefault("401", refused)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    )
+    await send({"type": "http.response.body", "body": body})

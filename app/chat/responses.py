@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.chat.service import StreamPart, Usage
+from app.llm.streaming import StreamPart, Usage
 from app.search.service import SearchHit
 
 EVENT_STREAM = "text/event-stream"

@@ -1,0 +1,53 @@
+"""The model provider of every benchmark: the tests' fake OpenAI server, in its own process."""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+# ragstore embeds through the fake upstream as OpenAI's model at 384 dimensions.
+UPSTREAM_EMBEDDINGS = {
+    "embedding_provider": "openai",
+    "embedding_model": "text-embedding-3-small",
+    "embedding_dimensions": 384,
+}
+
+
+@dataclass
+class Upstream:
+    """The fake OpenAI server in its own process, so its work never slows the measured code."""
+
+    url: str
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def fake_upstream(latency: float) -> Iterator[Upstream]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    try:
+        yield Upstream(url, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def embedding_calls(url: str) -> int:
+    stats = httpx.get(f"{url}/_stats").json()
+    return int(stats["requests"].get("embeddings", 0))
+
+
+def upstream_environment(url: str, **extra: str) -> dict[str, str]:
+    """The variables of a served ragstore that embeds and chats through the fake upstream."""
+    settings = {f"RAGSTORE_{key.upper()}": str(value) for key, value in UPSTREAM_EMBEDDINGS.items()}
+    return {"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "bench", **settings, **extra}
