@@ -27,7 +27,7 @@ from app.core.config import Settings, get_settings
 from app.embeddings.base import EmbeddedCallback, Vectors, as_vectors
 from app.embeddings.base import EmbeddingModel as BaseEmbeddingModel
 from app.embeddings.factory import create_embedding_model
-from app.ingestion.service import ProcessingOptions
+from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.llm.client import LLMClients
 from app.runtime import Runtime

@@ -39,7 +39,7 @@ class Runtime:
         self.embedding_model = embedding_model
         self.ingestion = IngestionService(database, embedding_model, settings)
         self.search = SearchService(embedding_model, settings)
-        self.chat = ChatService(self.search, llm_clients, settings)
+        self.chat = ChatService(database, self.search, llm_clients, settings)
         self.queue = JobQueue(database.url, settings.worker_stalled_after_seconds)
         self.jobs = JobService(database, self.ingestion, settings, self.queue)
 

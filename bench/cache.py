@@ -7,7 +7,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from app.ingestion.service import ProcessingOptions
+from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
 from bench.common import database, report, timer

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import openai
 
-from app.ingestion.service import ProcessingOptions
+from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
 from bench.common import database, report, timer

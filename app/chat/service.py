@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from openai.types.chat import ChatCompletionMessageParam
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.collection.service import describe_collection, get_collection
 from app.core.config import Settings
 from app.core.errors import BadRequest
+from app.db.database import Database
 from app.llm.client import LLMClients
 from app.llm.streaming import StreamPart, single_answer, stream_chat
 from app.search.service import SearchHit, SearchQuery, SearchService
@@ -54,12 +54,22 @@ class ChatAnswer:
 
 
 class ChatService:
-    def __init__(self, search: SearchService, llm_clients: LLMClients, settings: Settings) -> None:
+    """Owns its sessions (it takes the Database): each read is a short read session of its
+    own, so no connection is held while the provider embeds the question or answers."""
+
+    def __init__(
+        self,
+        database: Database,
+        search: SearchService,
+        llm_clients: LLMClients,
+        settings: Settings,
+    ) -> None:
+        self.database = database
         self.search = search
         self.llm_clients = llm_clients
         self.settings = settings
 
-    async def answer(self, session: AsyncSession, query: ChatQuery) -> ChatAnswer:
+    async def answer(self, query: ChatQuery) -> ChatAnswer:
         """Open the model's stream for the question (with its sources, under RAG).
 
         Errors the caller can be told with a status code (no collection, no
@@ -67,7 +77,7 @@ class ChatService:
         before anything streams.
         """
         if query.collection_id is not None and query.use_documents:
-            sources = await self._relevant_chunks(session, query.collection_id, query)
+            sources = await self._relevant_chunks(query.collection_id, query)
             if not sources:
                 return ChatAnswer([], single_answer(query.nothing_relevant))
             messages = build_messages(
@@ -75,7 +85,8 @@ class ChatService:
             )
         else:
             if query.collection_id is not None:
-                await get_collection(session, query.collection_id)
+                async with self.database.read_session() as session:
+                    await get_collection(session, query.collection_id)
             sources, messages = [], _plain(query.instructions, query.question)
         parts = await stream_chat(
             self.llm_clients.for_key(query.api_key),
@@ -85,19 +96,19 @@ class ChatService:
         )
         return ChatAnswer(sources, parts)
 
-    async def _relevant_chunks(
-        self, session: AsyncSession, collection_id: str, query: ChatQuery
-    ) -> list[SearchHit]:
-        if (await describe_collection(session, collection_id)).document_count == 0:
+    async def _relevant_chunks(self, collection_id: str, query: ChatQuery) -> list[SearchHit]:
+        async with self.database.read_session() as session:
+            summary = await describe_collection(session, collection_id)
+        if summary.document_count == 0:
             raise EmptyCollection(
                 f"collection {collection_id!r} has no documents: upload one first"
             )
-        hits = await self.search.search(
-            session,
-            SearchQuery(
-                collection_id, query.question, k=self.settings.rag_top_k, api_key=query.api_key
-            ),
+        search = SearchQuery(
+            collection_id, query.question, k=self.settings.rag_top_k, api_key=query.api_key
         )
+        vector = await self.search.with_api_key(query.api_key).embed_query(query.question)
+        async with self.database.read_session() as session:
+            hits = await self.search.search_by_vector(session, search, vector)
         return [hit for hit in hits if _is_relevant(hit, self.settings.rag_min_similarity)]
 
 

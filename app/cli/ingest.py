@@ -23,8 +23,8 @@ from rich.text import Text
 
 from app.cli.runtime import console, run
 from app.core.errors import AppError
+from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.progress import IngestProgress
-from app.ingestion.service import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
 

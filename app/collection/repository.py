@@ -21,6 +21,34 @@ class CollectionRepository(RepositoryBase[Collection]):
         assert collection is not None
         return collection
 
+    async def create_if_absent(self, collection_id: str, name: str) -> bool:
+        """Create the collection unless it exists; True when this call created it."""
+        created = await self.session.execute(
+            insert(Collection)
+            .values(id=collection_id, name=name)
+            .on_conflict_do_nothing(index_elements=[Collection.id])
+            .returning(Collection.id)
+        )
+        return created.first() is not None
+
+    async def lock_for_share(self, collection_id: str) -> Collection | None:
+        """The collection, held against deletion until the transaction ends (FOR KEY SHARE:
+        writers of its documents take this first, so a DELETE waits instead of deadlocking)."""
+        return await self.session.scalar(
+            select(Collection)
+            .where(Collection.id == collection_id)
+            .with_for_update(read=True, key_share=True)
+            .execution_options(populate_existing=True)
+        )
+
+    async def lock_for_update(self, collection_id: str) -> Collection | None:
+        return await self.session.scalar(
+            select(Collection)
+            .where(Collection.id == collection_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
     async def create_unless_taken(
         self, collection_id: str, name: str, metadata: dict[str, object]
     ) -> Collection | None:

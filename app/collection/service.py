@@ -61,7 +61,8 @@ async def list_collections(
 async def delete_collection(session: AsyncSession, collection_id: str) -> None:
     """Delete the collection; its documents and chunks go with it (foreign keys cascade)."""
     collection = await get_collection(session, collection_id)
-    await CollectionRepository(session).delete(collection)
+    if not await CollectionRepository(session).delete(collection):
+        raise CollectionNotFound(f"collection {collection_id!r} not found")
 
 
 async def _summaries(

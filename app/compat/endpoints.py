@@ -15,6 +15,7 @@ from app.chat.dependencies import ChatDep
 from app.chat.responses import event_response, text_response, wants_events
 from app.chat.service import ChatQuery, EmptyCollection
 from app.collection import service as collections
+from app.collection.schemas import COLLECTION_ID_PATTERN
 from app.collection.service import CollectionNotFound
 from app.compat.schemas import (
     ChatRequest,
@@ -96,7 +97,12 @@ async def upload_document(
     session: SessionDep,
     response: Response,
     session_id: Annotated[
-        str | None, Form(description="Collection to add to; created when absent or unknown")
+        str | None,
+        Form(
+            description="Collection to add to; created when absent or unknown (letters, "
+            "digits and `._:-`, as a collection id)",
+            pattern=COLLECTION_ID_PATTERN,
+        ),
     ] = None,
 ) -> UploadResponse:
     """Store, parse, chunk and embed a file into a session; searchable when this returns.
@@ -233,9 +239,7 @@ async def search_session(
     response_class=Response,
     responses=_CHAT_RESPONSES,
 )
-async def chat(
-    request: ChatRequest, chat: ChatDep, session: SessionDep, accept: AcceptHeader = None
-) -> Response:
+async def chat(request: ChatRequest, chat: ChatDep, accept: AcceptHeader = None) -> Response:
     """Send a developer and a user message; tokens stream back as they arrive.
     With `session_id`, the answer draws on that collection's documents."""
     query = ChatQuery(
@@ -247,7 +251,7 @@ async def chat(
         include_usage=wants_events(accept),
         nothing_relevant=NOTHING_RELEVANT,
     )
-    return await _streamed_answer(chat, session, query, accept)
+    return await _streamed_answer(chat, query, accept)
 
 
 @router.post(
@@ -256,9 +260,7 @@ async def chat(
     response_class=Response,
     responses=_CHAT_RESPONSES,
 )
-async def rag_chat(
-    request: RagChatRequest, chat: ChatDep, session: SessionDep, accept: AcceptHeader = None
-) -> Response:
+async def rag_chat(request: RagChatRequest, chat: ChatDep, accept: AcceptHeader = None) -> Response:
     """Retrieve the session's most relevant chunks and stream an answer that cites them."""
     query = ChatQuery(
         question=request.user_message,
@@ -269,15 +271,13 @@ async def rag_chat(
         include_usage=wants_events(accept),
         nothing_relevant=NOTHING_RELEVANT,
     )
-    return await _streamed_answer(chat, session, query, accept)
+    return await _streamed_answer(chat, query, accept)
 
 
-async def _streamed_answer(
-    chat: ChatDep, session: SessionDep, query: ChatQuery, accept: str | None
-) -> Response:
+async def _streamed_answer(chat: ChatDep, query: ChatQuery, accept: str | None) -> Response:
     """Plain-text tokens as the original front end reads them, or server-sent events."""
     with session_words(query.collection_id or ""):
-        answer = await chat.answer(session, query)
+        answer = await chat.answer(query)
     if wants_events(accept):
         return event_response(answer.parts, answer.sources)
     return text_response(answer.parts)

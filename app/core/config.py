@@ -87,6 +87,21 @@ class Settings(BaseSettings):
 
     chunk_size: int = Field(default=500, gt=0, le=MAX_CHUNK_SIZE)
     chunk_overlap: int = Field(default=50, ge=0)
+    min_chunk_size: int = Field(
+        default=100,
+        ge=1,
+        description="Smallest chunk_size an upload may ask for: below it, each chunk's row "
+        "(vector, metadata, index entries) outweighs the text it holds many times over.",
+    )
+    max_chunks_per_document: int = Field(
+        default=250_000, ge=1, description="Most chunks one document may make."
+    )
+    max_copied_metadata_mb: float = Field(
+        default=64.0,
+        gt=0,
+        description="Most upload metadata one document may copy into its chunks "
+        "(its size times the number of chunks).",
+    )
     max_upload_mb: float = Field(default=50.0, gt=0)
     max_unpacked_mb: float = Field(
         default=200.0, gt=0, description="Most a DOCX or XLSX may unpack to (ZIP bombs)."

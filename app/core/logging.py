@@ -11,7 +11,12 @@ request_api_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9_\-.]{6,})")
+# A key sent in a URL (`?api_key=...`), of any shape: uvicorn's access log writes URLs.
+_KEY_IN_QUERY = re.compile(r"\b((?:api[_-]?key|key|token|access_token)=)[^&\s\"']+", re.IGNORECASE)
+# uvicorn's own loggers keep their own handlers and do not propagate to the root.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 REDACTED = "[REDACTED]"
+_TRACEBACKS = logging.Formatter()
 
 
 class SecretRedactingFilter(logging.Filter):
@@ -22,10 +27,20 @@ class SecretRedactingFilter(logging.Filter):
         self._known_secrets = [secret for secret in known_secrets if secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [*self._known_secrets, request_api_key.get() or ""]
         message = record.getMessage()
-        redacted = redact(message, [*self._known_secrets, request_api_key.get() or ""])
+        redacted = redact(message, secrets)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            # A traceback quotes the values it passed through: formatted here, so that it
+            # is scrubbed below and the handler's formatter prints that text.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        # Scrubbed even when an earlier handler formatted (and cached) it unfiltered.
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
         return True
 
 
@@ -34,16 +49,21 @@ def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+    text = _KEY_IN_QUERY.sub(rf"\1{REDACTED}", text)
     return _KEY_PATTERN.sub(REDACTED, text)
 
 
 def configure_logging(level: str, known_secrets: list[str]) -> None:
-    """Plain timestamped lines on stderr; secrets filtered on every handler."""
+    """Plain timestamped lines on stderr; secrets filtered on every handler, uvicorn's
+    access and error logs included."""
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
     )
     secret_filter = SecretRedactingFilter(known_secrets)
-    for handler in logging.getLogger().handlers:
+    handlers = [
+        handler for name in ("", *SERVER_LOGGERS) for handler in logging.getLogger(name).handlers
+    ]
+    for handler in handlers:
         handler.filters = [f for f in handler.filters if not isinstance(f, SecretRedactingFilter)]
         handler.addFilter(secret_filter)
     logging.getLogger().setLevel(level)

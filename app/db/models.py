@@ -47,9 +47,21 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Its document (or collection) was deleted.
+    CANCELLED = "cancelled"
+    # A newer upload or retry of its document took its place.
+    SUPERSEDED = "superseded"
 
 
-FINISHED_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED})
+ACTIVE_JOB_STATES = frozenset({JobState.QUEUED, JobState.RUNNING})
+FINISHED_JOB_STATES = frozenset(JobState) - ACTIVE_JOB_STATES
+
+
+class CacheState(StrEnum):
+    """A processed-document cache entry is built slice by slice, then complete."""
+
+    BUILDING = "building"
+    COMPLETE = "complete"
 
 
 def _one_of(column: str, states: type[StrEnum]) -> str:
@@ -139,6 +151,13 @@ class Document(Base):
         nullable=False,
         comment="The processed_documents key of this content and processing parameters.",
     )
+    generation: Mapped[int] = mapped_column(
+        Integer,
+        nullable=False,
+        server_default="1",
+        comment="The current version: raised by every committed or accepted upload and "
+        "every retry; work for an older generation is discarded.",
+    )
     metadata_: Mapped[dict[str, Any]] = _metadata_column(
         "User metadata given at upload (OpenAI: attributes)."
     )
@@ -200,6 +219,7 @@ class ProcessedDocument(Base):
     __tablename__ = "processed_documents"
     __table_args__ = (
         Index("ix_processed_documents_last_used_at", "last_used_at"),
+        CheckConstraint(_one_of("state", CacheState), name="state"),
         {
             "comment": "Cache of parsed and embedded content, so the same bytes with the "
             "same processing parameters are never parsed or embedded twice."
@@ -219,6 +239,19 @@ class ProcessedDocument(Base):
     created_at: Mapped[datetime] = _created_at()
     last_used_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    state: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        server_default=CacheState.COMPLETE.value,
+        comment="building while its chunks are stored batch by batch; complete after.",
+    )
+    builder_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), comment="The upload building this entry (while building)."
+    )
+    lease_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="A building entry's builder renews this; past it, another may take over.",
     )
 
 
@@ -246,8 +279,15 @@ class IngestionJob(Base):
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
-    document_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    # NULL once the document is deleted: the job stays, ended `cancelled` (a trigger).
+    document_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="SET NULL")
+    )
+    generation: Mapped[int] = mapped_column(
+        Integer,
+        nullable=False,
+        server_default="1",
+        comment="The document generation this job processes.",
     )
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default=JobState.QUEUED.value)
     options: Mapped[dict[str, Any]] = mapped_column(

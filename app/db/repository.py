@@ -3,6 +3,8 @@
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import Base
@@ -26,9 +28,22 @@ class RepositoryBase(Generic[ModelT]):
             await self.session.refresh(obj)
         return obj
 
-    async def delete(self, obj: ModelT) -> None:
-        await self.session.delete(obj)
-        await self.session.flush()
+    async def delete(self, obj: ModelT) -> bool:
+        """Delete the row (by primary key); False when another transaction deleted it first.
+
+        A Core DELETE, not `session.delete`: the ORM's flush treats a row that is already
+        gone as stale data (a 500), where the caller wants to answer 404.
+        """
+        mapper = inspect(self.model)
+        key = [
+            column == getattr(obj, mapper.get_property_by_column(column).key)
+            for column in mapper.primary_key
+        ]
+        deleted = await self.session.execute(
+            sql_delete(self.model).where(*key).returning(*mapper.primary_key)
+        )
+        self.session.expunge(obj)
+        return deleted.first() is not None
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:

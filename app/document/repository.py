@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, text
 
+from app.db.locks import advisory_lock
 from app.db.models import Chunk, Document, DocumentFile
 from app.db.repository import RepositoryBase, driver_connection
 
@@ -37,6 +38,38 @@ class DocumentRepository(RepositoryBase[Document]):
             select(Document).where(
                 Document.collection_id == collection_id, Document.filename == filename
             )
+        )
+
+    async def lock_by_filename(self, collection_id: str, filename: str) -> Document | None:
+        """The document of that name, locked until the transaction ends, and the name with
+        it: a name with no document yet is held by a transaction-scoped advisory lock, so
+        two first uploads of one name take turns instead of colliding on the unique key."""
+        await advisory_lock(self.session, f"document:{collection_id}/{filename}")
+        return await self.session.scalar(
+            select(Document)
+            .where(Document.collection_id == collection_id, Document.filename == filename)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def lock_in_collection(
+        self, collection_id: str, document_id: uuid.UUID
+    ) -> Document | None:
+        return await self.session.scalar(
+            select(Document)
+            .where(Document.collection_id == collection_id, Document.id == document_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def lock_version(self, document_id: uuid.UUID, generation: int) -> Document | None:
+        """The document if `generation` is still its current version, locked; None when it
+        was deleted or a newer version took its place (the compare of compare-and-set)."""
+        return await self.session.scalar(
+            select(Document)
+            .where(Document.id == document_id, Document.generation == generation)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
 
     async def list_page(

@@ -33,8 +33,10 @@ async def list_documents(
 
 
 async def delete_document(session: AsyncSession, document: Document) -> None:
-    """Delete the document; its chunks and vectors go with it (foreign key cascade)."""
-    await DocumentRepository(session).delete(document)
+    """Delete the document; its chunks and vectors go with it (foreign key cascade), and
+    its unfinished jobs end `cancelled` (a trigger). A delete that lost a race is a 404."""
+    if not await DocumentRepository(session).delete(document):
+        raise DocumentNotFound(f"document {document.id} was deleted meanwhile")
 
 
 async def delete_document_by_filename(

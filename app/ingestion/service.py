@@ -1,52 +1,61 @@
-"""Ingestion: a stored upload becomes a document whose chunks and vectors are in PostgreSQL.
+"""Ingestion: a stored upload becomes a version of a document, searchable in PostgreSQL.
 
-Exactly once, and all at once:
-- an advisory lock per (collection, filename) serialises concurrent uploads of
-  the same name, so the second finds the first's result instead of a race;
-- the document row, its chunks and its cache entry are written in one
-  transaction, so readers see either the previous version or the complete new
-  one — never part of a document;
-- identical content with identical processing parameters is taken from the
-  processed-document cache: no parsing, no embedding calls;
-- a bad file (415/422) rolls everything back: nothing is stored;
-- an embedding provider that stays down past the retry budget rolls the work
-  back too, and then the document is recorded as `failed` with the reason, so
-  nothing is dropped silently and the upload can be retried.
+Versions, not locks, keep concurrent work apart:
+- every document has a `generation`; a committed upload, an accepted
+  background upload and a retry each take the next one, and work for an
+  older generation is discarded (compare-and-set);
+- a synchronous upload notes what it saw before it began (the collection, and
+  the document of that name if any) and may replace only that: the last
+  acknowledged upload of a name wins, and a delete in the meantime wins over
+  the upload (409), which re-creates nothing;
+- the content is parsed, chunked and embedded into the processed-document
+  cache with no transaction open while the model provider works
+  (`pipeline.py`); identical content is taken from the cache;
+- one short transaction then makes the new version current: the document
+  row, its chunks (copied from the cache inside PostgreSQL) and its status,
+  so readers see the previous version or the complete new one, never part;
+- every writer locks in one order: collection, then document, then cache
+  entry and chunks, so a delete and an ingest wait for each other instead of
+  deadlocking;
+- a bad file (415/422) stores nothing; an embedding provider that stays down
+  past the retry budget leaves the document `failed` with the reason and its
+  bytes, so it can be retried, unless a newer version or a delete came first.
 
-This service owns its transactions (it takes the Database, not a session)
-because a failure must be committed while the failed work is rolled back.
+This service owns its transactions (it takes the Database, not a session):
+one upload needs several.
 """
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.collection.repository import CollectionRepository
 from app.collection.service import get_collection
-from app.core.config import MAX_CHUNK_SIZE, Settings
-from app.core.errors import UnprocessableContent
+from app.core.config import Settings
+from app.core.errors import AppError, Conflict, UnprocessableContent, UnsupportedMediaType
 from app.db.database import Database
 from app.db.locks import advisory_lock
-from app.db.models import Collection, Document, DocumentStatus, ProcessedDocument
+from app.db.models import Collection, Document, DocumentStatus
 from app.document.repository import ChunkRepository, DocumentFileRepository, DocumentRepository
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
-from app.ingestion.progress import IngestProgress, ProgressCallback, counted
+from app.ingestion.pipeline import BuiltEntry, ProcessingPipeline
+from app.ingestion.prepared import PreparedUpload, ProcessingOptions
+from app.ingestion.progress import IngestProgress, ProgressCallback
 from app.ingestion.repository import ProcessedDocumentRepository
-from app.ingestion.upload import StoredUpload, metadata_too_large
-from app.processing.chunking import TextSplitter, chunk_units
+from app.ingestion.upload import StoredUpload
 from app.processing.detection import detect_document_type
-from app.processing.parsers import ParseLimits, parse_document
-from app.processing.units import ChunkDraft, DocumentType
+from app.processing.units import DocumentType
 
 logger = logging.getLogger(__name__)
 
@@ -61,44 +70,9 @@ CONTENT_TYPES = {
     DocumentType.MARKDOWN: "text/markdown",
     DocumentType.HTML: "text/html",
 }
-
-
-@dataclass(frozen=True)
-class ProcessingOptions:
-    chunk_size: int
-    chunk_overlap: int
-    metadata: dict[str, Any] = field(default_factory=dict)
-    use_cache: bool = True
-
-    @classmethod
-    def from_request(
-        cls,
-        settings: Settings,
-        chunk_size: int | None = None,
-        chunk_overlap: int | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> "ProcessingOptions":
-        """Validated options: the settings' defaults where the request gives none."""
-        options = cls(
-            chunk_size=settings.chunk_size if chunk_size is None else chunk_size,
-            chunk_overlap=settings.chunk_overlap if chunk_overlap is None else chunk_overlap,
-            metadata=metadata or {},
-        )
-        options.splitter()
-        if options.chunk_size > MAX_CHUNK_SIZE:
-            # Nor could PostgreSQL's integer column hold any size a client may send.
-            raise UnprocessableContent(
-                f"chunk_size ({options.chunk_size}) must be at most {MAX_CHUNK_SIZE} characters"
-            )
-        if len(json.dumps(options.metadata)) > settings.max_metadata_bytes:
-            raise UnprocessableContent(metadata_too_large(settings.max_metadata_bytes))
-        return options
-
-    def splitter(self) -> TextSplitter:
-        try:
-            return TextSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
-        except ValueError as exc:
-            raise UnprocessableContent(str(exc)) from exc
+# A cache entry evicted between being built and being copied is built again, this often.
+_BUILD_ATTEMPTS = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,6 +81,38 @@ class IngestResult:
     collection: Collection
     already_processed: bool
     from_cache: bool
+    # The same content is already the pending version (queued): nothing new was registered.
+    in_flight: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentVersion:
+    """One generation of one document: what a background job processes."""
+
+    document_id: uuid.UUID
+    generation: int
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a synchronous upload saw before it began: it may replace only that."""
+
+    collection: Collection
+    # The document of that name then, or None: its id and generation.
+    document: DocumentVersion | None
+    # Whether this upload created the collection (undone if the file is refused).
+    created_collection: bool
+    # The same content with the same parameters was already the current version.
+    unchanged: Document | None
+
+
+class VersionGone(Exception):
+    """The version a job worked on is no longer current: deleted, or superseded.
+    The database has already ended the job (its triggers); nothing is written."""
+
+
+class _CacheEntryGone(Exception):
+    """The cache entry was evicted between being built and being copied."""
 
 
 class IngestionService:
@@ -116,6 +122,7 @@ class IngestionService:
         self.database = database
         self.embedding_model = embedding_model
         self.settings = settings
+        self.pipeline = ProcessingPipeline(database, embedding_model, settings)
 
     def with_api_key(self, api_key: str | None) -> "IngestionService":
         """This service with embeddings billed to a request's own key (the original api_key)."""
@@ -123,6 +130,18 @@ class IngestionService:
             return self
         return IngestionService(
             self.database, self.embedding_model.with_api_key(api_key), self.settings
+        )
+
+    async def prepare(
+        self, upload: StoredUpload, collection_id: str | None, options: ProcessingOptions
+    ) -> PreparedUpload:
+        """Detect the type (415 before anything is stored) and key the content for the cache."""
+        document_type = await asyncio.to_thread(detect_document_type, upload.path, upload.filename)
+        key = cache_key(
+            upload.sha256, options.chunk_size, options.chunk_overlap, self.embedding_model.model
+        )
+        return PreparedUpload(
+            upload, document_type, key, collection_id or await self._new_collection_id(), options
         )
 
     async def ingest(
@@ -134,36 +153,90 @@ class IngestionService:
         create_collection: bool,
         on_progress: ProgressCallback | None = None,
     ) -> IngestResult:
-        """Store the upload as a document of the collection, processed and searchable."""
-        document_type = await asyncio.to_thread(detect_document_type, upload.path, upload.filename)
-        key = cache_key(
-            upload.sha256, options.chunk_size, options.chunk_overlap, self.embedding_model.model
-        )
-        collection_id = collection_id or await self._new_collection_id()
+        """Store the upload as the current version of its document, processed and searchable."""
+        prepared = await self.prepare(upload, collection_id, options)
+        baseline = await self._begin(prepared, create_collection)
+        if baseline.unchanged is not None:
+            return IngestResult(baseline.unchanged, baseline.collection, True, from_cache=True)
         try:
-            async with self.database.session() as session:
-                result = await self._ingest_locked(
-                    session,
-                    upload,
-                    document_type,
-                    key,
-                    collection_id,
-                    options,
-                    create_collection,
-                    on_progress or _ignore,
-                )
-        except EmbeddingFailed as exc:
-            document_id = await self._record_failure(
-                upload, document_type, key, collection_id, options, exc.message
+            return await self._with_built_entry(
+                prepared,
+                on_progress or _ignore,
+                functools.partial(self._commit_upload, prepared, baseline),
             )
-            raise EmbeddingFailed(
-                f"{exc.message}. The document ({document_id}) is marked failed; "
-                "upload it again to retry."
-            ) from exc
-        if result.from_cache or result.already_processed:
-            return result
-        await self._evict_cache()
-        return result
+        except EmbeddingFailed as exc:
+            document_id = await self._record_failure(prepared, baseline, exc.message)
+            outcome = (
+                f"The document ({document_id}) is marked failed; upload it again to retry."
+                if document_id is not None
+                else "A newer version of the document, or its deletion, came first."
+            )
+            raise EmbeddingFailed(f"{exc.message}. {outcome}") from exc
+        except (UnprocessableContent, UnsupportedMediaType):
+            if baseline.created_collection:
+                await self._drop_collection_if_unused(baseline.collection)
+            raise
+
+    async def register(
+        self,
+        session: AsyncSession,
+        upload: StoredUpload,
+        collection_id: str | None,
+        options: ProcessingOptions,
+        *,
+        create_collection: bool,
+        join_in_flight: bool = True,
+    ) -> IngestResult:
+        """Record the upload as the next, `pending` version of its document with its bytes,
+        for a worker to process (the caller queues the job in the same transaction).
+
+        Bad types are refused here, before anything is stored; content that is already
+        the current version is reported as such and nothing is queued; so is the same
+        content already waiting as the current version (`in_flight`, unless told not to
+        join it), whose job the caller hands out again.
+        """
+        prepared = await self.prepare(upload, collection_id, options)
+        await _open_collection(session, prepared.collection_id, create_collection)
+        collection = await CollectionRepository(session).lock_for_share(prepared.collection_id)
+        if collection is None:
+            raise Conflict(f"collection {prepared.collection_id!r} was deleted meanwhile")
+        documents = DocumentRepository(session)
+        existing = await documents.lock_by_filename(collection.id, upload.filename)
+        if _is_unchanged(existing, prepared):
+            assert existing is not None
+            return IngestResult(existing, collection, already_processed=True, from_cache=True)
+        if join_in_flight and _is_in_flight(existing, prepared):
+            assert existing is not None
+            return IngestResult(existing, collection, False, from_cache=False, in_flight=True)
+        document = await _next_version(session, existing, prepared, DocumentStatus.PENDING)
+        await DocumentFileRepository(session).store(document.id, upload.path)
+        return IngestResult(document, collection, already_processed=False, from_cache=False)
+
+    async def process_version(
+        self, version: DocumentVersion, prepared: PreparedUpload, on_progress: ProgressCallback
+    ) -> Document:
+        """Process a registered version; raises VersionGone if it stopped being current."""
+
+        async def commit(entry: BuiltEntry) -> Document:
+            async with self.database.session() as session:
+                document = await _lock_version(session, prepared.collection_id, version)
+                await self._install_chunks(session, document, prepared, entry)
+                return document
+
+        return await self._with_built_entry(prepared, on_progress, commit)
+
+    async def record_version_failure(
+        self, collection_id: str, version: DocumentVersion, reason: str
+    ) -> bool:
+        """Mark a registered version failed, if it is still current (its bytes stay, for a
+        retry); False when it is gone."""
+        async with self.database.session() as session:
+            try:
+                document = await _lock_version(session, collection_id, version)
+            except VersionGone:
+                return False
+            await _mark_failed(session, document, reason)
+            return True
 
     async def insert_texts(
         self, collection_id: str, texts: Sequence[str], vectors: Vectors | None = None
@@ -223,108 +296,91 @@ class IngestionService:
             document.chunk_count = start + len(rows)
         return len(rows)
 
-    async def register(
-        self,
-        session: AsyncSession,
-        upload: StoredUpload,
-        collection_id: str | None,
-        options: ProcessingOptions,
-        *,
-        create_collection: bool,
-    ) -> IngestResult:
-        """Record the upload as a `pending` document with its bytes, for a worker to process.
-
-        Bad types are refused here, before anything is stored; content already
-        processed in this collection is reported as such and nothing is queued.
-        """
-        document_type = await asyncio.to_thread(detect_document_type, upload.path, upload.filename)
-        key = cache_key(
-            upload.sha256, options.chunk_size, options.chunk_overlap, self.embedding_model.model
-        )
-        collection_id = collection_id or await self._new_collection_id()
-        await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
-        collection = await _resolve_collection(session, collection_id, create_collection)
-        existing = await DocumentRepository(session).get_by_filename(collection.id, upload.filename)
-        if (
-            existing is not None
-            and existing.status == DocumentStatus.COMPLETED
-            and existing.cache_key == key
-        ):
-            return IngestResult(existing, collection, already_processed=True, from_cache=True)
-        document = await self._upsert_document(
-            session,
-            existing,
-            collection.id,
-            upload,
-            document_type,
-            key,
-            options,
-            DocumentStatus.PENDING,
-        )
-        await DocumentFileRepository(session).store(document.id, upload.path)
-        return IngestResult(document, collection, already_processed=False, from_cache=False)
-
     async def _new_collection_id(self) -> str:
         async with self.database.session() as session:
             generated = await session.scalar(select(func.gen_random_uuid()))
         return str(generated)
 
-    async def _ingest_locked(
+    async def _begin(self, prepared: PreparedUpload, create_collection: bool) -> Baseline:
+        async with self.database.session() as session:
+            created = await _open_collection(session, prepared.collection_id, create_collection)
+            collection = await get_collection(session, prepared.collection_id)
+            document = await DocumentRepository(session).get_by_filename(
+                collection.id, prepared.filename
+            )
+        unchanged = document if _is_unchanged(document, prepared) else None
+        return Baseline(collection, _version_of(document), created, unchanged)
+
+    async def _with_built_entry(
+        self,
+        prepared: PreparedUpload,
+        on_progress: ProgressCallback,
+        commit: Callable[[BuiltEntry], Awaitable[T]],
+    ) -> T:
+        """Build (or find) the content's cache entry, then `commit` it to a document; built
+        again if it was evicted in between."""
+        for _attempt in range(_BUILD_ATTEMPTS):
+            entry = await self._build(prepared, on_progress)
+            try:
+                return await commit(entry)
+            except _CacheEntryGone:
+                continue
+            finally:
+                await self._after_build(prepared, entry)
+        raise AppError("the processed content was evicted from the cache repeatedly; retry")
+
+    async def _build(self, prepared: PreparedUpload, on_progress: ProgressCallback) -> BuiltEntry:
+        # Without the cache, the content is staged under a key of this upload alone.
+        entry_key = (
+            prepared.cache_key
+            if prepared.options.use_cache
+            else f"{prepared.cache_key}:{uuid.uuid4().hex}"
+        )
+        return await self.pipeline.build(prepared, entry_key, on_progress)
+
+    async def _commit_upload(
+        self, prepared: PreparedUpload, baseline: Baseline, entry: BuiltEntry
+    ) -> IngestResult:
+        """Make the built content the current version, if what the upload saw still stands."""
+        async with self.database.session() as session:
+            collection = await _lock_collection(session, baseline.collection)
+            documents = DocumentRepository(session)
+            document = await documents.lock_by_filename(collection.id, prepared.filename)
+            if baseline.document is not None and (
+                document is None or document.id != baseline.document.document_id
+            ):
+                raise Conflict(
+                    f"document {prepared.filename!r} was deleted while this upload was "
+                    "processed; upload it again to store it"
+                )
+            if _is_unchanged(document, prepared):
+                assert document is not None
+                return IngestResult(document, collection, True, from_cache=True)
+            document = await _next_version(session, document, prepared, DocumentStatus.PROCESSING)
+            await self._install_chunks(session, document, prepared, entry)
+            return IngestResult(document, collection, False, from_cache=entry.from_cache)
+
+    async def _install_chunks(
         self,
         session: AsyncSession,
-        upload: StoredUpload,
-        document_type: DocumentType,
-        key: str,
-        collection_id: str,
-        options: ProcessingOptions,
-        create_collection: bool,
-        on_progress: ProgressCallback,
-    ) -> IngestResult:
-        await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
-        collection = await _resolve_collection(session, collection_id, create_collection)
-        documents = DocumentRepository(session)
-        existing = await documents.get_by_filename(collection.id, upload.filename)
-        if (
-            existing is not None
-            and existing.status == DocumentStatus.COMPLETED
-            and existing.cache_key == key
-        ):
-            return IngestResult(existing, collection, already_processed=True, from_cache=True)
-
-        document = await self._upsert_document(
-            session,
-            existing,
-            collection.id,
-            upload,
-            document_type,
-            key,
-            options,
-            DocumentStatus.PROCESSING,
-        )
-        chunks = ChunkRepository(session)
-        await chunks.delete_for_document(document.id)
-        cache = ProcessedDocumentRepository(session)
-        cached = None
-        if options.use_cache:
-            # The same content under another name may be processing right now: wait
-            # for it and reuse its result rather than embed it a second time.
-            await advisory_lock(session, f"cache:{key}")
-            cached = await cache.get(key)
+        document: Document,
+        prepared: PreparedUpload,
+        entry: BuiltEntry,
+    ) -> None:
+        """The document's chunks from the cache entry, in the caller's transaction."""
+        if await ProcessedDocumentRepository(session).lock_complete(entry.cache_key) is None:
+            raise _CacheEntryGone(entry.cache_key)
         chunk_metadata = {
-            **options.metadata,
-            "filename": upload.filename,
+            **prepared.options.metadata,
+            "filename": prepared.filename,
             "upload_time": datetime.now(UTC).isoformat(),
         }
-        if cached is not None:
-            count = await chunks.copy_from_cache(key, document.id, collection.id, chunk_metadata)
-            await cache.touch(key)
-            on_progress(IngestProgress(0, count, count, count))
-        else:
-            count = await self._process(
-                session, upload, document_type, key, document, options, chunk_metadata, on_progress
-            )
-        if count == 0:
-            raise UnprocessableContent(f"no extractable text in {upload.filename}")
+        chunks = ChunkRepository(session)
+        await chunks.delete_for_document(document.id)
+        count = await chunks.copy_from_cache(
+            entry.cache_key, document.id, document.collection_id, chunk_metadata
+        )
+        await ProcessedDocumentRepository(session).touch(entry.cache_key)
         document.status, document.chunk_count, document.error = (
             DocumentStatus.COMPLETED,
             count,
@@ -334,148 +390,49 @@ class IngestionService:
         await session.flush()
         # Load server-set columns (updated_at) now: the result outlives the session.
         await session.refresh(document)
-        return IngestResult(
-            document, collection, already_processed=False, from_cache=cached is not None
-        )
-
-    async def _upsert_document(
-        self,
-        session: AsyncSession,
-        existing: Document | None,
-        collection_id: str,
-        upload: StoredUpload,
-        document_type: DocumentType,
-        key: str,
-        options: ProcessingOptions,
-        status: DocumentStatus,
-    ) -> Document:
-        document = existing or Document(collection_id=collection_id, filename=upload.filename)
-        document.content_type = CONTENT_TYPES[document_type]
-        document.size_bytes = upload.size_bytes
-        document.content_sha256 = upload.sha256
-        document.chunk_size = options.chunk_size
-        document.chunk_overlap = options.chunk_overlap
-        document.cache_key = key
-        document.metadata_ = options.metadata
-        document.status = status
-        document.chunk_count = 0
-        document.error = None
-        session.add(document)
-        await session.flush()
-        await session.refresh(document)
-        return document
-
-    async def _process(
-        self,
-        session: AsyncSession,
-        upload: StoredUpload,
-        document_type: DocumentType,
-        key: str,
-        document: Document,
-        options: ProcessingOptions,
-        chunk_metadata: dict[str, Any],
-        on_progress: ProgressCallback,
-    ) -> int:
-        """Parse, chunk, embed and COPY, slice by slice, so memory stays flat."""
-        cache = ProcessedDocumentRepository(session) if options.use_cache else None
-        if cache is not None:
-            await cache.replace(
-                ProcessedDocument(
-                    cache_key=key,
-                    content_sha256=upload.sha256,
-                    chunk_size=options.chunk_size,
-                    chunk_overlap=options.chunk_overlap,
-                    embedding_model=self.embedding_model.model,
-                    chunk_count=0,
-                )
-            )
-        progress = IngestProgress()
-        limits = ParseLimits(
-            max_unpacked_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
-            max_pdf_pages=self.settings.max_pdf_pages,
-            max_csv_columns=self.settings.max_csv_columns,
-        )
-        units = counted(parse_document(upload.path, document_type, limits), progress)
-        drafts = chunk_units(units, options.splitter())
-
-        def embedded(count: int) -> None:
-            progress.chunks_embedded += count
-            on_progress(progress)
-
-        # Enough chunks per slice to keep every allowed embedding request busy.
-        slice_size = self.settings.embedding_batch_size * self.settings.embedding_concurrency
-        chunks = ChunkRepository(session)
-        count = 0
-        while batch := await asyncio.to_thread(_take, drafts, slice_size):
-            progress.chunks_made += len(batch)
-            on_progress(progress)
-            vectors = await self.embedding_model.aget_embeddings_batched(
-                [d.text for d in batch], embedded
-            )
-            await chunks.copy(
-                [
-                    (
-                        document.id,
-                        document.collection_id,
-                        draft.index,
-                        draft.text,
-                        json.dumps(
-                            {**chunk_metadata, **draft.metadata, "chunk_index": draft.index}
-                        ),
-                        vector,
-                    )
-                    for draft, vector in zip(batch, vectors, strict=True)
-                ]
-            )
-            if cache is not None:
-                await cache.copy_chunks(
-                    [
-                        (key, draft.index, draft.text, json.dumps(draft.metadata), vector)
-                        for draft, vector in zip(batch, vectors, strict=True)
-                    ]
-                )
-            count += len(batch)
-            progress.chunks_stored = count
-            on_progress(progress)
-        if cache is not None:
-            entry = await cache.get(key)
-            assert entry is not None
-            entry.chunk_count = count
-        return count
 
     async def _record_failure(
-        self,
-        upload: StoredUpload,
-        document_type: DocumentType,
-        key: str,
-        collection_id: str,
-        options: ProcessingOptions,
-        reason: str,
-    ) -> str:
+        self, prepared: PreparedUpload, baseline: Baseline, reason: str
+    ) -> uuid.UUID | None:
+        """Record the document as failed with its bytes, if nothing newer came first.
+
+        Never creates a collection, and never writes over a newer version or a delete.
+        """
         async with self.database.session() as session:
-            await advisory_lock(session, f"document:{collection_id}/{upload.filename}")
-            collection = await CollectionRepository(session).get_or_create(
-                collection_id, collection_id
+            try:
+                collection = await _lock_collection(session, baseline.collection)
+            except Conflict:
+                logger.warning("%s failed after its collection was deleted", prepared.filename)
+                return None
+            document = await DocumentRepository(session).lock_by_filename(
+                collection.id, prepared.filename
             )
-            existing = await DocumentRepository(session).get_by_filename(
-                collection.id, upload.filename
-            )
-            document = await self._upsert_document(
-                session,
-                existing,
-                collection.id,
-                upload,
-                document_type,
-                key,
-                options,
-                DocumentStatus.FAILED,
-            )
-            document.error = reason
-            await ChunkRepository(session).delete_for_document(document.id)
+            if _version_of(document) != baseline.document:
+                logger.warning("%s failed; a newer version came first", prepared.filename)
+                return None
+            document = await _next_version(session, document, prepared, DocumentStatus.FAILED)
+            await _mark_failed(session, document, reason)
             # Kept so the document can be retried later without a new upload.
-            await DocumentFileRepository(session).store(document.id, upload.path)
-            logger.warning("document %s (%s) failed: %s", document.id, upload.filename, reason)
-            return str(document.id)
+            await DocumentFileRepository(session).store(document.id, prepared.stored.path)
+            logger.warning("document %s (%s) failed: %s", document.id, prepared.filename, reason)
+            return document.id
+
+    async def _drop_collection_if_unused(self, collection: Collection) -> None:
+        """Undo the collection a refused upload created, unless something else uses it now."""
+        async with self.database.session() as session:
+            locked = await CollectionRepository(session).lock_for_update(collection.id)
+            if locked is None or locked.created_at != collection.created_at:
+                return
+            if await DocumentRepository(session).count_in_collection(collection.id) == 0:
+                await CollectionRepository(session).delete(locked)
+
+    async def _after_build(self, prepared: PreparedUpload, entry: BuiltEntry) -> None:
+        """Drop a private staging entry; trim the cache after new content was built."""
+        if not prepared.options.use_cache:
+            async with self.database.session() as session:
+                await ProcessedDocumentRepository(session).drop(entry.cache_key)
+        elif not entry.from_cache:
+            await self._evict_cache()
 
     async def _evict_cache(self) -> None:
         try:
@@ -491,17 +448,95 @@ class IngestionService:
             logger.exception("processed-document cache eviction failed")
 
 
-async def _resolve_collection(
+async def _open_collection(
     session: AsyncSession, collection_id: str, create_collection: bool
-) -> Collection:
-    if create_collection:
-        return await CollectionRepository(session).get_or_create(collection_id, collection_id)
-    return await get_collection(session, collection_id)
+) -> bool:
+    """Create the collection if asked to and absent (True then), or 404 if it is missing."""
+    created = create_collection and await CollectionRepository(session).create_if_absent(
+        collection_id, collection_id
+    )
+    await get_collection(session, collection_id)
+    return created
+
+
+async def _lock_collection(session: AsyncSession, seen: Collection) -> Collection:
+    """The collection the work began in, held against deletion until commit: a DELETE
+    that came first wins (409), and one that comes later waits for this transaction."""
+    collection = await CollectionRepository(session).lock_for_share(seen.id)
+    if collection is None or collection.created_at != seen.created_at:
+        raise Conflict(f"collection {seen.id!r} was deleted while this upload was processed")
+    return collection
+
+
+async def _lock_version(
+    session: AsyncSession, collection_id: str, version: DocumentVersion
+) -> Document:
+    """The version, locked in the writers' order (collection, then document), or VersionGone."""
+    if await CollectionRepository(session).lock_for_share(collection_id) is None:
+        raise VersionGone(version)
+    document = await DocumentRepository(session).lock_version(
+        version.document_id, version.generation
+    )
+    if document is None:
+        raise VersionGone(version)
+    return document
+
+
+def _version_of(document: Document | None) -> DocumentVersion | None:
+    return None if document is None else DocumentVersion(document.id, document.generation)
+
+
+def _is_in_flight(document: Document | None, prepared: PreparedUpload) -> bool:
+    return (
+        document is not None
+        and document.status in (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
+        and document.cache_key == prepared.cache_key
+    )
+
+
+def _is_unchanged(document: Document | None, prepared: PreparedUpload) -> bool:
+    return (
+        document is not None
+        and document.status == DocumentStatus.COMPLETED
+        and document.cache_key == prepared.cache_key
+    )
+
+
+async def _next_version(
+    session: AsyncSession,
+    document: Document | None,
+    prepared: PreparedUpload,
+    status: DocumentStatus,
+) -> Document:
+    """The document (locked by the caller) as its next generation, describing this upload."""
+    if document is None:
+        document = Document(
+            collection_id=prepared.collection_id, filename=prepared.filename, generation=1
+        )
+        session.add(document)
+    else:
+        document.generation += 1
+    upload = prepared.stored
+    document.content_type = CONTENT_TYPES[prepared.document_type]
+    document.size_bytes = upload.size_bytes
+    document.content_sha256 = upload.sha256
+    document.chunk_size = prepared.options.chunk_size
+    document.chunk_overlap = prepared.options.chunk_overlap
+    document.cache_key = prepared.cache_key
+    document.metadata_ = prepared.options.metadata
+    document.status = status
+    document.error = None
+    await session.flush()
+    await session.refresh(document)
+    return document
+
+
+async def _mark_failed(session: AsyncSession, document: Document, reason: str) -> None:
+    """Failed documents keep no chunks: nothing of a version that did not complete is found."""
+    document.status, document.error, document.chunk_count = DocumentStatus.FAILED, reason, 0
+    await ChunkRepository(session).delete_for_document(document.id)
+    await session.flush()
 
 
 def _ignore(_progress: IngestProgress) -> None:
     return None
-
-
-def _take(drafts: Iterator[ChunkDraft], size: int) -> list[ChunkDraft]:
-    return list(islice(drafts, size))

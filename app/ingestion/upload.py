@@ -126,6 +126,10 @@ def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
         raise UnprocessableContent(f"metadata is not valid JSON: {exc.msg}") from exc
     except RecursionError as exc:
         raise UnprocessableContent(METADATA_TOO_DEEP) from exc
+    except ValueError as exc:
+        # Python refuses to read integers of more than 4,300 digits (a denial-of-service
+        # guard of its int parser), with a plain ValueError.
+        raise UnprocessableContent(f"metadata holds a number too long to read: {exc}") from exc
     if not isinstance(value, dict):
         raise UnprocessableContent("metadata must be a JSON object")
     check_metadata(value)

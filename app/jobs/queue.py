@@ -18,7 +18,9 @@ from sqlalchemy.engine import make_url
 logger = logging.getLogger(__name__)
 
 QUEUE = "ingestion"
+TASK = "ingest_document"
 JobRunner = Callable[[uuid.UUID], Awaitable[None]]
+Sweep = Callable[[], Awaitable[None]]
 
 
 def psycopg_conninfo(database_url: str) -> str:
@@ -39,16 +41,19 @@ class JobQueue:
             )
         )
         self._runner: JobRunner | None = None
+        self._sweep: Sweep | None = None
 
-        @self.app.task(name="ingest_document", queue=QUEUE)
+        @self.app.task(name=TASK, queue=QUEUE)
         async def ingest_document(job_id: str) -> None:
             assert self._runner is not None, "bind() a runner before working"
             await self._runner(uuid.UUID(job_id))
 
         self._ingest_document = ingest_document
 
-    def bind(self, runner: JobRunner) -> None:
+    def bind(self, runner: JobRunner, sweep: Sweep | None = None) -> None:
+        """What runs a job, and what else every sweep for lost work does."""
         self._runner = runner
+        self._sweep = sweep
 
     async def open(self) -> None:
         await self.app.open_async()
@@ -84,6 +89,8 @@ class JobQueue:
                 for job in stalled:
                     logger.warning("job %s lost its worker; queued again", job.id)
                     await self.app.job_manager.retry_job(job)
+                if self._sweep is not None:
+                    await self._sweep()
             except Exception:
                 # A sweep that fails (database restarting) is tried again next time.
                 logger.exception("could not requeue stalled jobs")

@@ -1,10 +1,11 @@
 """SQL for ingestion jobs."""
 
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, text, update
 
-from app.db.models import IngestionJob, JobState
+from app.db.models import ACTIVE_JOB_STATES, IngestionJob, JobState
 from app.db.repository import RepositoryBase
 from app.ingestion.progress import IngestProgress
 
@@ -24,9 +25,60 @@ class IngestionJobRepository(RepositoryBase[IngestionJob]):
             )
         )
 
-    async def finish(self, job_id: uuid.UUID, state: JobState, error: str | None = None) -> None:
+    async def lock_active(self, job_id: uuid.UUID) -> IngestionJob | None:
+        """The job if it is queued or running, locked until the transaction ends."""
+        return await self.session.scalar(
+            select(IngestionJob)
+            .where(IngestionJob.id == job_id, IngestionJob.state.in_(ACTIVE_JOB_STATES))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def active_for(self, document_id: uuid.UUID, generation: int) -> IngestionJob | None:
+        """The queued or running job of this document version, if there is one."""
+        return await self.session.scalar(
+            select(IngestionJob)
+            .where(
+                IngestionJob.document_id == document_id,
+                IngestionJob.generation == generation,
+                IngestionJob.state.in_(ACTIVE_JOB_STATES),
+            )
+            .order_by(IngestionJob.created_at)
+            .limit(1)
+        )
+
+    async def start(self, job_id: uuid.UUID) -> None:
         await self.session.execute(
             update(IngestionJob)
             .where(IngestionJob.id == job_id)
-            .values(state=state, error=error, finished_at=func.now())
+            .values(state=JobState.RUNNING, attempts=IngestionJob.attempts + 1)
         )
+
+    async def finish(self, job_id: uuid.UUID, state: JobState, error: str | None = None) -> bool:
+        """End the job if it is still active: a job the database already ended (cancelled,
+        superseded) keeps that end. False when it was no longer active."""
+        finished = await self.session.execute(
+            update(IngestionJob)
+            .where(IngestionJob.id == job_id, IngestionJob.state.in_(ACTIVE_JOB_STATES))
+            .values(state=state, error=error, finished_at=func.now())
+            .returning(IngestionJob.id)
+        )
+        return finished.first() is not None
+
+    async def lost_in_queue(self, queue_task: str, older_than: timedelta) -> list[uuid.UUID]:
+        """Queued jobs with no task in the queue to run them (a crash between committing
+        the job and handing it to the queue, or a task deleted by hand)."""
+        rows = await self.session.scalars(
+            text(
+                """
+                SELECT j.id FROM ingestion_jobs j
+                WHERE j.state = 'queued' AND j.updated_at < now() - CAST(:older_than AS interval)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM procrastinate_jobs p
+                      WHERE p.task_name = :task AND p.status IN ('todo', 'doing')
+                        AND p.args->>'job_id' = j.id::text)
+                """
+            ),
+            {"older_than": older_than, "task": queue_task},
+        )
+        return list(rows)

@@ -10,7 +10,9 @@ class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    document_id: uuid.UUID
+    # None once the document was deleted (the job then ended `cancelled`).
+    document_id: uuid.UUID | None
+    generation: int
     state: JobState
     attempts: int
     units_parsed: int

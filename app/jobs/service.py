@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,11 +21,11 @@ from app.core.errors import AppError, BadRequest, Conflict, NotFound
 from app.db.database import Database
 from app.db.models import FINISHED_JOB_STATES, Document, DocumentStatus, IngestionJob, JobState
 from app.document.repository import DocumentFileRepository, DocumentRepository
-from app.embeddings.errors import EmbeddingFailed
+from app.ingestion.prepared import PreparedUpload, ProcessingOptions
 from app.ingestion.progress import IngestProgress
-from app.ingestion.service import IngestionService, IngestResult, ProcessingOptions
+from app.ingestion.service import DocumentVersion, IngestionService, IngestResult, VersionGone
 from app.ingestion.upload import StoredUpload, UploadRequest, received_upload
-from app.jobs.queue import JobQueue
+from app.jobs.queue import TASK, JobQueue
 from app.jobs.repository import IngestionJobRepository
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class JobService:
         self.ingestion = ingestion
         self.settings = settings
         self.queue = queue
-        queue.bind(self.run)
+        queue.bind(self.run, self.requeue_lost)
 
     async def accept(
         self,
@@ -93,23 +94,42 @@ class JobService:
             )
             if result.already_processed:
                 return Accepted(result, job=None)
+            jobs = IngestionJobRepository(session)
+            if result.in_flight:
+                job = await jobs.active_for(result.document.id, result.document.generation)
+                if job is not None:
+                    return Accepted(result, job)
+                # Pending with no job to finish it: register the upload anew.
+                result = await self.ingestion.register(
+                    session,
+                    stored,
+                    collection_id,
+                    options,
+                    create_collection=create_collection,
+                    join_in_flight=False,
+                )
             job = await self._new_job(session, result.document, options)
         await self.queue.defer(job.id)
         return Accepted(result, job)
 
     async def retry_document(self, collection_id: str, document_id: uuid.UUID) -> IngestionJob:
-        """Queue a failed document again, from the bytes kept with it."""
+        """Queue a failed document again, from the bytes kept with it, as its next generation.
+
+        The document row is locked, so concurrent retries queue one job: the others find it
+        no longer failed (409).
+        """
         async with self.database.session() as session:
-            document = await DocumentRepository(session).get_in_collection(
-                collection_id, document_id
-            )
+            documents = DocumentRepository(session)
+            document = await documents.lock_in_collection(collection_id, document_id)
             if document is None:
                 raise NotFound(f"document {document_id} not found in collection {collection_id!r}")
             if document.status != DocumentStatus.FAILED:
                 raise Conflict(f"document {document_id} is {document.status}, not failed")
             if not await DocumentFileRepository(session).has_file(document.id):
                 raise Conflict(f"document {document_id} has no stored file: upload it again")
+            document.generation += 1
             document.status, document.error = DocumentStatus.PENDING, None
+            await session.flush()
             options = ProcessingOptions(
                 document.chunk_size, document.chunk_overlap, document.metadata_
             )
@@ -130,6 +150,17 @@ class JobService:
                 logger.warning("not retried: %s", exc.message)
         return jobs
 
+    async def requeue_lost(self) -> None:
+        """Hand the queue again every job that is `queued` with no task to run it, so no job
+        stays queued forever (a crash between committing a job and queuing it)."""
+        async with self.database.read_session() as session:
+            lost = await IngestionJobRepository(session).lost_in_queue(
+                TASK, timedelta(seconds=self.settings.worker_stalled_after_seconds)
+            )
+        for job_id in lost:
+            logger.warning("job %s was queued with no task to run it; queued again", job_id)
+            await self.queue.defer(job_id)
+
     async def get(self, session: AsyncSession, job_id: uuid.UUID) -> IngestionJob:
         job = await IngestionJobRepository(session).get_one_or_none(job_id)
         if job is None:
@@ -138,50 +169,71 @@ class JobService:
 
     async def run(self, job_id: uuid.UUID) -> None:
         """Process one queued job (called by a worker)."""
-        async with self.database.session() as session:
-            job = await IngestionJobRepository(session).get_one_or_none(job_id)
-            if job is None or job.state in FINISHED_JOB_STATES:
-                return
-            document = await DocumentRepository(session).get_one_or_none(job.document_id)
-            assert document is not None
-            if document.status == DocumentStatus.COMPLETED:
-                # Concurrent uploads of one file each queue a job; the first to run
-                # did the work and freed the bytes, so the others have nothing to do.
-                await IngestionJobRepository(session).finish(job_id, JobState.SUCCEEDED)
-                return
-            job.state, job.attempts = JobState.RUNNING, job.attempts + 1
-            options = ProcessingOptions(**job.options)
-            stored = await self._file(session, document)
+        claimed = await self._claim(job_id)
+        if claimed is None:
+            return
+        version, prepared = claimed
         writer = _ProgressWriter(self.database, job_id)
         try:
-            await writer.run(self._ingest(stored, document, options, writer))
+            await writer.run(self.ingestion.process_version(version, prepared, writer))
+        except VersionGone:
+            logger.info("job %s: its document version is gone; nothing written", job_id)
+            return
         except AppError as exc:
-            await self._fail(job_id, document, exc)
+            await self._fail(job_id, prepared, version, exc)
             return
         except Exception as exc:
-            await self._fail(job_id, document, AppError(f"internal error: {type(exc).__name__}"))
+            failure = AppError(f"internal error: {type(exc).__name__}")
+            await self._fail(job_id, prepared, version, failure)
             raise
         finally:
-            stored.path.unlink(missing_ok=True)
+            prepared.stored.path.unlink(missing_ok=True)
         async with self.database.session() as session:
             await IngestionJobRepository(session).finish(job_id, JobState.SUCCEEDED)
 
-    async def _ingest(
-        self,
-        stored: StoredUpload,
-        document: Document,
-        options: ProcessingOptions,
-        writer: "_ProgressWriter",
-    ) -> None:
-        await self.ingestion.ingest(
-            stored, document.collection_id, options, create_collection=True, on_progress=writer
-        )
+    async def _claim(self, job_id: uuid.UUID) -> tuple[DocumentVersion, PreparedUpload] | None:
+        """Mark the job running and copy its version's bytes to a temporary file; None when
+        there is nothing to do (finished, cancelled, superseded, or done before a crash)."""
+        async with self.database.session() as session:
+            jobs = IngestionJobRepository(session)
+            seen = await jobs.get_one_or_none(job_id)
+            if seen is None or seen.state in FINISHED_JOB_STATES or seen.document_id is None:
+                return None
+            version = DocumentVersion(seen.document_id, seen.generation)
+            # The writers' lock order: the document before its jobs.
+            document = await DocumentRepository(session).lock_version(
+                version.document_id, version.generation
+            )
+            job = await jobs.lock_active(job_id)
+            if job is None:
+                return None
+            if document is None:
+                # The database ends the jobs of deleted and superseded versions itself;
+                # a job row it could not reach ends here.
+                await jobs.finish(job_id, JobState.CANCELLED, "the document version is gone")
+                return None
+            if document.status == DocumentStatus.COMPLETED:
+                # A worker that died after committing the document: the work is done.
+                await jobs.finish(job_id, JobState.SUCCEEDED)
+                return None
+            await jobs.start(job_id)
+            document.status = DocumentStatus.PROCESSING
+            options = ProcessingOptions(**job.options)
+            stored = await self._file(session, document)
+        try:
+            prepared = await self.ingestion.prepare(stored, document.collection_id, options)
+        except BaseException:
+            stored.path.unlink(missing_ok=True)
+            raise
+        return version, prepared
 
     async def _new_job(
         self, session: AsyncSession, document: Document, options: ProcessingOptions
     ) -> IngestionJob:
         return await IngestionJobRepository(session).create(
-            IngestionJob(document_id=document.id, options=asdict(options))
+            IngestionJob(
+                document_id=document.id, generation=document.generation, options=asdict(options)
+            )
         )
 
     async def _file(self, session: AsyncSession, document: Document) -> StoredUpload:
@@ -195,13 +247,16 @@ class JobService:
             await asyncio.to_thread(handle.close)
         return StoredUpload(path, document.filename, document.size_bytes, document.content_sha256)
 
-    async def _fail(self, job_id: uuid.UUID, document: Document, error: AppError) -> None:
+    async def _fail(
+        self, job_id: uuid.UUID, prepared: PreparedUpload, version: DocumentVersion, error: AppError
+    ) -> None:
+        recorded = await self.ingestion.record_version_failure(
+            prepared.collection_id, version, error.message
+        )
+        if not recorded:
+            logger.info("job %s failed after its version was gone: %s", job_id, error.message)
+            return
         async with self.database.session() as session:
-            if not isinstance(error, EmbeddingFailed):
-                # An embedding failure was recorded by the ingestion itself.
-                failed = await DocumentRepository(session).get_one_or_none(document.id)
-                if failed is not None:
-                    failed.status, failed.error = DocumentStatus.FAILED, error.message
             await IngestionJobRepository(session).finish(job_id, JobState.FAILED, error.message)
         logger.warning("job %s failed: %s", job_id, error.message)
 
@@ -219,7 +274,7 @@ class _ProgressWriter:
     def __call__(self, progress: IngestProgress) -> None:
         self.latest = replace(progress)
 
-    async def run(self, work: Awaitable[None]) -> None:
+    async def run(self, work: Awaitable[object]) -> None:
         saver = asyncio.create_task(self._save_periodically())
         try:
             await work

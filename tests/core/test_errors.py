@@ -20,11 +20,6 @@ from tests.support.uploads import PROSE, upload
         ("DELETE", "/api/documents/s/a%00b.txt", {}),
         ("POST", "/api/collections/s/search", {"json": {"query": "a\x00b", "mode": "keyword"}}),
         ("POST", "/api/rag-chat", {"json": {"session_id": "s", "user_message": "a\x00b"}}),
-        (
-            "POST",
-            "/api/upload-document",
-            {"files": {"file": ("n.txt", PROSE.encode())}, "data": {"session_id": "a\x00b"}},
-        ),
     ],
 )
 async def test_a_nul_character_anywhere_postgresql_sees_is_422(

@@ -40,3 +40,25 @@ def test_key_shaped_strings_are_redacted(
 
     assert "abcdef123456" not in caplog.text
     assert "sk-proj-abcdefgh" not in caplog.text
+
+
+def test_a_key_in_a_url_query_is_redacted_whatever_its_shape(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger.info('127.0.0.1 - "GET /api/health?api_key=proxy-Q7wX2m&x=1 HTTP/1.1" 200')
+
+    assert "proxy-Q7wX2m" not in caplog.text
+    assert f"api_key={REDACTED}&x=1" in caplog.text
+
+
+def test_a_traceback_is_scrubbed_too(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    try:
+        raise ValueError("refused server-secret-123 and sk-proj-abcdefgh")
+    except ValueError:
+        logger.exception("upstream call failed")
+
+    assert "ValueError: refused" in caplog.text
+    assert "server-secret-123" not in caplog.text
+    assert "sk-proj-abcdefgh" not in caplog.text

@@ -47,13 +47,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0003_chunks_inline_vectors (head)"
+    assert migrate.current(settings, empty_database_url) == "0004_document_versions (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0003_chunks_inline_vectors (head)"
+    assert migrate.current(settings, empty_database_url) == "0004_document_versions (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:

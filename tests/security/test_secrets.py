@@ -231,3 +231,14 @@ def assert_logs_cover_the_series(logs: CapturedLogs) -> None:
     # The upstream refusals that quoted the key were logged.
     assert any("AuthenticationError" in line for line in logs.lines)
     assert any("failed.txt) failed" in line for line in logs.lines)
+
+
+async def test_a_key_in_a_request_url_never_reaches_the_access_log(settings: Settings) -> None:
+    async with observed_app(settings) as seen:
+        for query in (f"api_key={REQUEST_KEY}", f"token={REQUEST_KEY}", "x=sk-proj-abcdefghij"):
+            assert (await seen.client.get(f"/api/health?{query}")).status_code == 200
+
+    access = [line for line in seen.logs.lines if line.startswith("INFO uvicorn.access")]
+    assert len(access) == 3
+    assert any("/api/health?api_key=[REDACTED]" in line for line in access)
+    assert not [line for line in seen.logs.lines if REQUEST_KEY in line or "sk-proj-abcd" in line]

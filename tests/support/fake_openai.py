@@ -74,6 +74,25 @@ _DROP = "fake_openai.drop_connection"
 
 
 @dataclass
+class Gate:
+    """Holds the requests whose input contains `marker` until released, then lets them
+    through or fails them: the window a race test opens at a chosen point."""
+
+    marker: str
+    fail_status: int | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def until_arrived(self, seconds: float = 30) -> None:
+        """Wait (without blocking the caller's event loop) for a held request."""
+        arrived = await asyncio.to_thread(self.arrived.wait, seconds)
+        assert arrived, f"no request with {self.marker!r} arrived"
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class FakeOpenAI:
     DEFAULT_CHAT_TOKENS: ClassVar[list[str]] = ["Hello", ",", " world", "!"]
     chat_tokens: list[str] = field(default_factory=lambda: FakeOpenAI.DEFAULT_CHAT_TOKENS.copy())
@@ -104,6 +123,7 @@ class FakeOpenAI:
     _random: random.Random = field(default_factory=lambda: random.Random(0))
     _fault_deck: list[str] = field(default_factory=list)
     _failures: deque[Failure] = field(default_factory=deque)
+    _gates: list[Gate] = field(default_factory=list)
     _server: ThreadedServer | None = None
 
     @property
@@ -124,6 +144,12 @@ class FakeOpenAI:
         for _ in range(times):
             failure = Failure(status, message or f"scripted {status}", retry_after, path)
             self._failures.append(failure)
+
+    def gate(self, marker: str, fail_status: int | None = None) -> Gate:
+        """From now on, hold every request whose input contains `marker` (see Gate)."""
+        gate = Gate(marker, fail_status)
+        self._gates.append(gate)
+        return gate
 
     def fail_randomly(
         self,
@@ -150,6 +176,9 @@ class FakeOpenAI:
         self.requests.clear()
         self.chat_tokens = FakeOpenAI.DEFAULT_CHAT_TOKENS.copy()
         self._failures.clear()
+        for gate in self._gates:
+            gate.release()
+        self._gates.clear()
         self.fail_randomly(0.0)
         self.faults.clear()
         self.stream_finished.clear()
@@ -186,6 +215,11 @@ class FakeOpenAI:
             await asyncio.sleep(self.response_delay)
         if self.hold_requests is not None:
             await asyncio.to_thread(self.hold_requests.wait, 60)
+        for gate in self._gates_for(body):
+            gate.arrived.set()
+            await asyncio.to_thread(gate.released.wait, 60)
+            if gate.fail_status is not None:
+                return body, _error(gate.fail_status, f"gate {gate.marker}: failed")
         key = authorization.removeprefix("Bearer ").strip()
         if self.valid_keys is not None and key not in self.valid_keys:
             # Like the real API, the message quotes part of the key.
@@ -196,6 +230,12 @@ class FakeOpenAI:
             headers = {"retry-after": failure.retry_after} if failure.retry_after else None
             return body, _error(failure.status, failure.message, headers)
         return body, await self._random_fault(request, path, body)
+
+    def _gates_for(self, body: dict[str, Any]) -> list[Gate]:
+        inputs = body.get("input")
+        texts = inputs if isinstance(inputs, list) else [inputs]
+        text = " ".join(str(item) for item in texts if item is not None)
+        return [gate for gate in self._gates if gate.marker in text]
 
     def _draw_fault(self, path: str) -> str | None:
         kinds = [k for k in self.failure_kinds if k in _FAULTS_BY_PATH[path]]

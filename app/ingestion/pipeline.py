@@ -1,0 +1,206 @@
+"""Parse → chunk → embed → store, into the processed-document cache.
+
+No transaction is open while the model provider works: each slice of chunks
+is embedded first and then written in a short transaction of its own. The
+chunks are staged in the cache entry of the content (`processed_documents`,
+`processed_chunks`), which is `building` until its last slice is stored; the
+document's own chunks are copied from it, inside PostgreSQL, in the one
+transaction that makes the new version current (see `service.py`).
+
+Two uploads of the same content share one entry: the first claims it and
+builds it, renewing its lease while it works; the others wait for it to be
+`complete` (no connection held), or take it over when its lease runs out
+because its builder died.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import islice
+
+from app.core.config import Settings
+from app.core.errors import UnprocessableContent
+from app.db.database import Database
+from app.db.models import CacheState, ProcessedDocument
+from app.embeddings.base import EmbeddingModel
+from app.ingestion.prepared import PreparedUpload
+from app.ingestion.progress import IngestProgress, ProgressCallback, counted
+from app.ingestion.repository import ProcessedDocumentRepository
+from app.processing.chunking import chunk_units
+from app.processing.parsers import ParseLimits, parse_document
+from app.processing.units import ChunkDraft
+
+logger = logging.getLogger(__name__)
+
+# How often an upload that waits for another's entry looks again.
+WAIT_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class BuiltEntry:
+    """A complete cache entry: its chunk count, and whether an earlier upload built it."""
+
+    cache_key: str
+    chunk_count: int
+    from_cache: bool
+
+
+class LeaseLost(Exception):
+    """Another upload took over the entry (this builder was too slow); start again."""
+
+
+class ProcessingPipeline:
+    def __init__(
+        self, database: Database, embedding_model: EmbeddingModel, settings: Settings
+    ) -> None:
+        self.database = database
+        self.embedding_model = embedding_model
+        self.settings = settings
+        # A builder that stops renewing its claim for this long (killed, machine lost) is
+        # taken over: the same bound as for a job whose worker stopped sending heartbeats.
+        self.lease = timedelta(seconds=settings.worker_stalled_after_seconds)
+
+    async def build(
+        self, prepared: PreparedUpload, entry_key: str, on_progress: ProgressCallback
+    ) -> BuiltEntry:
+        """The complete cache entry `entry_key` for the upload: built here, or by another."""
+        while True:
+            builder = uuid.uuid4()
+            entry = ProcessedDocument(
+                cache_key=entry_key,
+                content_sha256=prepared.stored.sha256,
+                chunk_size=prepared.options.chunk_size,
+                chunk_overlap=prepared.options.chunk_overlap,
+                embedding_model=self.embedding_model.model,
+            )
+            async with self.database.session() as session:
+                claim = await ProcessedDocumentRepository(session).claim(entry, builder, self.lease)
+            if claim.state == CacheState.COMPLETE and not claim.claimed:
+                on_progress(
+                    IngestProgress(0, claim.chunk_count, claim.chunk_count, claim.chunk_count)
+                )
+                return BuiltEntry(entry_key, claim.chunk_count, from_cache=True)
+            if not claim.claimed:
+                await asyncio.sleep(WAIT_POLL_SECONDS)
+                continue
+            try:
+                async with self._heartbeat(entry_key, builder):
+                    count = await self._fill(prepared, entry_key, builder, on_progress)
+            except LeaseLost:
+                logger.warning("cache entry %s was taken over; building again", entry_key)
+                continue
+            except BaseException:
+                await self._abandon(entry_key, builder)
+                raise
+            return BuiltEntry(entry_key, count, from_cache=False)
+
+    async def _fill(
+        self,
+        prepared: PreparedUpload,
+        entry_key: str,
+        builder: uuid.UUID,
+        on_progress: ProgressCallback,
+    ) -> int:
+        progress = IngestProgress()
+        limits = ParseLimits(
+            max_unpacked_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
+            max_pdf_pages=self.settings.max_pdf_pages,
+            max_csv_columns=self.settings.max_csv_columns,
+        )
+        units = counted(
+            parse_document(prepared.stored.path, prepared.document_type, limits), progress
+        )
+        drafts = chunk_units(units, prepared.options.splitter())
+
+        def embedded(count: int) -> None:
+            progress.chunks_embedded += count
+            on_progress(progress)
+
+        # Enough chunks per slice to keep every allowed embedding request busy.
+        slice_size = self.settings.embedding_batch_size * self.settings.embedding_concurrency
+        most_chunks = self._most_chunks(prepared)
+        count = 0
+        while batch := await asyncio.to_thread(_take, drafts, slice_size):
+            progress.chunks_made += len(batch)
+            if progress.chunks_made > most_chunks:
+                # Refused before the slice is embedded: nothing is spent on it.
+                raise UnprocessableContent(
+                    f"{prepared.stored.filename} makes more than {most_chunks:,} chunks with "
+                    f"chunk_size {prepared.options.chunk_size} and its metadata "
+                    "(RAGSTORE_MAX_CHUNKS_PER_DOCUMENT, RAGSTORE_MAX_COPIED_METADATA_MB); "
+                    "use a larger chunk_size or less metadata"
+                )
+            on_progress(progress)
+            vectors = await self.embedding_model.aget_embeddings_batched(
+                [draft.text for draft in batch], embedded
+            )
+            rows = [
+                (entry_key, draft.index, draft.text, json.dumps(draft.metadata), vector)
+                for draft, vector in zip(batch, vectors, strict=True)
+            ]
+            async with self.database.session() as session:
+                cache = ProcessedDocumentRepository(session)
+                if not await cache.renew(entry_key, builder, self.lease):
+                    raise LeaseLost(entry_key)
+                await cache.copy_chunks(rows)
+            count += len(batch)
+            progress.chunks_stored = count
+            on_progress(progress)
+        if count == 0:
+            raise UnprocessableContent(f"no extractable text in {prepared.stored.filename}")
+        async with self.database.session() as session:
+            if not await ProcessedDocumentRepository(session).complete(entry_key, builder, count):
+                raise LeaseLost(entry_key)
+        return count
+
+    @asynccontextmanager
+    async def _heartbeat(self, entry_key: str, builder: uuid.UUID) -> AsyncIterator[None]:
+        """Renew the claim three times per lease while the block runs (a slice may take
+        longer than a lease to embed)."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                try:
+                    async with self.database.session() as session:
+                        await ProcessedDocumentRepository(session).renew(
+                            entry_key, builder, self.lease
+                        )
+                except Exception:
+                    # A missed renewal is retried; the slices check the claim themselves.
+                    logger.exception("could not renew the claim on cache entry %s", entry_key)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _most_chunks(self, prepared: PreparedUpload) -> int:
+        """The chunk cap, lowered so the metadata copied into every chunk stays bounded."""
+        metadata_bytes = (
+            len(json.dumps(prepared.options.metadata)) if prepared.options.metadata else 0
+        )
+        budget = int(self.settings.max_copied_metadata_mb * 1024 * 1024)
+        by_metadata = budget // metadata_bytes if metadata_bytes else budget
+        return min(self.settings.max_chunks_per_document, by_metadata)
+
+    async def _abandon(self, entry_key: str, builder: uuid.UUID) -> None:
+        """Drop a half-built entry at once, so nobody waits for its lease to run out."""
+        try:
+            async with self.database.session() as session:
+                await ProcessedDocumentRepository(session).abandon(entry_key, builder)
+        except Exception:
+            logger.exception("could not drop the half-built cache entry %s", entry_key)
+
+
+def _take(drafts: Iterator[ChunkDraft], size: int) -> list[ChunkDraft]:
+    return list(islice(drafts, size))

@@ -1,0 +1,75 @@
+"""What must hold in PostgreSQL after any mix of uploads, deletes, retries and failures."""
+
+import asyncio
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# Each query counts the rows that break one rule; every count must be 0.
+VIOLATIONS = {
+    "completed documents whose chunk_count is not their number of chunks": """
+        SELECT count(*) FROM documents d
+        WHERE d.status = 'completed'
+          AND d.chunk_count <> (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)""",
+    "chunks of documents that are not completed": """
+        SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE d.status <> 'completed'""",
+    "chunks filed under another collection than their document's": """
+        SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE c.collection_id <> d.collection_id""",
+    "jobs left queued or running": """
+        SELECT count(*) FROM ingestion_jobs WHERE state IN ('queued', 'running')""",
+    "documents pending or processing with no job to finish them": """
+        SELECT count(*) FROM documents d
+        WHERE d.status IN ('pending', 'processing')
+          AND NOT EXISTS (SELECT 1 FROM ingestion_jobs j WHERE j.document_id = d.id
+                          AND j.generation = d.generation AND j.state IN ('queued', 'running'))""",
+    "stored files of completed documents": """
+        SELECT count(*) FROM document_files f JOIN documents d ON d.id = f.document_id
+        WHERE d.status = 'completed'""",
+    "cache entries left half-built": """
+        SELECT count(*) FROM processed_documents WHERE state = 'building'""",
+}
+TEMP_PREFIXES = ("ragstore-upload-", "ragstore-job-")
+
+
+def temp_files() -> set[Path]:
+    """The upload and job copies in the temporary directory right now."""
+    folder = Path(tempfile.gettempdir())
+    return {path for prefix in TEMP_PREFIXES for path in folder.glob(f"{prefix}*")}
+
+
+async def violations(
+    db: AsyncConnection, deleted_collections: Sequence[str] = ()
+) -> dict[str, int]:
+    """Each broken rule with its count of offending rows (empty when all hold)."""
+    found = {}
+    for rule, sql in VIOLATIONS.items():
+        count = await db.scalar(text(sql))
+        if count:
+            found[rule] = count
+    if deleted_collections:
+        resurrected = await db.scalar(
+            text("SELECT count(*) FROM collections WHERE id = ANY(:ids)"),
+            {"ids": list(deleted_collections)},
+        )
+        if resurrected:
+            found["collections back after a successful DELETE"] = resurrected
+    await db.commit()
+    return found
+
+
+async def settled_violations(
+    db: AsyncConnection, deleted_collections: Sequence[str] = (), seconds: float = 15
+) -> dict[str, int]:
+    """The broken rules once the work in flight has ended: checked until none is broken or
+    `seconds` pass (a worker may still be ending a job the test no longer waits for)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await violations(db, deleted_collections)
+        if not found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.1)
