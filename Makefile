@@ -48,6 +48,7 @@ bench:
 	$(BENCH_BIN)/python -m bench.memory
 	$(BENCH_BIN)/python -m bench.other_stores
 	$(BENCH_BIN)/python -m bench.load
+	$(BENCH_BIN)/python -m bench.soak
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

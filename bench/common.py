@@ -110,14 +110,13 @@ async def served(settings: Settings, **environment: str) -> AsyncIterator[Server
     """`ragstore serve` in its own process on a free port; yields its base URL once healthy."""
     assert settings.database_url
     command = [str(Path(sys.executable).with_name("ragstore")), "serve"]
-    async with serving(
-        command,
-        DATABASE_URL=settings.database_url,
-        RAGSTORE_MIGRATE_ON_START="false",
-        RAGSTORE_WORKER_IN_PROCESS="false",
-        RAGSTORE_LOG_LEVEL="WARNING",
-        **environment,
-    ) as url:
+    defaults = {
+        "DATABASE_URL": settings.database_url,
+        "RAGSTORE_MIGRATE_ON_START": "false",
+        "RAGSTORE_WORKER_IN_PROCESS": "false",
+        "RAGSTORE_LOG_LEVEL": "WARNING",
+    }
+    async with serving(command, **{**defaults, **environment}) as url:
         yield url
 
 

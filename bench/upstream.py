@@ -26,9 +26,11 @@ class Upstream:
 
 
 @contextmanager
-def fake_upstream(latency: float) -> Iterator[Upstream]:
+def fake_upstream(latency: float, failure_rate: float = 0.0) -> Iterator[Upstream]:
+    """The server answering after `latency` seconds, failing `failure_rate` of its calls."""
+    command = [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)],
+        [*command, "--failure-rate", str(failure_rate)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, status
 from app.collection import service
 from app.collection.schemas import CollectionCreate, CollectionPage, CollectionRead
 from app.collection.service import CollectionSummary
-from app.db.dependencies import SessionDep
+from app.db.dependencies import ReadSessionDep, SessionDep
 from app.web.dependencies import Offset
 from app.web.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 
@@ -38,7 +38,7 @@ async def create_collection(body: CollectionCreate, session: SessionDep) -> Coll
 
 @router.get("", summary="List collections")
 async def list_collections(
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> CollectionPage:
@@ -50,7 +50,7 @@ async def list_collections(
 
 
 @router.get("/{collection_id}", summary="Get a collection", responses=_NOT_FOUND)
-async def get_collection(collection_id: str, session: SessionDep) -> CollectionRead:
+async def get_collection(collection_id: str, session: ReadSessionDep) -> CollectionRead:
     """One collection with its document count."""
     return _read(await service.describe_collection(session, collection_id))
 

@@ -148,7 +148,7 @@ router.add_api_route(
 
 @router.get("/api/sessions", summary="List sessions (original route)")
 async def list_sessions(
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Offset = 0,
 ) -> SessionList:
@@ -174,7 +174,7 @@ async def list_sessions(
     summary="Get a session (original route)",
     responses=_SESSION_NOT_FOUND,
 )
-async def get_session(session_id: str, session: SessionDep) -> SessionInfo:
+async def get_session(session_id: str, session: ReadSessionDep) -> SessionInfo:
     """A session with its documents' names."""
     with session_words(session_id):
         summary = await collections.describe_collection(session, session_id)

@@ -67,7 +67,22 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = Field(default=60.0, gt=0)
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
     migrate_on_start: bool = True
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections for writes (and as many overflow)."
+    )
+    db_read_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Connections of the read pool (searches, listings), kept apart so that "
+        "writes cannot starve reads (and as many overflow).",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request waits for a free connection before it is answered "
+        "503 with Retry-After.",
+    )
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = ""

@@ -30,35 +30,45 @@ def _register_vector_codec(dbapi_connection: Any, _record: object) -> None:
         logger.debug("vector type not found; codec not registered")
 
 
+def _engine(url: str, settings: Settings, pool_size: int, **options: Any) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # Past this wait for a connection, the request is answered 503 (web/errors.py).
+        pool_timeout=settings.db_pool_timeout_seconds,
+        # A connection broken by a database restart is replaced, not handed out.
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": 10,
+            # Filtered vector searches keep scanning the HNSW index until
+            # LIMIT rows match (pgvector 0.8), instead of returning fewer.
+            "server_settings": {
+                "hnsw.iterative_scan": "relaxed_order",
+                "hnsw.ef_search": str(settings.hnsw_ef_search),
+            },
+        },
+        **options,
+    )
+    event.listen(engine.sync_engine, "connect", _register_vector_codec)
+    return engine
+
+
 class Database:
     """Owns the engine and, without DATABASE_URL, this process's share of the embedded server."""
 
     def __init__(self, url: str, settings: Settings, embedded: EmbeddedPostgres | None) -> None:
         self.url = url
         self.embedded = embedded
-        self.engine: AsyncEngine = create_async_engine(
-            url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_pool_size,
-            # A connection broken by a database restart is replaced, not handed out.
-            pool_pre_ping=True,
-            connect_args={
-                "timeout": 10,
-                # Filtered vector searches keep scanning the HNSW index until
-                # LIMIT rows match (pgvector 0.8), instead of returning fewer.
-                "server_settings": {
-                    "hnsw.iterative_scan": "relaxed_order",
-                    "hnsw.ef_search": str(settings.hnsw_ef_search),
-                },
-            },
-        )
+        self.engine: AsyncEngine = _engine(url, settings, settings.db_pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Reads need no transaction: in autocommit asyncpg sends no BEGIN and no COMMIT
-        # around a search's statement (benchmark 4's HTTP overhead).
-        self.read_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        # Reads have a pool of their own, so writers (or a slow provider) can never take
+        # every connection from a search; and they need no transaction: in autocommit
+        # asyncpg sends no BEGIN and no COMMIT around a search (benchmark 4's overhead).
+        self.read_engine: AsyncEngine = _engine(
+            url, settings, settings.db_read_pool_size, isolation_level="AUTOCOMMIT"
         )
-        event.listen(self.engine.sync_engine, "connect", _register_vector_codec)
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Database":
@@ -73,6 +83,7 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self.read_engine.dispose()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
 

@@ -9,6 +9,7 @@ import traceback
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 
+DATABASE_BUSY = "the server is busy: every database connection is in use; retry shortly"
 DATABASE_UNAVAILABLE = "database unavailable: PostgreSQL is not answering; try again shortly"
 # The server refuses connections while it shuts down or starts (57P03), ended ours
 # when it stopped (57P01-57P02), or the connection itself failed (08xxx).

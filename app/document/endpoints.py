@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.db.dependencies import SessionDep
+from app.db.dependencies import ReadSessionDep, SessionDep
 from app.document import service
 from app.document.schemas import ChunkPage, ChunkRead, DocumentPage, DocumentRead, DocumentUploaded
 from app.ingestion.dependencies import UPLOAD_ERRORS, UploadFormDep
@@ -65,7 +65,7 @@ async def upload_document(
 
 @router.get("", summary="List a collection's documents", responses=_COLLECTION_NOT_FOUND)
 async def list_documents(
-    collection_id: str, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+    collection_id: str, session: ReadSessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> DocumentPage:
     """Documents in upload order, with their processing status."""
     documents, total = await service.list_documents(session, collection_id, limit, offset)
@@ -79,7 +79,7 @@ async def list_documents(
 
 @router.get("/{document_id}", summary="Get a document", responses=_NOT_FOUND)
 async def get_document(
-    collection_id: str, document_id: uuid.UUID, session: SessionDep
+    collection_id: str, document_id: uuid.UUID, session: ReadSessionDep
 ) -> DocumentRead:
     """One document with its status, error and chunk count."""
     return DocumentRead.model_validate(
@@ -107,7 +107,7 @@ async def delete_document(collection_id: str, document_id: uuid.UUID, session: S
 async def list_chunks(
     collection_id: str,
     document_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ChunkPage:

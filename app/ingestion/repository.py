@@ -113,17 +113,20 @@ class ProcessedDocumentRepository(RepositoryBase[ProcessedDocument]):
             delete(ProcessedDocument).where(*self._building_by(cache_key, builder))
         )
 
-    async def lock_complete(self, cache_key: str) -> ProcessedDocument | None:
-        """The complete entry, held against eviction until the transaction ends."""
-        return await self.session.scalar(
-            select(ProcessedDocument)
+    async def use_complete(self, cache_key: str) -> bool:
+        """Mark the complete entry used now. The update's row lock also holds it against
+        eviction until the transaction ends (a share lock would not do: two commits of one
+        content that both share-lock it and then touch it deadlock). False if it is gone."""
+        used = await self.session.execute(
+            update(ProcessedDocument)
             .where(
                 ProcessedDocument.cache_key == cache_key,
                 ProcessedDocument.state == CacheState.COMPLETE,
             )
-            .with_for_update(read=True)
-            .execution_options(populate_existing=True)
+            .values(last_used_at=func.now())
+            .returning(ProcessedDocument.cache_key)
         )
+        return used.first() is not None
 
     async def touch(self, cache_key: str) -> None:
         await self.session.execute(

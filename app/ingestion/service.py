@@ -368,7 +368,7 @@ class IngestionService:
         entry: BuiltEntry,
     ) -> None:
         """The document's chunks from the cache entry, in the caller's transaction."""
-        if await ProcessedDocumentRepository(session).lock_complete(entry.cache_key) is None:
+        if not await ProcessedDocumentRepository(session).use_complete(entry.cache_key):
             raise _CacheEntryGone(entry.cache_key)
         chunk_metadata = {
             **prepared.options.metadata,
@@ -380,7 +380,6 @@ class IngestionService:
         count = await chunks.copy_from_cache(
             entry.cache_key, document.id, document.collection_id, chunk_metadata
         )
-        await ProcessedDocumentRepository(session).touch(entry.cache_key)
         document.status, document.chunk_count, document.error = (
             DocumentStatus.COMPLETED,
             count,

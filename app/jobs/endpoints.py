@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.db.database import Database
-from app.db.dependencies import DatabaseDep, SessionDep
+from app.db.dependencies import DatabaseDep, ReadSessionDep
 from app.db.models import FINISHED_JOB_STATES
 from app.jobs.dependencies import JobsDep
 from app.jobs.schemas import JobRead
@@ -22,7 +22,7 @@ MAX_STREAM_SECONDS = 3600
 
 
 @router.get("/api/jobs/{job_id}", summary="Get a job", responses=_JOB_NOT_FOUND)
-async def get_job(job_id: uuid.UUID, session: SessionDep, jobs: JobsDep) -> JobRead:
+async def get_job(job_id: uuid.UUID, session: ReadSessionDep, jobs: JobsDep) -> JobRead:
     """A background ingestion: its state and how far it has got."""
     return JobRead.model_validate(await jobs.get(session, job_id))
 
@@ -40,7 +40,7 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, jobs: JobsDep) -> JobR
     },
 )
 async def job_events(
-    job_id: uuid.UUID, session: SessionDep, jobs: JobsDep, database: DatabaseDep
+    job_id: uuid.UUID, session: ReadSessionDep, jobs: JobsDep, database: DatabaseDep
 ) -> EventSourceResponse:
     """Server-sent `progress` events as the job advances, then `succeeded` or `failed`."""
     await jobs.get(session, job_id)
@@ -53,7 +53,7 @@ async def _progress_events(
     last = None
     deadline = asyncio.get_running_loop().time() + MAX_STREAM_SECONDS
     while asyncio.get_running_loop().time() < deadline:
-        async with database.session() as session:
+        async with database.read_session() as session:
             job = JobRead.model_validate(await jobs.get(session, job_id))
         snapshot = job.model_dump_json(exclude={"updated_at"})
         if job.state in FINISHED_JOB_STATES:

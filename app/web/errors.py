@@ -9,9 +9,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.core.errors import AppError
-from app.db.outage import DATABASE_UNAVAILABLE, TEXT_WITH_NUL, is_database_outage, is_text_with_nul
+from app.db.outage import (
+    DATABASE_BUSY,
+    DATABASE_UNAVAILABLE,
+    TEXT_WITH_NUL,
+    is_database_outage,
+    is_text_with_nul,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +101,11 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
     return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503)
 
 
+async def _pool_timeout_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("no free database connection for %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": DATABASE_BUSY}, status_code=503, headers={"Retry-After": "1"})
+
+
 async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -107,4 +119,5 @@ def register_error_handlers(app: FastAPI) -> None:
     # the keep-alive connection; an outage is an answer, not a crash.
     app.add_exception_handler(DBAPIError, _database_error_handler)
     app.add_exception_handler(OSError, _database_error_handler)
+    app.add_exception_handler(PoolTimeout, _pool_timeout_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)

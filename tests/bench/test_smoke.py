@@ -37,6 +37,7 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
         ("chat_overhead", ["--requests", "3", "--latency", "0.001"]),
         ("search_scale", ["--sizes", "300,600", "--texts", "30", "--queries", "3"]),
         ("memory", ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "absent.pdf"]),
+        ("soak", ["--seconds", "3", "--clients", "3"]),
     ],
 )
 def test_benchmark_runs_and_saves_its_table(module: str, args: list[str], tmp_path: Path) -> None:

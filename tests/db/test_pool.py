@@ -3,9 +3,11 @@ connections, uploads and RAG chats waiting on the provider leave a search its co
 
 import asyncio
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
+from app.db.outage import DATABASE_BUSY
 from tests.support.chat import SSE
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.invariants import settled_violations
@@ -52,3 +54,33 @@ async def test_uploads_and_chats_waiting_on_the_provider_leave_the_pool_to_other
     assert search.json()["results"]
     assert [a.status_code for a in answers] == [200] * (2 * WAITING), [a.text for a in answers]
     assert await settled_violations(db) == {}
+
+
+async def test_reads_keep_their_own_pool_and_a_full_write_pool_is_a_503(
+    settings: Settings, db: AsyncConnection
+) -> None:
+    tight = settings.model_copy(
+        update={"db_pool_size": 1, "db_read_pool_size": 1, "db_pool_timeout_seconds": 0.5}
+    )
+    async with serve_app(tight) as client:
+        await upload(client, long_text(2), session_id="s")
+        # Writers of collections now wait on this lock, each holding a write connection.
+        await db.execute(text("LOCK TABLE collections IN ACCESS EXCLUSIVE MODE"))
+        blocked = [
+            asyncio.create_task(client.post("/api/collections", json={"name": f"n{n}"}))
+            for n in range(2)
+        ]
+        await asyncio.sleep(1.0)
+        busy = await client.post("/api/collections", json={"name": "third"})
+        search = await client.post(
+            "/api/collections/s/search", json={"query": "HNSW", "mode": "keyword"}
+        )
+        await db.commit()
+        created = await asyncio.gather(*blocked)
+
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert busy.json() == {"detail": DATABASE_BUSY}
+    assert search.status_code == 200
+    assert search.json()["results"]
+    assert [answer.status_code for answer in created] == [201, 201]

@@ -16,7 +16,7 @@ async def test_a_read_session_runs_each_statement_on_its_own(database_url: str) 
             first = await session.scalar(text(TWO_CLOCKS[0]))
             second = (await session.execute(text(TWO_CLOCKS[1]))).one()[1]
             in_transaction = await session.scalar(text("SELECT txid_current_if_assigned()"))
-        # The pool holds one connection: the write session below gets the same one.
+        # Writes have a pool of their own: this session starts a transaction as usual.
         async with database.session() as session:
             third = await session.scalar(text(TWO_CLOCKS[0]))
             fourth = (await session.execute(text(TWO_CLOCKS[1]))).one()[1]

@@ -1,0 +1,127 @@
+"""Random traffic from several clients at once: uploads (new and changed, sync and
+background), deletes of documents and collections, retries and searches. Used by the
+soak test in `make test` (small) and by `bench/soak.py` (full size)."""
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+from tests.support.uploads import PROSE
+
+COLLECTIONS = ("north", "south", "east")
+FILENAMES = ("handbook.txt", "notes.txt", "faq.md", "specs.txt")
+ACTIONS = {
+    "upload": 0.35,
+    "upload in background": 0.15,
+    "delete document": 0.12,
+    "delete collection": 0.03,
+    "retry failed": 0.05,
+    "search": 0.30,
+}
+# What a client may be told in a race it lost, besides success: never a 5xx.
+EXPECTED = {200, 201, 202, 204, 404, 409}
+TERMINAL = ("succeeded", "failed", "cancelled", "superseded")
+
+
+@dataclass
+class SoakOutcome:
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    # Each unexpected answer: the action, its status and body.
+    unexpected: list[tuple[str, int, str]] = field(default_factory=list)
+    # When each collection's last successful DELETE answered; and the collections that
+    # an upload begun after it brought back (legitimately).
+    deleted_at: dict[str, float] = field(default_factory=dict)
+    jobs: list[str] = field(default_factory=list)
+
+    def deleted_collections(self) -> list[str]:
+        return sorted(self.deleted_at)
+
+
+def _content(generator: random.Random, filename: str) -> str:
+    """One of three versions of the file, so a re-upload often changes it."""
+    version = generator.randrange(3)
+    return "".join(f"{filename} v{version} part {n}. {PROSE}" for n in range(3))
+
+
+async def _act(client: httpx.AsyncClient, generator: random.Random, outcome: SoakOutcome) -> None:
+    action = generator.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]
+    collection = generator.choice(COLLECTIONS)
+    filename = generator.choice(FILENAMES)
+    if action.startswith("upload"):
+        route = "/api/upload-document" + ("?wait=false" if "background" in action else "")
+        started = _now()
+        response = await client.post(
+            route,
+            files={"file": (filename, _content(generator, filename).encode())},
+            data={"session_id": collection},
+        )
+        if response.status_code == 202:
+            outcome.jobs.append(response.json()["job_id"])
+        if response.status_code in (200, 202) and started > outcome.deleted_at.get(
+            collection, float("inf")
+        ):
+            del outcome.deleted_at[collection]
+    elif action == "delete document":
+        listed = await client.get(f"/api/collections/{collection}/documents")
+        documents = listed.json()["data"] if listed.status_code == 200 else []
+        chosen = generator.choice(documents)["id"] if documents else str(uuid.uuid4())
+        response = await client.delete(f"/api/collections/{collection}/documents/{chosen}")
+    elif action == "delete collection":
+        response = await client.delete(f"/api/collections/{collection}")
+        if response.status_code == 204:
+            outcome.deleted_at[collection] = _now()
+    elif action == "retry failed":
+        listed = await client.get(f"/api/collections/{collection}/documents")
+        failed = [
+            d
+            for d in (listed.json()["data"] if listed.status_code == 200 else [])
+            if d["status"] == "failed"
+        ]
+        if not failed:
+            return
+        response = await client.post(
+            f"/api/collections/{collection}/documents/{failed[0]['id']}/retry"
+        )
+        if response.status_code == 202:
+            outcome.jobs.append(response.json()["id"])
+    else:
+        mode = generator.choice(("vector", "keyword", "hybrid"))
+        response = await client.post(
+            f"/api/collections/{collection}/search", json={"query": "HNSW graph", "mode": mode}
+        )
+    outcome.requests[action] += 1
+    outcome.statuses[response.status_code] += 1
+    if response.status_code not in EXPECTED:
+        outcome.unexpected.append((action, response.status_code, response.text[:300]))
+
+
+async def soak(
+    client: httpx.AsyncClient, clients: int, seconds: float, seed: int = 0
+) -> SoakOutcome:
+    """`clients` clients acting at random for `seconds`; then every background job is
+    waited for, so the database is quiet when this returns."""
+    outcome = SoakOutcome()
+    deadline = asyncio.get_running_loop().time() + seconds
+
+    async def one_client(number: int) -> None:
+        generator = random.Random(seed * 1000 + number)
+        while asyncio.get_running_loop().time() < deadline:
+            await _act(client, generator, outcome)
+
+    await asyncio.gather(*(one_client(n) for n in range(clients)))
+    for job_id in outcome.jobs:
+        for _ in range(1200):
+            job = (await client.get(f"/api/jobs/{job_id}")).json()
+            if job["state"] in TERMINAL:
+                break
+            await asyncio.sleep(0.1)
+    return outcome
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
