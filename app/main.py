@@ -12,7 +12,12 @@ from app.collection.endpoints import router as collection_router
 from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
-from app.core.middleware import SecurityHeaders, ServiceAuth, UploadSizeLimit
+from app.core.middleware import (
+    RequestBodyTimeout,
+    SecurityHeaders,
+    ServiceAuth,
+    UploadSizeLimit,
+)
 from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
 from app.jobs.endpoints import router as jobs_router
@@ -56,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: security headers on every answer, CORS around authentication (so a
     # 401 still reaches a browser and preflights need no key), then the upload limit.
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestBodyTimeout, seconds=settings.request_body_timeout_seconds)
     if settings.api_keys:
         app.add_middleware(
             ServiceAuth, api_keys=[key.get_secret_value() for key in settings.api_keys]

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         "(its size times the number of chunks).",
     )
     max_upload_mb: float = Field(default=50.0, gt=0)
+    request_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request whose body sends nothing for this long is answered 408.",
+    )
     max_unpacked_mb: float = Field(
         default=200.0, gt=0, description="Most a DOCX or XLSX may unpack to (ZIP bombs)."
     )

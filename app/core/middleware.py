@@ -6,6 +6,7 @@ route forgets can open a hole, and streamed responses (chat, SSE) are covered
 the same way as JSON ones.
 """
 
+import asyncio
 import hmac
 import json
 
@@ -85,6 +86,34 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RequestBodyTimeout:
+    """Gives up on a request whose body stops arriving: a client that sends its headers
+    and then trickles (or never sends) the body is answered 408 after `seconds` without
+    a byte, instead of holding a worker slot, a temporary file and memory forever."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def timed_receive() -> Message:
+            try:
+                async with asyncio.timeout(self.seconds):
+                    return await receive()
+            except TimeoutError:
+                # Raised inside body parsing; FastAPI passes HTTPExceptions through.
+                raise HTTPException(
+                    status_code=408,
+                    detail=f"the request body stalled: nothing arrived for {self.seconds:g} s",
+                ) from None
+
+        await self.app(scope, timed_receive, send)
 
 
 def upload_too_large(max_bytes: int) -> str:

@@ -11,10 +11,11 @@ parameters: a key like "x') OR true --" is just a key that no chunk has.
 
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import Numeric, and_, case, cast, func, not_, or_
+from sqlalchemy import Numeric, and_, case, cast, func, literal, not_, or_
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -128,7 +129,9 @@ def _metadata_condition(filter_: ComparisonFilter) -> ColumnElement[bool]:
             (func.jsonb_typeof(element) == "number", cast(element.astext, Numeric)),
             else_=None,
         )
-        bound = filter_.value
+        # As numeric, which holds any JSON number: a Python int would be sent as an int64
+        # and one past its range failed in the driver (a 500).
+        bound = literal(Decimal(repr(filter_.value)), Numeric())
     operators: dict[str, ColumnElement[bool]] = {
         "gt": comparable > bound,
         "gte": comparable >= bound,
@@ -154,4 +157,11 @@ def _as_datetime(value: str) -> datetime | None:
         except ValueError:
             return None
     # A date or time without a zone is taken as UTC, as stored timestamps are.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        # The driver sends it as UTC: an offset past year 1 or 9999 cannot be (0001-01-01
+        # at +14:00 is in year 0), and failed in the driver (a 500).
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None

@@ -8,6 +8,7 @@ from app.core.config import Settings
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.invariants import settled_violations
 from tests.support.servers import serve_app
+from tests.support.settings import with_faulty_provider
 from tests.support.soak import soak
 
 
@@ -15,15 +16,7 @@ async def test_random_traffic_through_a_faulty_provider_keeps_every_invariant(
     settings: Settings, upstream: FakeOpenAI, db: AsyncConnection
 ) -> None:
     upstream.fail_randomly(0.2, seed=11)
-    configured = settings.model_copy(
-        update={
-            "worker_in_process": True,
-            "worker_concurrency": 2,
-            "embedding_batch_size": 4,
-            "embedding_max_attempts": 10,
-            "upstream_timeout_seconds": 1.0,
-        }
-    )
+    configured = with_faulty_provider(settings, worker_concurrency=2, embedding_batch_size=4)
     async with serve_app(configured, client_timeout=120) as client:
         outcome = await soak(client, clients=6, seconds=8, seed=3)
 

@@ -24,7 +24,7 @@ from tests.support.db import scalar
 from tests.support.fake_openai import FAULT_KINDS, FakeOpenAI, embed_text
 from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
-from tests.support.settings import RAGSTORE, SERVER_KEY
+from tests.support.settings import RAGSTORE, SERVER_KEY, with_faulty_provider
 from tests.support.uploads import PROSE, clean_chunking, upload
 
 DOCUMENTS = 50
@@ -50,15 +50,7 @@ async def faulty_client(
     """The app with its worker, tiny embedding batches (more calls, more faults), a
     retry budget for a 20% failure rate, and a client timeout the hangs run past."""
     upstream.fail_randomly(0.2, seed=2024)
-    configured = settings.model_copy(
-        update={
-            "worker_in_process": True,
-            "embedding_batch_size": 2,
-            "embedding_max_attempts": 10,
-            "upstream_timeout_seconds": 1.0,
-        }
-    )
-    async with serve_app(configured, client_timeout=120) as client:
+    async with serve_app(with_faulty_provider(settings), client_timeout=120) as client:
         yield client
 
 

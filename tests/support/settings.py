@@ -27,3 +27,16 @@ def base_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {"migrate_on_start": False, "upstream_max_retries": 0}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def with_faulty_provider(settings: Settings, **overrides: object) -> Settings:
+    """The app with its worker, small embedding batches (more calls, more faults), a
+    retry budget for a provider failing one call in five, and a client timeout that the
+    provider's hangs run past."""
+    faulty: dict[str, object] = {
+        "worker_in_process": True,
+        "embedding_batch_size": 2,
+        "embedding_max_attempts": 10,
+        "upstream_timeout_seconds": 1.0,
+    }
+    return settings.model_copy(update={**faulty, **overrides})

@@ -33,13 +33,25 @@ class SoakOutcome:
     statuses: Counter[int] = field(default_factory=Counter)
     # Each unexpected answer: the action, its status and body.
     unexpected: list[tuple[str, int, str]] = field(default_factory=list)
-    # When each collection's last successful DELETE answered; and the collections that
-    # an upload begun after it brought back (legitimately).
-    deleted_at: dict[str, float] = field(default_factory=dict)
+    # When each successful DELETE of a collection was sent, and when each successful
+    # upload into one answered.
+    deletes_sent: list[tuple[str, float]] = field(default_factory=list)
+    uploads_answered: list[tuple[str, float]] = field(default_factory=list)
     jobs: list[str] = field(default_factory=list)
 
     def deleted_collections(self) -> list[str]:
-        return sorted(self.deleted_at)
+        """The collections that must be gone: deleted, and no upload into them succeeded
+        after that DELETE was sent. (One that answered later may have been processed after
+        the delete, and created the collection anew, as the original route does; one that
+        answered before it was sent cannot have.)"""
+        last_delete: dict[str, float] = {}
+        for collection, sent in self.deletes_sent:
+            last_delete[collection] = max(sent, last_delete.get(collection, sent))
+        return sorted(
+            collection
+            for collection, sent in last_delete.items()
+            if not any(c == collection and t > sent for c, t in self.uploads_answered)
+        )
 
 
 def _content(generator: random.Random, filename: str) -> str:
@@ -54,7 +66,6 @@ async def _act(client: httpx.AsyncClient, generator: random.Random, outcome: Soa
     filename = generator.choice(FILENAMES)
     if action.startswith("upload"):
         route = "/api/upload-document" + ("?wait=false" if "background" in action else "")
-        started = _now()
         response = await client.post(
             route,
             files={"file": (filename, _content(generator, filename).encode())},
@@ -62,19 +73,18 @@ async def _act(client: httpx.AsyncClient, generator: random.Random, outcome: Soa
         )
         if response.status_code == 202:
             outcome.jobs.append(response.json()["job_id"])
-        if response.status_code in (200, 202) and started > outcome.deleted_at.get(
-            collection, float("inf")
-        ):
-            del outcome.deleted_at[collection]
+        if response.status_code in (200, 202):
+            outcome.uploads_answered.append((collection, _now()))
     elif action == "delete document":
         listed = await client.get(f"/api/collections/{collection}/documents")
         documents = listed.json()["data"] if listed.status_code == 200 else []
         chosen = generator.choice(documents)["id"] if documents else str(uuid.uuid4())
         response = await client.delete(f"/api/collections/{collection}/documents/{chosen}")
     elif action == "delete collection":
+        sent = _now()
         response = await client.delete(f"/api/collections/{collection}")
         if response.status_code == 204:
-            outcome.deleted_at[collection] = _now()
+            outcome.deletes_sent.append((collection, sent))
     elif action == "retry failed":
         listed = await client.get(f"/api/collections/{collection}/documents")
         failed = [
