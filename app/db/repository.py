@@ -47,9 +47,16 @@ class RepositoryBase(Generic[ModelT]):
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction."""
+    """The asyncpg connection under the session, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself, so
+    a COPY sent straight to the driver before any other statement would commit on its
+    own; then a statement is run first, which opens the transaction.
+    """
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, asyncpg.Connection)
+    if not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")
     return driver
