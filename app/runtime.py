@@ -17,6 +17,7 @@ from app.embeddings.base import EmbeddingModel
 from app.embeddings.factory import create_embedding_model
 from app.embeddings.space import verify_embedding_space
 from app.ingestion.service import IngestionService
+from app.ingestion.upload import remove_stale_copies
 from app.jobs.queue import JobQueue
 from app.jobs.service import JobService
 from app.llm.client import LLMClients
@@ -56,6 +57,9 @@ class Runtime:
             settings, database, llm_clients, create_embedding_model(settings, llm_clients)
         )
         await runtime.queue.open()
+        removed = await asyncio.to_thread(remove_stale_copies)
+        if removed:
+            logger.info("removed %d temporary upload copies left by killed processes", removed)
         return runtime
 
     async def close(self) -> None:

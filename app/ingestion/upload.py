@@ -2,13 +2,16 @@
 metadata field parsed. Plain values in and out: the form itself is read at the web edge."""
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import tempfile
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
@@ -17,6 +20,11 @@ from app.core.middleware import upload_too_large
 from app.db.types import METADATA_TOO_DEEP, check_metadata
 
 _COPY_BLOCK = 1024 * 1024
+# The temporary copies of uploads (here) and of stored files a job processes (jobs/).
+UPLOAD_PREFIX = "ragstore-upload-"
+JOB_FILE_PREFIX = "ragstore-job-"
+# Older copies are left by a process that was killed: no live upload or job takes a day.
+STALE_AFTER = timedelta(days=1)
 MAX_FILENAME_LENGTH = 255
 
 
@@ -72,9 +80,7 @@ def store_upload(
     """
     digest = hashlib.sha256()
     size = 0
-    with tempfile.NamedTemporaryFile(
-        prefix="ragstore-upload-", dir=directory, delete=False
-    ) as handle:
+    with tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, dir=directory, delete=False) as handle:
         path = Path(handle.name)
         try:
             while block := source.read(_COPY_BLOCK):
@@ -87,6 +93,24 @@ def store_upload(
             path.unlink(missing_ok=True)
             raise
     return StoredUpload(path=path, filename=filename, size_bytes=size, sha256=digest.hexdigest())
+
+
+def remove_stale_copies(max_age: timedelta = STALE_AFTER) -> int:
+    """Delete the temporary upload and job copies a killed process left behind.
+
+    Blocking: call it in a worker thread. Only copies older than any live upload or job
+    runs are removed, since other ragstore processes may share the directory.
+    """
+    folder = Path(tempfile.gettempdir())
+    cutoff = time.time() - max_age.total_seconds()
+    removed = 0
+    for prefix in (UPLOAD_PREFIX, JOB_FILE_PREFIX):
+        for path in folder.glob(f"{prefix}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+    return removed
 
 
 def describe_file(path: Path) -> StoredUpload:

@@ -24,7 +24,7 @@ from app.document.repository import DocumentFileRepository, DocumentRepository
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
 from app.ingestion.progress import IngestProgress
 from app.ingestion.service import DocumentVersion, IngestionService, IngestResult, VersionGone
-from app.ingestion.upload import StoredUpload, UploadRequest, received_upload
+from app.ingestion.upload import JOB_FILE_PREFIX, StoredUpload, UploadRequest, received_upload
 from app.jobs.queue import TASK, JobQueue
 from app.jobs.repository import IngestionJobRepository
 
@@ -238,7 +238,7 @@ class JobService:
 
     async def _file(self, session: AsyncSession, document: Document) -> StoredUpload:
         """The document's stored bytes in a temporary file, for the parsers."""
-        handle = tempfile.NamedTemporaryFile(prefix="ragstore-job-", delete=False)  # noqa: SIM115
+        handle = tempfile.NamedTemporaryFile(prefix=JOB_FILE_PREFIX, delete=False)  # noqa: SIM115
         path = Path(handle.name)
         try:
             async for block in DocumentFileRepository(session).parts(document.id):
