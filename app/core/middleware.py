@@ -102,16 +102,25 @@ class RequestBodyTimeout:
             await self.app(scope, receive, send)
             return
 
+        body_done = False
+
         async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                # After the body, `receive` only waits for a disconnect, as long as a
+                # streamed answer (chat, progress events) lasts: never timed.
+                return await receive()
             try:
                 async with asyncio.timeout(self.seconds):
-                    return await receive()
+                    message = await receive()
             except TimeoutError:
                 # Raised inside body parsing; FastAPI passes HTTPExceptions through.
                 raise HTTPException(
                     status_code=408,
                     detail=f"the request body stalled: nothing arrived for {self.seconds:g} s",
                 ) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body")
+            return message
 
         await self.app(scope, timed_receive, send)
 

@@ -303,8 +303,9 @@ class IngestionService:
 
     async def _begin(self, prepared: PreparedUpload, create_collection: bool) -> Baseline:
         async with self.database.session() as session:
-            created = await _open_collection(session, prepared.collection_id, create_collection)
-            collection = await get_collection(session, prepared.collection_id)
+            collection, created = await _open_collection(
+                session, prepared.collection_id, create_collection
+            )
             document = await DocumentRepository(session).get_by_filename(
                 collection.id, prepared.filename
             )
@@ -449,13 +450,12 @@ class IngestionService:
 
 async def _open_collection(
     session: AsyncSession, collection_id: str, create_collection: bool
-) -> bool:
-    """Create the collection if asked to and absent (True then), or 404 if it is missing."""
+) -> tuple[Collection, bool]:
+    """The collection, created if asked to and absent (True then), or 404 if it is missing."""
     created = create_collection and await CollectionRepository(session).create_if_absent(
         collection_id, collection_id
     )
-    await get_collection(session, collection_id)
-    return created
+    return await get_collection(session, collection_id), created
 
 
 async def _lock_collection(session: AsyncSession, seen: Collection) -> Collection:

@@ -5,6 +5,7 @@ import asyncio
 import socket
 
 from app.core.config import Settings
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
 
 
@@ -31,3 +32,19 @@ async def test_a_stalled_request_body_is_answered_408(settings: Settings) -> Non
     assert status_line == b"HTTP/1.1 408 Request Timeout"
     assert b'"detail":"the request body stalled: nothing arrived for 1 s"' in rest
     assert health.status_code == 200
+
+
+async def test_a_response_that_streams_longer_than_the_body_timeout_is_not_cut(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    """Only the body is timed: a streamed answer waits on `receive` for a disconnect
+    the whole time it streams, and must not be cut off after the timeout."""
+    upstream.token_delay = 0.4  # four tokens: the answer streams for about 1.6 s
+    quick = settings.model_copy(update={"request_body_timeout_seconds": 0.5})
+    async with serve_app(quick) as client:
+        answer = await client.post(
+            "/api/chat", json={"developer_message": "Be terse.", "user_message": "Hi"}
+        )
+
+    assert answer.status_code == 200
+    assert answer.text == "Hello, world!"
