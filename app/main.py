@@ -2,15 +2,17 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.collection.endpoints import router as collection_router
 from app.compat.endpoints import router as compat_router
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, describe_database, get_settings
 from app.core.logging import configure_logging
 from app.core.middleware import (
     RequestBodyTimeout,
@@ -26,6 +28,8 @@ from app.search.endpoints import router as search_router
 from app.web.errors import register_error_handlers
 from app.web.openapi import document_service_auth
 
+logger = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; uvicorn calls this with `--factory`, tests with their own settings."""
@@ -37,6 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = await Runtime.open(settings)
         app.state.runtime = runtime
         app.state.database = runtime.database
+        runtime.model_warm_up.start()
+        logger.info(
+            "ragstore %s: database %s; embedding model %s (%d dimensions)",
+            version("ragstore"),
+            describe_database(settings),
+            runtime.embedding_model.model,
+            runtime.embedding_model.dimensions,
+        )
         worker = (
             asyncio.create_task(runtime.queue.work(settings.worker_concurrency))
             if settings.worker_in_process

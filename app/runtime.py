@@ -16,6 +16,7 @@ from app.db.database import Database
 from app.embeddings.base import EmbeddingModel
 from app.embeddings.factory import create_embedding_model
 from app.embeddings.space import verify_embedding_space
+from app.embeddings.warm_up import ModelWarmUp
 from app.ingestion.service import IngestionService
 from app.ingestion.upload import remove_stale_copies
 from app.jobs.queue import JobQueue
@@ -43,6 +44,8 @@ class Runtime:
         self.chat = ChatService(database, self.search, llm_clients, settings)
         self.queue = JobQueue(database.url, settings.worker_stalled_after_seconds)
         self.jobs = JobService(database, self.ingestion, settings, self.queue)
+        # Started by the server (the CLI loads the model only if a command needs it).
+        self.model_warm_up = ModelWarmUp(embedding_model)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":
@@ -63,6 +66,7 @@ class Runtime:
         return runtime
 
     async def close(self) -> None:
+        await self.model_warm_up.stop()
         await self.queue.close()
         await self.embedding_model.close()
         await self.llm_clients.close()

@@ -16,7 +16,7 @@ async def seed_documents(
 ) -> list[uuid.UUID]:
     """A collection holding completed documents of these names (their chunks come later)."""
     async with database.session() as session:
-        await CollectionRepository(session).get_or_create(collection_id, collection_id)
+        await CollectionRepository(session).create_if_absent(collection_id, collection_id)
         documents = DocumentRepository(session)
         created = [
             await documents.create(

@@ -20,18 +20,20 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.common import database, report, served, timer
 from bench.upstream import fake_upstream, upstream_environment
 from tests.support.invariants import violations
-from tests.support.soak import soak
+from tests.support.soak import FLAKY_MARKER, FLAKY_RATE, soak
 
 
 async def run(seconds: float, clients: int, failure_rate: float) -> None:
     with (
-        fake_upstream(0.05, failure_rate=failure_rate) as upstream,
+        fake_upstream(0.05, failure_rate, (FLAKY_MARKER, FLAKY_RATE)) as upstream,
         database() as (_, settings),
     ):
         environment = upstream_environment(
             upstream.url,
             RAGSTORE_WORKER_IN_PROCESS="true",
             RAGSTORE_EMBEDDING_MAX_ATTEMPTS="10",
+            # Short backoff, as in the tests: the run is about races, not about waiting.
+            RAGSTORE_EMBEDDING_RETRY_MAX_WAIT_SECONDS="0.2",
             RAGSTORE_EMBEDDING_BATCH_SIZE="4",
             RAGSTORE_UPSTREAM_TIMEOUT_SECONDS="2",
         )

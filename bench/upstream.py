@@ -26,11 +26,17 @@ class Upstream:
 
 
 @contextmanager
-def fake_upstream(latency: float, failure_rate: float = 0.0) -> Iterator[Upstream]:
-    """The server answering after `latency` seconds, failing `failure_rate` of its calls."""
+def fake_upstream(
+    latency: float, failure_rate: float = 0.0, flaky: tuple[str, float] | None = None
+) -> Iterator[Upstream]:
+    """The server answering after `latency` seconds, failing `failure_rate` of its calls
+    (and `flaky`'s rate of the calls whose input contains its marker)."""
     command = [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)]
+    command += ["--failure-rate", str(failure_rate)]
+    if flaky is not None:
+        command += ["--flaky-marker", flaky[0], "--flaky-rate", str(flaky[1])]
     process = subprocess.Popen(
-        [*command, "--failure-rate", str(failure_rate)],
+        command,
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

@@ -3,16 +3,18 @@
 import asyncio
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
+from app.core.errors import Conflict
 from app.python_api import DocumentProcessor, EmbeddingModel, VectorDatabase
 from tests.support.db import scalar
 from tests.support.fake_openai import FakeOpenAI, embed_text
 from tests.support.files import write_pdf
-from tests.support.uploads import long_text
+from tests.support.uploads import long_text, upload
 
 
 def embedding_calls(upstream: FakeOpenAI) -> int:
@@ -109,3 +111,40 @@ async def test_vector_database_sync_methods_work_without_an_event_loop(settings:
 async def test_vector_database_sync_methods_refuse_a_running_loop(settings: Settings) -> None:
     with pytest.raises(RuntimeError, match="await the a-prefixed method"):
         VectorDatabase("x", settings=settings).search([0.0] * 384)
+
+
+async def test_inserted_texts_are_a_texts_document_with_no_file_behind_it(
+    settings: Settings, client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    texts = ["pgvector stores vectors", "größer als"]
+    async with VectorDatabase("vectors", settings=settings) as vectors:
+        await vectors.ainsert_batch(texts)
+        await vectors.ainsert("one more")
+
+    listed = (await client.get("/api/collections/vectors/documents")).json()["data"]
+    assert len(listed) == 1
+    document = listed[0]
+    assert document["filename"] == "vectordatabase" and document["source"] == "texts"
+    assert document["content_type"] == "text/plain" and document["status"] == "completed"
+    assert document["content_sha256"] is None and document["chunk_size"] is None
+    assert document["chunk_count"] == 3
+    assert document["size_bytes"] == sum(len(t.encode()) for t in [*texts, "one more"])
+    assert await scalar(db, "SELECT count(*) FROM documents WHERE cache_key IS NULL") == 1
+
+
+async def test_an_uploaded_file_named_like_the_texts_document_is_kept_apart(
+    settings: Settings, client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """An upload of that name replaces inserted texts (the last write of a name wins);
+    texts are never appended to an uploaded file."""
+    async with VectorDatabase("mixed", settings=settings) as vectors:
+        await vectors.ainsert("an inserted text")
+        uploaded = await upload(client, long_text(), "vectordatabase", session_id="mixed")
+        with pytest.raises(Conflict, match="uploaded file named 'vectordatabase'"):
+            await vectors.ainsert("another text")
+
+    assert uploaded.status_code == 200
+    document = (await client.get("/api/collections/mixed/documents")).json()["data"][0]
+    assert document["source"] == "upload" and document["content_sha256"]
+    texts = await scalar(db, "SELECT array_agg(text) FROM chunks WHERE text LIKE '%inserted%'")
+    assert texts is None

@@ -3,8 +3,10 @@
 import logging
 
 import typer
+from pydantic import ValidationError
 
 from app.cli import database, ingest, manage, server, worker
+from app.core.config import Settings, describe_settings_error
 
 cli = typer.Typer(
     help="ragstore: documents and embeddings in PostgreSQL + pgvector, with streaming RAG chat. "
@@ -15,6 +17,7 @@ cli = typer.Typer(
 cli.command()(server.serve)
 cli.command()(ingest.ingest)
 cli.command()(manage.search)
+cli.command()(manage.info)
 cli.command()(worker.worker)
 cli.add_typer(database.cli, name="db")
 cli.add_typer(manage.collections_cli, name="collections")
@@ -23,4 +26,12 @@ cli.add_typer(manage.documents_cli, name="documents")
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cli()
+    try:
+        cli()
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # A bad setting is the user's to fix: say which, in a line each, not a traceback.
+        for line in describe_settings_error(error):
+            typer.echo(f"ragstore: {line}", err=True)
+        raise SystemExit(2) from None

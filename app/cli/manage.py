@@ -7,7 +7,9 @@ from rich.table import Table
 
 from app.cli.runtime import console, run
 from app.collection import service as collections
+from app.core.config import describe_database, get_settings
 from app.document import service as documents
+from app.jobs.service import RetriedFailures
 from app.runtime import Runtime
 from app.search.service import SearchHit, SearchMode, SearchQuery
 
@@ -48,6 +50,41 @@ def search(
         snippet = " ".join(hit.text.split())[:160]
         table.add_row(f"{hit.score:.4f}", hit.filename, "" if page is None else str(page), snippet)
     console.print(table)
+
+
+def info() -> None:
+    """The database in use, the embedding model and its dimension, and what is stored."""
+
+    async def work(runtime: Runtime) -> tuple[list[collections.CollectionSummary], str | None, int]:
+        async with runtime.database.read_session() as session:
+            listed, _ = await collections.list_collections(session, 100_000, 0)
+        embedded = runtime.database.embedded
+        psql = embedded.psql_command() if embedded is not None else None
+        return listed, psql, runtime.embedding_model.dimensions
+
+    listed, psql, dimensions = run(work)
+    settings = get_settings()
+    documents_total = sum(summary.document_count for summary in listed)
+    chunks_total = sum(summary.chunk_count for summary in listed)
+    console.print(f"database: {describe_database(settings)}", highlight=False)
+    if psql is not None:
+        console.print(f"psql: {psql}", highlight=False, soft_wrap=True)
+    console.print(
+        f"embedding model: {settings.embedding_model} ({settings.embedding_provider}, "
+        f"{dimensions} dimensions)",
+        highlight=False,
+    )
+    console.print(
+        f"{len(listed)} collections, {documents_total} documents, {chunks_total} chunks",
+        highlight=False,
+    )
+    for summary in listed:
+        console.print(
+            f"  {summary.collection.id}: {summary.document_count} documents, "
+            f"{summary.chunk_count} chunks",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @collections_cli.command("list")
@@ -108,11 +145,16 @@ def list_documents(collection: CollectionOption) -> None:
 def retry_failed(collection: CollectionOption) -> None:
     """Queue every failed document of a collection again (a worker processes them)."""
 
-    async def work(runtime: Runtime) -> int:
-        return len(await runtime.jobs.retry_failed(collection))
+    async def work(runtime: Runtime) -> RetriedFailures:
+        return await runtime.jobs.retry_failed(collection)
 
-    queued = run(work)
+    retried = run(work)
     console.print(
-        f"queued {queued} failed documents of {collection}; a running server or "
+        f"queued {len(retried.jobs)} failed documents of {collection}; a running server or "
         "`ragstore worker` processes them"
     )
+    for document in retried.unfixable:
+        console.print(
+            f"not retried: {document.filename} ({document.id}): {document.error}; a retry "
+            "would fail the same way, so upload a fixed file"
+        )

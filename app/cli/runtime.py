@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from app.core.config import get_settings
+from app.core.config import describe_database, get_settings
 from app.core.errors import AppError
 from app.runtime import Runtime
 
@@ -19,7 +19,10 @@ def run(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Open a Runtime (database, model), run `work`, close it; AppErrors become exit code 1."""
 
     async def main() -> T:
-        runtime = await Runtime.open(get_settings())
+        settings = get_settings()
+        # On stderr, so it never mixes into output a pipe reads.
+        errors.print(f"database: {describe_database(settings)}", style="dim", highlight=False)
+        runtime = await Runtime.open(settings)
         try:
             return await work(runtime)
         finally:

@@ -4,6 +4,7 @@ import typer
 import uvicorn
 
 from app.core.config import get_settings
+from app.web.server import server_config
 
 
 def serve(
@@ -14,10 +15,5 @@ def serve(
 ) -> None:
     """Serve the HTTP API (migrates the database first unless RAGSTORE_MIGRATE_ON_START=false)."""
     settings = get_settings()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-    )
+    config = server_config("app.main:create_app", settings, factory=True, host=host, port=port)
+    uvicorn.Server(config).run()

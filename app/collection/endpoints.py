@@ -3,7 +3,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.collection import service
-from app.collection.schemas import CollectionCreate, CollectionPage, CollectionRead
+from app.collection.schemas import (
+    CollectionCreate,
+    CollectionPage,
+    CollectionRead,
+    CollectionUpdate,
+)
 from app.collection.service import CollectionSummary
 from app.db.dependencies import ReadSessionDep, SessionDep
 from app.web.dependencies import Offset
@@ -20,6 +25,7 @@ def _read(summary: CollectionSummary) -> CollectionRead:
         name=collection.name,
         metadata=collection.metadata_,
         document_count=summary.document_count,
+        chunk_count=summary.chunk_count,
         created_at=collection.created_at,
         updated_at=collection.updated_at,
     )
@@ -53,6 +59,18 @@ async def list_collections(
 async def get_collection(collection_id: str, session: ReadSessionDep) -> CollectionRead:
     """One collection with its document count."""
     return _read(await service.describe_collection(session, collection_id))
+
+
+@router.patch(
+    "/{collection_id}",
+    summary="Rename a collection or change its metadata",
+    responses={**_NOT_FOUND, **error_responses({400: UNREADABLE_BODY})},
+)
+async def update_collection(
+    collection_id: str, body: CollectionUpdate, session: SessionDep
+) -> CollectionRead:
+    """Fields left out stay as they are; `metadata`, when given, replaces the old."""
+    return _read(await service.update_collection(session, collection_id, body.name, body.metadata))
 
 
 @router.delete(

@@ -10,17 +10,6 @@ from app.db.repository import RepositoryBase
 class CollectionRepository(RepositoryBase[Collection]):
     model = Collection
 
-    async def get_or_create(self, collection_id: str, name: str) -> Collection:
-        """The collection with this id, created if absent (safe under concurrent calls)."""
-        await self.session.execute(
-            insert(Collection)
-            .values(id=collection_id, name=name)
-            .on_conflict_do_nothing(index_elements=[Collection.id])
-        )
-        collection = await self.session.get(Collection, collection_id, populate_existing=True)
-        assert collection is not None
-        return collection
-
     async def create_if_absent(self, collection_id: str, name: str) -> bool:
         """Create the collection unless it exists; True when this call created it."""
         created = await self.session.execute(
@@ -46,6 +35,16 @@ class CollectionRepository(RepositoryBase[Collection]):
             select(Collection)
             .where(Collection.id == collection_id)
             .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def lock_for_change(self, collection_id: str) -> Collection | None:
+        """The collection, locked to change its name or metadata (FOR NO KEY UPDATE: the
+        uploads that hold it FOR KEY SHARE go on; a DELETE waits)."""
+        return await self.session.scalar(
+            select(Collection)
+            .where(Collection.id == collection_id)
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
 

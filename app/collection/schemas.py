@@ -7,6 +7,8 @@ COLLECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
 class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     id: str | None = Field(
         default=None,
@@ -16,6 +18,17 @@ class CollectionCreate(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class CollectionUpdate(BaseModel):
+    """What a PATCH changes; a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Replaces the collection's metadata."
+    )
+
+
 class CollectionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
@@ -23,6 +36,7 @@ class CollectionRead(BaseModel):
     name: str
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     document_count: int
+    chunk_count: int = Field(description="Chunks of its completed documents.")
     created_at: datetime
     updated_at: datetime
 

@@ -24,6 +24,7 @@ class CollectionNotFound(NotFound):
 class CollectionSummary:
     collection: Collection
     document_count: int
+    chunk_count: int
 
 
 async def create_collection(
@@ -34,7 +35,7 @@ async def create_collection(
     created = await CollectionRepository(session).create_unless_taken(collection_id, name, metadata)
     if created is None:
         raise Conflict(f"collection {collection_id!r} already exists")
-    return CollectionSummary(created, document_count=0)
+    return CollectionSummary(created, document_count=0, chunk_count=0)
 
 
 async def get_collection(session: AsyncSession, collection_id: str) -> Collection:
@@ -58,6 +59,27 @@ async def list_collections(
     return await _summaries(session, collections), total
 
 
+async def update_collection(
+    session: AsyncSession,
+    collection_id: str,
+    name: str | None,
+    metadata: dict[str, object] | None,
+) -> CollectionSummary:
+    """Rename the collection and/or replace its metadata (what is not given stays)."""
+    if metadata is not None:
+        check_metadata(metadata)
+    collection = await CollectionRepository(session).lock_for_change(collection_id)
+    if collection is None:
+        raise CollectionNotFound(f"collection {collection_id!r} not found")
+    if name is not None:
+        collection.name = name
+    if metadata is not None:
+        collection.metadata_ = metadata
+    await session.flush()
+    await session.refresh(collection)
+    return (await _summaries(session, [collection]))[0]
+
+
 async def delete_collection(session: AsyncSession, collection_id: str) -> None:
     """Delete the collection; its documents and chunks go with it (foreign keys cascade)."""
     collection = await get_collection(session, collection_id)
@@ -69,4 +91,4 @@ async def _summaries(
     session: AsyncSession, collections: Sequence[Collection]
 ) -> list[CollectionSummary]:
     counts = await DocumentRepository(session).count_by_collection([c.id for c in collections])
-    return [CollectionSummary(c, counts[c.id]) for c in collections]
+    return [CollectionSummary(c, *counts[c.id]) for c in collections]

@@ -116,6 +116,11 @@ async def upload_document(
     if job is not None:
         response.status_code = status.HTTP_202_ACCEPTED
         message = f"Document '{document.filename}' stored; processing in the background"
+    elif result.metadata_updated:
+        message = (
+            f"Document '{document.filename}' was already processed successfully; "
+            "its metadata was updated"
+        )
     elif result.already_processed:
         message = f"Document '{document.filename}' was already processed successfully"
     else:

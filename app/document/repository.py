@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 
 from app.db.locks import advisory_lock
-from app.db.models import Chunk, Document, DocumentFile
+from app.db.models import Chunk, Document, DocumentFile, DocumentStatus
 from app.db.repository import RepositoryBase, driver_connection
 
 CHUNK_COLUMNS = ("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding")
@@ -91,15 +91,27 @@ class DocumentRepository(RepositoryBase[Document]):
         )
         return count or 0
 
-    async def count_by_collection(self, collection_ids: Sequence[str]) -> dict[str, int]:
-        """How many documents each collection holds (one GROUP BY for the whole page)."""
+    async def count_by_collection(
+        self, collection_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """How many documents and chunks each collection holds (one GROUP BY for the page;
+        the chunks as the documents count them)."""
         rows = await self.session.execute(
-            select(Document.collection_id, func.count())
+            select(
+                Document.collection_id,
+                func.count(),
+                func.coalesce(
+                    func.sum(Document.chunk_count).filter(
+                        Document.status == DocumentStatus.COMPLETED
+                    ),
+                    0,
+                ),
+            )
             .where(Document.collection_id.in_(collection_ids))
             .group_by(Document.collection_id)
         )
-        counts = {collection_id: 0 for collection_id in collection_ids}
-        counts.update({collection_id: count for collection_id, count in rows})
+        counts = {collection_id: (0, 0) for collection_id in collection_ids}
+        counts.update({collection_id: (docs, int(chunks)) for collection_id, docs, chunks in rows})
         return counts
 
     async def filenames_by_collection(self, collection_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -153,6 +165,23 @@ class ChunkRepository(RepositoryBase[Chunk]):
             },
         )
         return int(getattr(result, "rowcount", 0))
+
+    async def replace_document_metadata(
+        self, document_id: uuid.UUID, old_keys: Sequence[str], metadata: dict[str, Any]
+    ) -> None:
+        """Swap the document's metadata in every chunk's copy: its old keys out, the new
+        ones in; the keys ragstore set (page, filename, ...) stay."""
+        await self.session.execute(
+            text(
+                "UPDATE chunks SET metadata = (metadata - CAST(:old_keys AS text[])) "
+                "|| CAST(:metadata AS jsonb) WHERE document_id = :document_id"
+            ),
+            {
+                "old_keys": list(old_keys),
+                "metadata": json.dumps(metadata),
+                "document_id": document_id,
+            },
+        )
 
     async def delete_for_document(self, document_id: uuid.UUID) -> None:
         await self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))

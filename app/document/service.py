@@ -2,12 +2,16 @@
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.collection.service import get_collection
-from app.core.errors import NotFound
-from app.db.models import Chunk, Document
+from app.collection.repository import CollectionRepository
+from app.collection.service import CollectionNotFound, get_collection
+from app.core.config import Settings
+from app.core.errors import Conflict, NotFound
+from app.db.models import Chunk, Document, DocumentStatus
+from app.document.metadata import CHUNK_KEYS, check_copied_metadata, check_document_metadata
 from app.document.repository import ChunkRepository, DocumentRepository
 
 
@@ -30,6 +34,43 @@ async def list_documents(
 ) -> tuple[Sequence[Document], int]:
     await get_collection(session, collection_id)
     return await DocumentRepository(session).list_page(collection_id, limit, offset)
+
+
+async def update_document_metadata(
+    session: AsyncSession,
+    collection_id: str,
+    document_id: uuid.UUID,
+    metadata: dict[str, Any],
+    settings: Settings,
+) -> Document:
+    """Replace the document's metadata and its chunks' copy, in one transaction; nothing is
+    embedded again. Locked in the writers' order (collection, then document)."""
+    check_document_metadata(metadata, settings.max_metadata_bytes)
+    if await CollectionRepository(session).lock_for_share(collection_id) is None:
+        raise CollectionNotFound(f"collection {collection_id!r} not found")
+    document = await DocumentRepository(session).lock_in_collection(collection_id, document_id)
+    if document is None:
+        raise DocumentNotFound(f"document {document_id} not found in collection {collection_id!r}")
+    if document.status in (DocumentStatus.PENDING, DocumentStatus.PROCESSING):
+        raise Conflict(
+            f"document {document_id} is {document.status}: change its metadata once it is "
+            "completed or failed"
+        )
+    check_copied_metadata(metadata, document.chunk_count, settings.max_copied_metadata_mb)
+    await replace_metadata(session, document, metadata)
+    return document
+
+
+async def replace_metadata(
+    session: AsyncSession, document: Document, metadata: dict[str, Any]
+) -> None:
+    """The document (locked by the caller) and its chunks carry `metadata` from now on."""
+    old_keys = [key for key in document.metadata_ if key not in CHUNK_KEYS]
+    await ChunkRepository(session).replace_document_metadata(document.id, old_keys, metadata)
+    document.metadata_ = metadata
+    await session.flush()
+    # Load server-set columns (updated_at) now: the result outlives the session.
+    await session.refresh(document)
 
 
 async def delete_document(session: AsyncSession, document: Document) -> None:

@@ -39,9 +39,18 @@ class EmbeddingModel(ABC):
         first: npt.NDArray[np.float32] = vectors[0]
         return first
 
+    # Whether a request's own key can bill its embeddings (a provider's API); a local
+    # model needs none, and ignores one.
+    uses_api_keys = False
+
     def with_api_key(self, api_key: str | None) -> "EmbeddingModel":
         """The same model billed to another key; providers without keys return themselves."""
         return self
+
+    async def warm_up(self) -> None:
+        """Get ready for the first request (a local model loads and runs once); a remote
+        provider has nothing to load."""
+        return None
 
     async def close(self) -> None:
         """Release what the provider holds (HTTP pools, worker threads)."""

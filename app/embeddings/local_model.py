@@ -46,7 +46,12 @@ class LocalEmbeddingModel(EmbeddingModel):
 
     def _encode(self, texts: list[str]) -> Vectors:
         vectors = self._load().encode(
-            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            texts,
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            # Its "Batches: 0%|..." bar would print on every upload and search.
+            show_progress_bar=False,
         )
         return as_vectors(vectors, self.dimensions)
 
@@ -63,6 +68,10 @@ class LocalEmbeddingModel(EmbeddingModel):
             if on_embedded is not None:
                 on_embedded(len(piece))
         return np.concatenate(parts)
+
+    async def warm_up(self) -> None:
+        """Load the weights and run one inference: the first is slower than the rest."""
+        await self.aget_embeddings_batched(["warm up"])
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -88,6 +88,8 @@ class _WaitRetryAfter:
 
 
 class OpenAIEmbeddingModel(EmbeddingModel):
+    uses_api_keys = True
+
     def __init__(
         self,
         settings: Settings,

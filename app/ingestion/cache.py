@@ -4,7 +4,8 @@ import hashlib
 
 # Bump when parsing or chunking changes what a document turns into, so stale
 # cache entries stop matching instead of serving outdated chunks.
-PROCESSING_VERSION = 1
+# 2: text is NFKC-normalised (ligatures and other compatibility characters folded).
+PROCESSING_VERSION = 2
 
 
 def cache_key(

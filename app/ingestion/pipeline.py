@@ -28,13 +28,15 @@ from app.core.config import Settings
 from app.core.errors import UnprocessableContent
 from app.db.database import Database
 from app.db.models import CacheState, ProcessedDocument
+from app.document.metadata import copied_bytes
 from app.embeddings.base import EmbeddingModel
 from app.ingestion.prepared import PreparedUpload
 from app.ingestion.progress import IngestProgress, ProgressCallback, counted
 from app.ingestion.repository import ProcessedDocumentRepository
+from app.ingestion.upload import StoredUpload
 from app.processing.chunking import chunk_units
 from app.processing.parsers import ParseLimits, parse_document
-from app.processing.units import ChunkDraft
+from app.processing.units import ChunkDraft, DocumentType
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,22 @@ class ProcessingPipeline:
                 raise
             return BuiltEntry(entry_key, count, from_cache=False)
 
+    async def check_readable(self, upload: StoredUpload, document_type: DocumentType) -> None:
+        """Parse just far enough to know the file opens, is not encrypted and has text."""
+
+        def first_unit() -> object:
+            return next(parse_document(upload.path, document_type, self._limits()), None)
+
+        if await asyncio.to_thread(first_unit) is None:
+            raise UnprocessableContent(no_text(upload.filename))
+
+    def _limits(self) -> ParseLimits:
+        return ParseLimits(
+            max_unpacked_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
+            max_pdf_pages=self.settings.max_pdf_pages,
+            max_csv_columns=self.settings.max_csv_columns,
+        )
+
     async def _fill(
         self,
         prepared: PreparedUpload,
@@ -108,13 +126,8 @@ class ProcessingPipeline:
         on_progress: ProgressCallback,
     ) -> int:
         progress = IngestProgress()
-        limits = ParseLimits(
-            max_unpacked_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
-            max_pdf_pages=self.settings.max_pdf_pages,
-            max_csv_columns=self.settings.max_csv_columns,
-        )
         units = counted(
-            parse_document(prepared.stored.path, prepared.document_type, limits), progress
+            parse_document(prepared.stored.path, prepared.document_type, self._limits()), progress
         )
         drafts = chunk_units(units, prepared.options.splitter())
 
@@ -153,7 +166,7 @@ class ProcessingPipeline:
             progress.chunks_stored = count
             on_progress(progress)
         if count == 0:
-            raise UnprocessableContent(f"no extractable text in {prepared.stored.filename}")
+            raise UnprocessableContent(no_text(prepared.stored.filename))
         async with self.database.session() as session:
             if not await ProcessedDocumentRepository(session).complete(entry_key, builder, count):
                 raise LeaseLost(entry_key)
@@ -186,9 +199,7 @@ class ProcessingPipeline:
 
     def _most_chunks(self, prepared: PreparedUpload) -> int:
         """The chunk cap, lowered so the metadata copied into every chunk stays bounded."""
-        metadata_bytes = (
-            len(json.dumps(prepared.options.metadata)) if prepared.options.metadata else 0
-        )
+        metadata_bytes = copied_bytes(prepared.options.metadata)
         budget = int(self.settings.max_copied_metadata_mb * 1024 * 1024)
         by_metadata = budget // metadata_bytes if metadata_bytes else budget
         return min(self.settings.max_chunks_per_document, by_metadata)
@@ -200,6 +211,10 @@ class ProcessingPipeline:
                 await ProcessedDocumentRepository(session).abandon(entry_key, builder)
         except Exception:
             logger.exception("could not drop the half-built cache entry %s", entry_key)
+
+
+def no_text(filename: str) -> str:
+    return f"no extractable text in {filename}"
 
 
 def _take(drafts: Iterator[ChunkDraft], size: int) -> list[ChunkDraft]:

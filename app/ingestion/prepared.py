@@ -1,12 +1,12 @@
 """An upload ready to process: everything about it decided once, before anything is written."""
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.config import MAX_CHUNK_SIZE, Settings
 from app.core.errors import UnprocessableContent
-from app.ingestion.upload import StoredUpload, metadata_too_large
+from app.document.metadata import check_document_metadata
+from app.ingestion.upload import StoredUpload
 from app.processing.chunking import TextSplitter
 from app.processing.units import DocumentType
 
@@ -43,8 +43,7 @@ class ProcessingOptions:
             raise UnprocessableContent(
                 f"chunk_size ({options.chunk_size}) must be at most {MAX_CHUNK_SIZE} characters"
             )
-        if len(json.dumps(options.metadata)) > settings.max_metadata_bytes:
-            raise UnprocessableContent(metadata_too_large(settings.max_metadata_bytes))
+        check_document_metadata(options.metadata, settings.max_metadata_bytes)
         return options
 
     def splitter(self) -> TextSplitter:

@@ -43,9 +43,10 @@ from app.collection.service import get_collection
 from app.core.config import Settings
 from app.core.errors import AppError, Conflict, UnprocessableContent, UnsupportedMediaType
 from app.db.database import Database
-from app.db.locks import advisory_lock
-from app.db.models import Collection, Document, DocumentStatus
+from app.db.models import Collection, Document, DocumentSource, DocumentStatus
+from app.document.metadata import check_copied_metadata
 from app.document.repository import ChunkRepository, DocumentFileRepository, DocumentRepository
+from app.document.service import replace_metadata
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
 from app.ingestion.cache import cache_key
@@ -59,8 +60,8 @@ from app.processing.units import DocumentType
 
 logger = logging.getLogger(__name__)
 
-# The document that holds a collection's directly inserted texts (Python API).
-VECTOR_DOCUMENT = "vectordatabase"
+# The document holding a collection's texts inserted through the Python API.
+TEXTS_DOCUMENT = "vectordatabase"
 CONTENT_TYPES = {
     DocumentType.PDF: "application/pdf",
     DocumentType.DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -83,6 +84,8 @@ class IngestResult:
     from_cache: bool
     # The same content is already the pending version (queued): nothing new was registered.
     in_flight: bool = False
+    # The content was already processed, and this upload's metadata replaced the old.
+    metadata_updated: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ class IngestionService:
         prepared = await self.prepare(upload, collection_id, options)
         baseline = await self._begin(prepared, create_collection)
         if baseline.unchanged is not None:
-            return IngestResult(baseline.unchanged, baseline.collection, True, from_cache=True)
+            return await self._reuse_unchanged(prepared, baseline, baseline.unchanged)
         try:
             return await self._with_built_entry(
                 prepared,
@@ -204,7 +207,8 @@ class IngestionService:
         existing = await documents.lock_by_filename(collection.id, upload.filename)
         if _is_unchanged(existing, prepared):
             assert existing is not None
-            return IngestResult(existing, collection, already_processed=True, from_cache=True)
+            updated = await self._update_metadata(session, existing, prepared)
+            return IngestResult(existing, collection, True, True, metadata_updated=updated)
         if join_in_flight and _is_in_flight(existing, prepared):
             assert existing is not None
             return IngestResult(existing, collection, False, from_cache=False, in_flight=True)
@@ -226,25 +230,32 @@ class IngestionService:
         return await self._with_built_entry(prepared, on_progress, commit)
 
     async def record_version_failure(
-        self, collection_id: str, version: DocumentVersion, reason: str
+        self, collection_id: str, version: DocumentVersion, error: AppError
     ) -> bool:
         """Mark a registered version failed, if it is still current (its bytes stay, for a
-        retry); False when it is gone."""
+        retry, if the error is one a retry can fix); False when it is gone."""
         async with self.database.session() as session:
             try:
                 document = await _lock_version(session, collection_id, version)
             except VersionGone:
                 return False
-            await _mark_failed(session, document, reason)
+            await _mark_failed(session, document, error.message, retryable=error.retryable)
             return True
+
+    async def check_processable(self, upload: StoredUpload) -> None:
+        """Refuse now what processing would refuse later: an unsupported type (415), or a
+        file that is empty, damaged, encrypted or without text (422)."""
+        document_type = await asyncio.to_thread(detect_document_type, upload.path, upload.filename)
+        await self.pipeline.check_readable(upload, document_type)
 
     async def insert_texts(
         self, collection_id: str, texts: Sequence[str], vectors: Vectors | None = None
     ) -> int:
         """Append texts as chunks of the collection's `vectordatabase` document.
 
-        The original app's `VectorDatabase.insert`, persistent: texts are embedded
-        here unless their vectors are given.
+        The original app's `VectorDatabase.insert`, persistent: texts are embedded here,
+        before any connection is taken, unless their vectors are given. The document is
+        of source `texts`: it has no file, so no hash, cache key or chunking parameters.
         """
         if not texts:
             return 0
@@ -254,36 +265,21 @@ class IngestionService:
         if len(vectors) != len(texts):
             raise UnprocessableContent(f"{len(texts)} texts but {len(vectors)} vectors")
         async with self.database.session() as session:
-            await advisory_lock(session, f"document:{collection_id}/{VECTOR_DOCUMENT}")
-            collection = await CollectionRepository(session).get_or_create(
-                collection_id, collection_id
-            )
-            documents = DocumentRepository(session)
-            document = await documents.get_by_filename(collection.id, VECTOR_DOCUMENT)
-            if document is None:
-                document = await documents.create(
-                    Document(
-                        collection_id=collection.id,
-                        filename=VECTOR_DOCUMENT,
-                        content_type="application/x-ragstore-vectors",
-                        size_bytes=0,
-                        content_sha256="",
-                        chunk_size=0,
-                        chunk_overlap=0,
-                        cache_key="",
-                        status=DocumentStatus.COMPLETED,
-                    )
-                )
+            collections = CollectionRepository(session)
+            await collections.create_if_absent(collection_id, collection_id)
+            if await collections.lock_for_share(collection_id) is None:
+                raise Conflict(f"collection {collection_id!r} was deleted during the insert")
+            document = await _texts_document(session, collection_id)
             start, upload_time = document.chunk_count, datetime.now(UTC).isoformat()
             rows = [
                 (
                     document.id,
-                    collection.id,
+                    collection_id,
                     start + offset,
                     text,
                     json.dumps(
                         {
-                            "filename": VECTOR_DOCUMENT,
+                            "filename": TEXTS_DOCUMENT,
                             "chunk_index": start + offset,
                             "upload_time": upload_time,
                         }
@@ -294,7 +290,38 @@ class IngestionService:
             ]
             await ChunkRepository(session).copy(rows)
             document.chunk_count = start + len(rows)
+            document.size_bytes += sum(len(text.encode()) for text in texts)
         return len(rows)
+
+    async def _reuse_unchanged(
+        self, prepared: PreparedUpload, baseline: Baseline, document: Document
+    ) -> IngestResult:
+        """The content is already the current version: nothing is processed again, and
+        this upload's metadata, if it differs, replaces the old (chunks included)."""
+        if document.metadata_ == prepared.options.metadata:
+            return IngestResult(document, baseline.collection, True, from_cache=True)
+        async with self.database.session() as session:
+            try:
+                version = DocumentVersion(document.id, document.generation)
+                locked = await _lock_version(session, prepared.collection_id, version)
+            except VersionGone:
+                raise Conflict(
+                    f"{prepared.filename!r} was changed or deleted during this upload; "
+                    "send it again"
+                ) from None
+            updated = await self._update_metadata(session, locked, prepared)
+        return IngestResult(locked, baseline.collection, True, True, metadata_updated=updated)
+
+    async def _update_metadata(
+        self, session: AsyncSession, document: Document, prepared: PreparedUpload
+    ) -> bool:
+        """Give the locked document the upload's metadata; False when it already had it."""
+        metadata = prepared.options.metadata
+        if document.metadata_ == metadata:
+            return False
+        check_copied_metadata(metadata, document.chunk_count, self.settings.max_copied_metadata_mb)
+        await replace_metadata(session, document, metadata)
+        return True
 
     async def _new_collection_id(self) -> str:
         async with self.database.session() as session:
@@ -410,8 +437,11 @@ class IngestionService:
             if _version_of(document) != baseline.document:
                 logger.warning("%s failed; a newer version came first", prepared.filename)
                 return None
-            document = await _next_version(session, document, prepared, DocumentStatus.FAILED)
-            await _mark_failed(session, document, reason)
+            # The provider failed, not the file: a retry may succeed.
+            document = await _next_version(
+                session, document, prepared, DocumentStatus.FAILED, retryable=True
+            )
+            await _mark_failed(session, document, reason, retryable=True)
             # Kept so the document can be retried later without a new upload.
             await DocumentFileRepository(session).store(document.id, prepared.stored.path)
             logger.warning("document %s (%s) failed: %s", document.id, prepared.filename, reason)
@@ -506,8 +536,10 @@ async def _next_version(
     document: Document | None,
     prepared: PreparedUpload,
     status: DocumentStatus,
+    retryable: bool | None = None,
 ) -> Document:
-    """The document (locked by the caller) as its next generation, describing this upload."""
+    """The document (locked by the caller) as its next generation, describing this upload
+    (`retryable` says, for a failed one, whether a retry can fix it)."""
     if document is None:
         document = Document(
             collection_id=prepared.collection_id, filename=prepared.filename, generation=1
@@ -516,6 +548,7 @@ async def _next_version(
     else:
         document.generation += 1
     upload = prepared.stored
+    document.source = DocumentSource.UPLOAD
     document.content_type = CONTENT_TYPES[prepared.document_type]
     document.size_bytes = upload.size_bytes
     document.content_sha256 = upload.sha256
@@ -524,15 +557,42 @@ async def _next_version(
     document.cache_key = prepared.cache_key
     document.metadata_ = prepared.options.metadata
     document.status = status
-    document.error = None
+    document.error, document.retryable = None, retryable
     await session.flush()
     await session.refresh(document)
     return document
 
 
-async def _mark_failed(session: AsyncSession, document: Document, reason: str) -> None:
+async def _texts_document(session: AsyncSession, collection_id: str) -> Document:
+    """The collection's texts document, locked, created empty if it has none yet."""
+    documents = DocumentRepository(session)
+    document = await documents.lock_by_filename(collection_id, TEXTS_DOCUMENT)
+    if document is None:
+        document = Document(
+            collection_id=collection_id,
+            filename=TEXTS_DOCUMENT,
+            source=DocumentSource.TEXTS,
+            content_type="text/plain",
+            size_bytes=0,
+            status=DocumentStatus.COMPLETED,
+        )
+        session.add(document)
+        await session.flush()
+        await session.refresh(document)
+    elif document.source != DocumentSource.TEXTS:
+        raise Conflict(
+            f"collection {collection_id!r} has an uploaded file named {TEXTS_DOCUMENT!r}, "
+            "where inserted texts are kept: rename or delete that file"
+        )
+    return document
+
+
+async def _mark_failed(
+    session: AsyncSession, document: Document, reason: str, *, retryable: bool
+) -> None:
     """Failed documents keep no chunks: nothing of a version that did not complete is found."""
     document.status, document.error, document.chunk_count = DocumentStatus.FAILED, reason, 0
+    document.retryable = retryable
     await ChunkRepository(session).delete_for_document(document.id)
     await session.flush()
 

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 from app.core.errors import PayloadTooLarge, UnprocessableContent
 from app.core.middleware import upload_too_large
 from app.db.types import METADATA_TOO_DEEP, check_metadata
+from app.document.metadata import metadata_too_large
 
 _COPY_BLOCK = 1024 * 1024
 # The temporary copies of uploads (here) and of stored files a job processes (jobs/).
@@ -131,10 +132,6 @@ async def received_upload(upload: UploadRequest, max_bytes: int) -> AsyncIterato
         yield stored
     finally:
         stored.path.unlink(missing_ok=True)
-
-
-def metadata_too_large(max_bytes: int) -> str:
-    return f"metadata is larger than {max_bytes / 1024:g} KB of JSON"
 
 
 def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:

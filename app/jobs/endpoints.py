@@ -1,16 +1,18 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.db.database import Database
 from app.db.dependencies import DatabaseDep, ReadSessionDep
-from app.db.models import FINISHED_JOB_STATES
+from app.db.models import FINISHED_JOB_STATES, JobState
 from app.jobs.dependencies import JobsDep
-from app.jobs.schemas import JobRead
+from app.jobs.schemas import JobPage, JobRead
 from app.jobs.service import JobService
+from app.web.dependencies import Offset
 from app.web.errors import INVALID_REQUEST, error_responses
 
 router = APIRouter(tags=["jobs"], responses=INVALID_REQUEST)
@@ -19,6 +21,27 @@ _JOB_NOT_FOUND = error_responses({404: "No such job"})
 POLL_SECONDS = 0.5
 # A progress stream ends by itself after this long, even if the job has not.
 MAX_STREAM_SECONDS = 3600
+
+
+@router.get("/api/jobs", summary="List background jobs")
+async def list_jobs(
+    session: ReadSessionDep,
+    jobs: JobsDep,
+    collection_id: Annotated[
+        str | None, Query(description="Only the jobs of uploads into this collection")
+    ] = None,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> JobPage:
+    """Jobs newest first, with their state and progress; a job outlives its document."""
+    found, total = await jobs.list_jobs(session, collection_id, state, (limit, offset))
+    return JobPage(
+        data=[JobRead.model_validate(job) for job in found],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/api/jobs/{job_id}", summary="Get a job", responses=_JOB_NOT_FOUND)

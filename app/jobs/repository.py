@@ -1,9 +1,11 @@
 """SQL for ingestion jobs."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from app.db.models import ACTIVE_JOB_STATES, IngestionJob, JobState
 from app.db.repository import RepositoryBase
@@ -46,6 +48,39 @@ class IngestionJobRepository(RepositoryBase[IngestionJob]):
             .order_by(IngestionJob.created_at)
             .limit(1)
         )
+
+    async def list_page(
+        self, collection_id: str | None, state: JobState | None, limit: int, offset: int
+    ) -> tuple[Sequence[IngestionJob], int]:
+        """Jobs newest first, of one collection and/or in one state if asked."""
+        conditions = []
+        if collection_id is not None:
+            conditions.append(IngestionJob.collection_id == collection_id)
+        if state is not None:
+            conditions.append(IngestionJob.state == state)
+        rows = await self.session.scalars(
+            select(IngestionJob)
+            .where(*conditions)
+            .order_by(IngestionJob.created_at.desc(), IngestionJob.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        total = await self.session.scalar(
+            select(func.count()).select_from(IngestionJob).where(*conditions)
+        )
+        return rows.all(), total or 0
+
+    async def latest_for(self, document_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, IngestionJob]:
+        """Each document's most recent job, for those that have one."""
+        if not document_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(IngestionJob)
+            .where(IngestionJob.document_id.in_(document_ids))
+            .order_by(IngestionJob.document_id, IngestionJob.created_at.desc())
+            .ext(distinct_on(IngestionJob.document_id))
+        )
+        return {job.document_id: job for job in rows if job.document_id is not None}
 
     async def start(self, job_id: uuid.UUID) -> None:
         await self.session.execute(

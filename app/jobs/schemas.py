@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.db.models import JobState
 
@@ -12,6 +12,8 @@ class JobRead(BaseModel):
     id: uuid.UUID
     # None once the document was deleted (the job then ended `cancelled`).
     document_id: uuid.UUID | None
+    collection_id: str | None = Field(description="Where its upload went.")
+    filename: str | None
     generation: int
     state: JobState
     attempts: int
@@ -23,3 +25,10 @@ class JobRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    data: list[JobRead]
+    total: int
+    limit: int
+    offset: int

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import tempfile
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +41,15 @@ class Accepted:
     job: IngestionJob | None
 
 
+@dataclass
+class RetriedFailures:
+    """What a retry of a collection's failures did: the jobs queued, and the documents left
+    failed because their file itself cannot be processed."""
+
+    jobs: list[IngestionJob]
+    unfixable: list[Document]
+
+
 class JobService:
     def __init__(
         self,
@@ -64,7 +73,7 @@ class JobService:
         asynchronous: bool,
     ) -> Accepted:
         """The one path of every upload route: process the file now, or store it and queue it."""
-        if asynchronous and upload.api_key:
+        if asynchronous and upload.api_key and self.ingestion.embedding_model.uses_api_keys:
             raise BadRequest(
                 "api_key cannot be used with asynchronous uploads: keys are never stored, "
                 "and a worker processes the file later; upload synchronously instead"
@@ -74,6 +83,8 @@ class JobService:
         )
         async with received_upload(upload, self.settings.max_upload_bytes) as stored:
             if asynchronous:
+                # Refused now, as a synchronous upload would be, not failed later.
+                await self.ingestion.check_processable(stored)
                 return await self._enqueue(stored, collection_id, options, create_collection)
             result = await self.ingestion.with_api_key(upload.api_key).ingest(
                 stored, collection_id, options, create_collection=create_collection
@@ -125,10 +136,17 @@ class JobService:
                 raise NotFound(f"document {document_id} not found in collection {collection_id!r}")
             if document.status != DocumentStatus.FAILED:
                 raise Conflict(f"document {document_id} is {document.status}, not failed")
+            if not document.retryable:
+                raise Conflict(
+                    f"document {document_id} cannot be processed as it is ({document.error}); "
+                    "a retry would fail the same way: upload a fixed file"
+                )
             if not await DocumentFileRepository(session).has_file(document.id):
                 raise Conflict(f"document {document_id} has no stored file: upload it again")
+            # Failed documents are uploads: texts documents are always completed (CHECK).
+            assert document.chunk_size is not None and document.chunk_overlap is not None
             document.generation += 1
-            document.status, document.error = DocumentStatus.PENDING, None
+            document.status, document.error, document.retryable = DocumentStatus.PENDING, None, None
             await session.flush()
             options = ProcessingOptions(
                 document.chunk_size, document.chunk_overlap, document.metadata_
@@ -137,18 +155,38 @@ class JobService:
         await self.queue.defer(job.id)
         return job
 
-    async def retry_failed(self, collection_id: str) -> list[IngestionJob]:
-        """Queue every failed document of the collection that still has its file."""
+    async def retry_failed(self, collection_id: str) -> RetriedFailures:
+        """Queue every failed document of the collection that a retry can fix (the provider
+        failed) and that still has its file; the others are counted, not queued."""
         async with self.database.session() as session:
             documents, _ = await DocumentRepository(session).list_page(collection_id, 100_000, 0)
-            failed = [d.id for d in documents if d.status == DocumentStatus.FAILED]
-        jobs = []
-        for document_id in failed:
+            failed = [d for d in documents if d.status == DocumentStatus.FAILED]
+        retried = RetriedFailures(jobs=[], unfixable=[d for d in failed if not d.retryable])
+        for document in failed:
+            if not document.retryable:
+                continue
             try:
-                jobs.append(await self.retry_document(collection_id, document_id))
+                retried.jobs.append(await self.retry_document(collection_id, document.id))
             except Conflict as exc:
                 logger.warning("not retried: %s", exc.message)
-        return jobs
+        return retried
+
+    async def list_jobs(
+        self,
+        session: AsyncSession,
+        collection_id: str | None,
+        state: JobState | None,
+        page: tuple[int, int],
+    ) -> tuple[Sequence[IngestionJob], int]:
+        """Jobs newest first; `page` is (limit, offset)."""
+        limit, offset = page
+        return await IngestionJobRepository(session).list_page(collection_id, state, limit, offset)
+
+    async def latest_for(
+        self, session: AsyncSession, documents: Sequence[Document]
+    ) -> dict[uuid.UUID, IngestionJob]:
+        """Each of these documents' most recent job, for those that had one."""
+        return await IngestionJobRepository(session).latest_for([d.id for d in documents])
 
     async def requeue_lost(self) -> None:
         """Hand the queue again every job that is `queued` with no task to run it, so no job
@@ -184,6 +222,8 @@ class JobService:
             return
         except Exception as exc:
             failure = AppError(f"internal error: {type(exc).__name__}")
+            # Not the file's fault, as far as anyone knows: worth a retry once fixed.
+            failure.retryable = True
             await self._fail(job_id, prepared, version, failure)
             raise
         finally:
@@ -232,7 +272,11 @@ class JobService:
     ) -> IngestionJob:
         return await IngestionJobRepository(session).create(
             IngestionJob(
-                document_id=document.id, generation=document.generation, options=asdict(options)
+                document_id=document.id,
+                collection_id=document.collection_id,
+                filename=document.filename,
+                generation=document.generation,
+                options=asdict(options),
             )
         )
 
@@ -245,13 +289,15 @@ class JobService:
                 await asyncio.to_thread(handle.write, block)
         finally:
             await asyncio.to_thread(handle.close)
+        # A job's document is an upload: only texts documents have no hash (CHECK).
+        assert document.content_sha256 is not None
         return StoredUpload(path, document.filename, document.size_bytes, document.content_sha256)
 
     async def _fail(
         self, job_id: uuid.UUID, prepared: PreparedUpload, version: DocumentVersion, error: AppError
     ) -> None:
         recorded = await self.ingestion.record_version_failure(
-            prepared.collection_id, version, error.message
+            prepared.collection_id, version, error
         )
         if not recorded:
             logger.info("job %s failed after its version was gone: %s", job_id, error.message)

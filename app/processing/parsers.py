@@ -10,7 +10,7 @@ import logging
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from app.core.errors import AppError, UnprocessableContent
 from app.processing.detection import SAMPLE_BYTES, sniff_text_encoding
+from app.processing.normalization import normalize_text
 from app.processing.units import DocumentType, TextUnit
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def parse_document(
             logger.warning("unexpected error while parsing a %s", parser.label, exc_info=True)
             raise _unreadable(parser.label, error, path) from error
         if unit.text.strip():
-            yield unit
+            yield replace(unit, text=normalize_text(unit.text))
 
 
 def _check_unpacked_size(path: Path, label: str, limit: int) -> None:

@@ -9,12 +9,13 @@ name the document's columns. Keys and values always travel as bind
 parameters: a key like "x') OR true --" is just a key that no chunk has.
 """
 
+import json
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import Numeric, and_, case, cast, func, literal, not_, or_
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,6 +32,8 @@ RANGE_OPERATORS = ("gt", "gte", "lt", "lte")
 
 
 class ComparisonFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
     key: str = Field(min_length=1, max_length=128)
     value: Scalar | list[Scalar]
@@ -56,12 +59,40 @@ class ComparisonFilter(BaseModel):
 
 
 class CompoundFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["and", "or"]
     filters: list["Filter"] = Field(min_length=1, max_length=MAX_CONDITIONS)
 
 
 Filter = Annotated[ComparisonFilter | CompoundFilter, Field(discriminator="type")]
 CompoundFilter.model_rebuild()
+FILTER_TYPES = frozenset(
+    ComparisonFilter.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
+) | {"and", "or"}
+RIGHT_FORM = '{"type": "eq", "key": "product", "value": "x200"}'
+
+
+def expand_shorthand(value: Any) -> Any:
+    """`{"product": "x200", "year": 2026}` means every key equals its value (a list value:
+    is one of them), as in other vector stores; the full form passes as it is. A value
+    that is itself an object is refused with the right form shown."""
+    if not isinstance(value, dict) or value.get("type") in FILTER_TYPES or not value:
+        return value
+    conditions = []
+    for key, item in value.items():
+        if isinstance(item, dict):
+            raise ValueError(
+                f"filter shorthand takes {{key: value}} pairs, but {key!r} holds an object; "
+                f"for other comparisons use the full form, such as "
+                f'{{"type": "gte", "key": {json.dumps(key)}, "value": ...}} (see {RIGHT_FORM})'
+            )
+        operator = "in" if isinstance(item, list) else "eq"
+        conditions.append({"type": operator, "key": key, "value": item})
+    return conditions[0] if len(conditions) == 1 else {"type": "and", "filters": conditions}
+
+
+FilterInput = Annotated[Filter, BeforeValidator(expand_shorthand)]
 
 
 def check_size(filter_: Filter) -> None:

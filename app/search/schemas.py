@@ -4,22 +4,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.llm.client import RequestApiKey
-from app.search.filters import Filter
+from app.search.filters import FilterInput
 from app.search.service import SearchHit, SearchMode, SearchQuery
 
 
 class SearchRequest(BaseModel):
-    """A search's body; the collection is named by the path (or, originally, `session_id`)."""
+    """A search's body; the collection is named by the path (or, originally, `session_id`).
+    Unknown fields are refused (a misspelt `top_k` would silently give the default)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=4000)
     k: int = Field(default=4, ge=1, le=100, description="How many chunks to return.")
     mode: SearchMode = Field(
         default="hybrid", description="vector, keyword or hybrid (both, fused)."
     )
-    filters: Filter | None = Field(
+    filters: FilterInput | None = Field(
         default=None,
         description="OpenAI-style filter on chunk metadata; keys `document_id` and "
-        "`filename` filter on the document.",
+        '`filename` filter on the document. Shorthand: `{"product": "x200"}` (each key '
+        "equals its value; a list value: is one of them).",
     )
     min_score: float | None = Field(
         default=None,

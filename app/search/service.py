@@ -14,6 +14,7 @@ from app.collection.service import get_collection
 from app.core.config import Settings
 from app.core.errors import UnprocessableContent
 from app.embeddings.base import EmbeddingModel
+from app.processing.normalization import normalize_text
 from app.search.filters import Filter, check_size, compile_filter
 from app.search.repository import SearchPlan, SearchRepository
 
@@ -101,7 +102,8 @@ class SearchService:
             collection_id=query.collection_id,
             k=query.k,
             vector=vector,
-            text=query.text or None,
+            # Folded as the stored text was, so a ligature in a question finds plain letters.
+            text=normalize_text(query.text) or None,
             condition=compile_filter(query.filters) if query.filters is not None else None,
             candidates=max(query.k, self.settings.search_candidates),
             rrf_k=self.settings.rrf_k,

@@ -130,3 +130,22 @@ def test_retry_failed_queues_the_failed_documents(
     assert "embedding failed after 3 attempts" in failed.stdout
     assert result.returncode == 0
     assert "queued 1 failed documents of notes" in result.stdout
+
+
+def test_info_names_the_database_model_and_what_is_stored(
+    env: dict[str, str], folder: Path
+) -> None:
+    ragstore(env, "ingest", str(folder), "--collection", "notes")
+
+    info = ragstore(env, "info")
+    listed = ragstore(env, "collections", "list")
+
+    assert info.returncode == 0, info.stderr
+    lines = info.stdout.splitlines()
+    assert lines[0].startswith("database: postgresql+asyncpg://")
+    assert "embedding model: text-embedding-3-small (openai, 384 dimensions)" in lines
+    assert "1 collections, 2 documents," in info.stdout
+    assert "  notes: 2 documents," in info.stdout
+    # Every command says which database it uses, on stderr (stdout stays for pipes).
+    assert listed.stderr.startswith("database: postgresql+asyncpg://")
+    assert "database:" not in listed.stdout

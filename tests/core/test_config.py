@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from app.core.config import Settings, default_data_dir, describe_database, old_data_dir_notice
 from tests.support.settings import base_settings
 
 
@@ -67,3 +70,42 @@ def test_text_embedding_3_large_fits_when_shortened() -> None:
     )
 
     assert settings.embedding_dimensions == 1024
+
+
+def test_the_default_data_directory_is_the_same_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAGSTORE_DATA_DIR", raising=False)
+    seen = []
+    for folder in (tmp_path, tmp_path / "elsewhere"):
+        folder.mkdir(exist_ok=True)
+        monkeypatch.chdir(folder)
+        seen.append(Settings(_env_file=None).data_dir)  # type: ignore[call-arg]
+
+    assert seen[0] == seen[1] == default_data_dir()
+    assert default_data_dir().is_absolute() and default_data_dir().name == "ragstore"
+
+
+def test_an_old_database_in_the_working_directory_is_pointed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAGSTORE_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".ragstore" / "pgdata").mkdir(parents=True)
+
+    notice = old_data_dir_notice(Settings(_env_file=None))  # type: ignore[call-arg]
+    chosen = old_data_dir_notice(
+        Settings(_env_file=None, data_dir=tmp_path / ".ragstore")  # type: ignore[call-arg]
+    )
+
+    assert notice is not None
+    assert f"set RAGSTORE_DATA_DIR={tmp_path / '.ragstore'}" in notice
+    assert chosen is None
+
+
+def test_the_database_is_described_without_its_password(tmp_path: Path) -> None:
+    remote = base_settings(database_url="postgres://rag:s3cret@db.example:5432/rag")
+    embedded = base_settings(database_url=None, data_dir=tmp_path)
+
+    assert describe_database(remote) == "postgresql+asyncpg://rag:***@db.example:5432/rag"
+    assert describe_database(embedded) == f"embedded PostgreSQL in {tmp_path}"

@@ -47,13 +47,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0004_document_versions (head)"
+    assert migrate.current(settings, empty_database_url) == "0006_job_listing (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0004_document_versions (head)"
+    assert migrate.current(settings, empty_database_url) == "0006_job_listing (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -96,3 +96,37 @@ async def test_migration_records_the_embedding_space_and_sizes_vectors(
 
     assert (space.provider, space.model, space.dimensions) == ("openai", "custom-embedder", 256)
     assert column_type == "vector(256)"
+
+
+async def test_placeholder_texts_documents_become_texts_documents(empty_database_url: str) -> None:
+    """Before 0005, inserted texts lived in a document with an empty hash and cache key;
+    the upgrade turns it into a `texts` document (and the downgrade back)."""
+    settings = base_settings()
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url, "0004_document_versions")
+    engine = create_async_engine(empty_database_url)
+    placeholder = """
+        WITH c AS (INSERT INTO collections (id, name) VALUES ('v', 'v') RETURNING id),
+             d AS (INSERT INTO documents (collection_id, filename, content_type, size_bytes,
+                                          content_sha256, status, chunk_count, chunk_size,
+                                          chunk_overlap, cache_key)
+                   SELECT id, 'vectordatabase', 'application/x-ragstore-vectors', 0, '',
+                          'completed', 1, 0, 0, '' FROM c RETURNING id, collection_id)
+        INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
+        SELECT id, collection_id, 0, 'héllo', array_fill(0.1, ARRAY[384])::vector FROM d
+    """
+    row = "SELECT source, content_sha256, cache_key, chunk_size, size_bytes FROM documents"
+    async with engine.begin() as connection:
+        await connection.execute(text(placeholder))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.connect() as connection:
+        upgraded = (await connection.execute(text(row))).one()
+    await asyncio.to_thread(
+        migrate.downgrade, settings, empty_database_url, "0004_document_versions"
+    )
+    async with engine.connect() as connection:
+        downgraded = (await connection.execute(text(row.replace("source, ", "")))).one()
+    await engine.dispose()
+
+    assert tuple(upgraded) == ("texts", None, None, None, len("héllo".encode()))
+    assert tuple(downgraded) == ("", "", 0, 0)

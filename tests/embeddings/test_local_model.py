@@ -41,7 +41,16 @@ async def test_upload_works_without_any_api_key(settings: Settings, upstream: Fa
     )
     async with serve_app(keyless, client_timeout=120) as client:
         response = await upload(client, "Pgvector brings vector search to PostgreSQL.")
+        # A key has nothing to bill with a local model: it is ignored, even in the background.
+        queued = await upload(
+            client,
+            "HNSW indexes trade recall for speed.",
+            "b.txt",
+            api_key="sk-unused",
+            route="/api/upload-document?wait=false",
+        )
 
     assert response.status_code == 200, response.text
     assert response.json()["chunk_count"] == 1
+    assert queued.status_code == 202, queued.text
     assert upstream.requests == []

@@ -300,3 +300,49 @@ async def test_deletes_racing_commits_never_deadlock_nor_answer_500(
 
     assert set(statuses) <= {200, 201, 202, 204, 404, 409}, statuses
     assert await settled_violations(db, deleted_collections=[f"race{n}" for n in range(6)]) == {}
+
+
+async def test_metadata_changed_while_a_new_version_is_embedded_ends_consistent(
+    app: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    """A PATCH lands on the version that is current (the old one, while the re-upload is
+    embedded); the re-upload then commits with its own metadata, in the chunks too."""
+    first = await upload(app, text_with("FIRST"), session_id="s", metadata='{"v": 1}')
+    route = f"/api/collections/s/documents/{first.json()['document_id']}"
+    gate = upstream.gate("SECOND")
+    reuploading = asyncio.create_task(
+        upload(app, text_with("SECOND"), session_id="s", metadata='{"v": 2}')
+    )
+    await gate.until_arrived()
+
+    patched = await app.patch(route, json={"metadata": {"v": "patched"}})
+    gate.release()
+    answer = await reuploading
+
+    assert patched.status_code == 200 and patched.json()["metadata"] == {"v": "patched"}
+    assert answer.status_code == 200
+    assert (await app.get(route)).json()["metadata"] == {"v": 2}
+    assert await settled_violations(db) == {}
+
+
+async def test_metadata_of_a_document_being_processed_is_a_409(
+    app: httpx.AsyncClient, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    gate = upstream.gate("ALPHA")
+    accepted = await upload(app, text_with("ALPHA"), route=ASYNC, session_id="s")
+    await gate.until_arrived()
+    route = f"/api/collections/s/documents/{accepted.json()['document_id']}"
+
+    refused = await app.patch(route, json={"metadata": {"v": 1}})
+    gate.release()
+    job = await wait_for_job(app, accepted.json()["job_id"])
+    changed = await app.patch(route, json={"metadata": {"v": 1}})
+
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "detail": f"document {accepted.json()['document_id']} is processing: change its "
+        "metadata once it is completed or failed"
+    }
+    assert job["state"] == "succeeded"
+    assert changed.status_code == 200
+    assert await settled_violations(db) == {}

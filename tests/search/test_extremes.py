@@ -67,7 +67,13 @@ filters = st.recursive(
     ),
     max_leaves=6,
 )
-metadata = st.dictionaries(keys, st.one_of(scalars, st.lists(scalars, max_size=3)), max_size=4)
+# Upload metadata may not use the keys ragstore sets on chunks (page, filename, ...).
+metadata_keys = st.one_of(
+    st.sampled_from(["edition", "year", "n"]), st.text(min_size=1, max_size=8)
+)
+metadata = st.dictionaries(
+    metadata_keys, st.one_of(scalars, st.lists(scalars, max_size=3)), max_size=4
+)
 
 
 @pytest.fixture
@@ -76,7 +82,7 @@ def seeded(running_app: ThreadedServer) -> str:
         client.post(
             "/api/upload-document",
             files={"file": ("seed.txt", long_text(2).encode())},
-            data={"session_id": "edge", "metadata": json.dumps({"year": 2020, "page": 3})},
+            data={"session_id": "edge", "metadata": json.dumps({"year": 2020, "edition": 3})},
         ).raise_for_status()
     return running_app.url
 

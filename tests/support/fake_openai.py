@@ -116,6 +116,9 @@ class FakeOpenAI:
     failure_rate: float = 0.0
     failure_kinds: tuple[str, ...] = FAULT_KINDS
     failure_paths: tuple[str, ...] = ("embeddings", "chat")
+    # Calls whose input contains the marker fail at this rate instead (see make_flaky).
+    flaky_marker: str | None = None
+    flaky_rate: float = 0.0
     # How long a "timeout" fault holds its request (it ends early when the client gives up).
     hang_seconds: float = 60.0
     # Faults done, per path ("embeddings", "chat") and kind.
@@ -171,6 +174,11 @@ class FakeOpenAI:
         self._random.seed(seed)
         self._fault_deck.clear()
 
+    def make_flaky(self, marker: str, rate: float) -> None:
+        """From now on, calls whose input contains `marker` fail with probability `rate`,
+        at once with a 500 (so such uploads fail quickly), whatever the rate of others."""
+        self.flaky_marker, self.flaky_rate = marker, rate
+
     def reset(self) -> None:
         """Forget requests and scripts: each test starts from a healthy server."""
         self.requests.clear()
@@ -180,6 +188,7 @@ class FakeOpenAI:
             gate.release()
         self._gates.clear()
         self.fail_randomly(0.0)
+        self.flaky_marker, self.flaky_rate = None, 0.0
         self.faults.clear()
         self.stream_finished.clear()
         self.valid_keys = None
@@ -232,15 +241,18 @@ class FakeOpenAI:
         return body, await self._random_fault(request, path, body)
 
     def _gates_for(self, body: dict[str, Any]) -> list[Gate]:
-        inputs = body.get("input")
-        texts = inputs if isinstance(inputs, list) else [inputs]
-        text = " ".join(str(item) for item in texts if item is not None)
+        text = _input_text(body)
         return [gate for gate in self._gates if gate.marker in text]
 
-    def _draw_fault(self, path: str) -> str | None:
+    def _draw_fault(self, path: str, body: dict[str, Any]) -> str | None:
         kinds = [k for k in self.failure_kinds if k in _FAULTS_BY_PATH[path]]
         if path not in self.failure_paths or not kinds:
             return None
+        if self.flaky_marker is not None and self.flaky_marker in _input_text(body):
+            if self._random.random() >= self.flaky_rate:
+                return None
+            self.faults[path]["flaky"] += 1
+            return "server_error"
         if self._random.random() >= self.failure_rate:
             return None
         if not self._fault_deck:
@@ -253,7 +265,7 @@ class FakeOpenAI:
         self, request: Request, path: str, body: dict[str, Any]
     ) -> Response | None:
         """The answer of a randomly failing call, or None to answer normally."""
-        kind = self._draw_fault(path)
+        kind = self._draw_fault(path, body)
         if kind == "rate_limited":
             return _error(429, "random fault: rate limited", {"retry-after": "1"})
         if kind == "server_error":
@@ -460,6 +472,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     )
 
 
+def _input_text(body: dict[str, Any]) -> str:
+    """The texts of an embeddings request, as one string (markers are looked for in it)."""
+    inputs = body.get("input")
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    return " ".join(str(item) for item in texts if item is not None)
+
+
 def main() -> None:
     """Serve the fake on 127.0.0.1 in its own process (benchmarks), until killed."""
     import argparse
@@ -476,6 +495,8 @@ def main() -> None:
         help=f"comma-separated kinds of failure, of {', '.join(FAULT_KINDS)}",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the failure draws")
+    parser.add_argument("--flaky-marker", help="inputs containing this fail at --flaky-rate")
+    parser.add_argument("--flaky-rate", type=float, default=0.0)
     parser.add_argument(
         "--hang-seconds", type=float, default=60.0, help="how long a timeout fault hangs"
     )
@@ -484,6 +505,8 @@ def main() -> None:
     server.fail_randomly(
         arguments.failure_rate, arguments.failure_kinds.split(","), seed=arguments.seed
     )
+    if arguments.flaky_marker:
+        server.make_flaky(arguments.flaky_marker, arguments.flaky_rate)
     server.start()
     print(server.url, flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})

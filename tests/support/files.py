@@ -80,3 +80,34 @@ def write_zip_bomb(path: Path, member: str, unpacked_bytes: int) -> Path:
         for _ in range(unpacked_bytes // len(block)):
             file.write(block)
     return path
+
+
+def write_ligature_pdf(path: Path, words: Sequence[bytes]) -> Path:
+    """A PDF whose font maps byte 0x80 to the glyph `fl` and 0x81 to `fi`, as pdfTeX sets
+    them: text extraction then yields the ligature characters U+FB02 and U+FB01. `words`
+    are WinAnsi bytes, one line each (b"Ober\\x80\\xe4che" reads "Ober\ufb02\xe4che")."""
+    lines = b" ".join(b"(" + word + b") Tj 0 -16 Td" for word in words)
+    content = b"BT /F1 12 Tf 72 720 Td " + lines + b" ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
+        b"/BaseEncoding /WinAnsiEncoding /Differences [128 /fl /fi] >> >>",
+    ]
+    output = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(output))
+        output += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(output)
+    output += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    output += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    output += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    path.write_bytes(output)
+    return path

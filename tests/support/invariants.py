@@ -20,6 +20,9 @@ VIOLATIONS = {
     "chunks filed under another collection than their document's": """
         SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
         WHERE c.collection_id <> d.collection_id""",
+    "chunks whose copy of the metadata is not their document's": """
+        SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
+        WHERE NOT c.metadata @> d.metadata""",
     "jobs left queued or running": """
         SELECT count(*) FROM ingestion_jobs WHERE state IN ('queued', 'running')""",
     "documents pending or processing with no job to finish them": """

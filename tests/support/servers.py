@@ -5,6 +5,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
 import httpx
 import uvicorn
@@ -12,11 +13,25 @@ from starlette.types import ASGIApp
 
 from app.core.config import Settings
 from app.main import create_app
+from app.web.server import server_config
 
 
 class ThreadedServer:
-    def __init__(self, app: ASGIApp, log_level: str = "warning") -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
+    def __init__(
+        self, app: ASGIApp, log_level: str = "warning", settings: Settings | None = None
+    ) -> None:
+        """`settings`, when given, configure the server as `ragstore serve` does."""
+        options: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "log_level": log_level,
+            "lifespan": "on",
+        }
+        config = (
+            uvicorn.Config(app, **options)
+            if settings is None
+            else server_config(app, settings, **options)
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.port = 0
@@ -55,7 +70,7 @@ class ThreadedServer:
 
 def app_server(settings: Settings, log_level: str = "warning") -> ThreadedServer:
     """ragstore built from `settings`, not started yet: `with` starts and stops it."""
-    return ThreadedServer(create_app(settings), log_level=log_level)
+    return ThreadedServer(create_app(settings), log_level=log_level, settings=settings)
 
 
 @asynccontextmanager

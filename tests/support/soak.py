@@ -18,10 +18,20 @@ ACTIONS = {
     "upload": 0.35,
     "upload in background": 0.15,
     "delete document": 0.12,
-    "delete collection": 0.03,
+    "delete collection": 0.02,
     "retry failed": 0.05,
     "search": 0.30,
 }
+# Some background uploads are of files the provider finds hard (make_flaky): they often
+# fail past their retries, so there are failed documents to retry. Each has a name (and
+# so content) of its own: a cached copy would never fail, and a re-upload would replace
+# it before it failed. (Never synchronous: an upload failing at the provider is a 502.)
+FLAKY_PREFIX = "flaky-"
+# They go to a collection of their own, which is never deleted whole (a deleted collection
+# cancels its jobs before a worker gets to them, and nothing would be left to retry).
+FLAKY_COLLECTION = "flaky"
+FLAKY_MARKER = "[flaky]"
+FLAKY_RATE = 0.97
 # What a client may be told in a race it lost, besides success: never a 5xx.
 EXPECTED = {200, 201, 202, 204, 404, 409}
 TERMINAL = ("succeeded", "failed", "cancelled", "superseded")
@@ -56,8 +66,23 @@ class SoakOutcome:
 
 def _content(generator: random.Random, filename: str) -> str:
     """One of three versions of the file, so a re-upload often changes it."""
-    version = generator.randrange(3)
-    return "".join(f"{filename} v{version} part {n}. {PROSE}" for n in range(3))
+    flaky = filename.startswith(FLAKY_PREFIX)
+    version = 0 if flaky else generator.randrange(3)
+    marker = FLAKY_MARKER if flaky else ""
+    return "".join(f"{filename} v{version} part {n}{marker}. {PROSE}" for n in range(3))
+
+
+async def _failed_document(
+    client: httpx.AsyncClient, generator: random.Random
+) -> tuple[str, str] | None:
+    """A failed document of any collection, as (collection, document id), if there is one."""
+    for collection in generator.sample([*COLLECTIONS, FLAKY_COLLECTION], len(COLLECTIONS) + 1):
+        listed = await client.get(f"/api/collections/{collection}/documents")
+        documents = listed.json()["data"] if listed.status_code == 200 else []
+        failed = [d["id"] for d in documents if d["status"] == "failed"]
+        if failed:
+            return collection, generator.choice(failed)
+    return None
 
 
 async def _act(client: httpx.AsyncClient, generator: random.Random, outcome: SoakOutcome) -> None:
@@ -65,7 +90,11 @@ async def _act(client: httpx.AsyncClient, generator: random.Random, outcome: Soa
     collection = generator.choice(COLLECTIONS)
     filename = generator.choice(FILENAMES)
     if action.startswith("upload"):
-        route = "/api/upload-document" + ("?wait=false" if "background" in action else "")
+        background = "background" in action
+        if background and generator.random() < 0.2:
+            filename = f"{FLAKY_PREFIX}{generator.randrange(10**9)}.txt"
+            collection = FLAKY_COLLECTION
+        route = "/api/upload-document" + ("?wait=false" if background else "")
         response = await client.post(
             route,
             files={"file": (filename, _content(generator, filename).encode())},
@@ -86,17 +115,11 @@ async def _act(client: httpx.AsyncClient, generator: random.Random, outcome: Soa
         if response.status_code == 204:
             outcome.deletes_sent.append((collection, sent))
     elif action == "retry failed":
-        listed = await client.get(f"/api/collections/{collection}/documents")
-        failed = [
-            d
-            for d in (listed.json()["data"] if listed.status_code == 200 else [])
-            if d["status"] == "failed"
-        ]
-        if not failed:
+        failed = await _failed_document(client, generator)
+        if failed is None:
             return
-        response = await client.post(
-            f"/api/collections/{collection}/documents/{failed[0]['id']}/retry"
-        )
+        collection, document_id = failed
+        response = await client.post(f"/api/collections/{collection}/documents/{document_id}/retry")
         if response.status_code == 202:
             outcome.jobs.append(response.json()["id"])
     else:

@@ -1,0 +1,49 @@
+"""A bad setting stops every command with one line per problem, naming the environment
+variable and what it allows, and exit code 2: no traceback."""
+
+import os
+import subprocess
+
+from tests.support.settings import RAGSTORE
+
+
+def ragstore_with(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAGSTORE, *args],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_code_2() -> None:
+    result = ragstore_with(
+        "collections", "list", RAGSTORE_LOG_LEVEL="loud", RAGSTORE_CHUNK_SIZE="big"
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert sorted(result.stderr.splitlines()) == [
+        "ragstore: invalid RAGSTORE_CHUNK_SIZE: Input should be a valid integer, unable to "
+        "parse string as an integer (got 'big')",
+        "ragstore: invalid RAGSTORE_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING' or "
+        "'ERROR' (got 'LOUD')",
+    ]
+
+
+def test_settings_that_conflict_are_named_too() -> None:
+    result = ragstore_with(
+        "serve",
+        RAGSTORE_EMBEDDING_PROVIDER="openai",
+        RAGSTORE_EMBEDDING_MODEL="text-embedding-3-large",
+        RAGSTORE_EMBEDDING_DIMENSIONS="3072",
+    )
+
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("ragstore: invalid settings: text-embedding-3-large gives")
+    assert "pgvector indexes at most 2000" in result.stderr
+    assert "RAGSTORE_EMBEDDING_DIMENSIONS" in result.stderr
+    assert "Traceback" not in result.stderr
