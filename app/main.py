@@ -10,6 +10,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.chat.endpoints import router as chat_router
 from app.collection.endpoints import router as collection_router
 from app.compat.endpoints import router as compat_router
 from app.core.config import Settings, describe_database, get_settings
@@ -93,5 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_router)
     app.include_router(document_router)
     app.include_router(search_router)
+    app.include_router(chat_router)
     app.include_router(jobs_router)
     return app

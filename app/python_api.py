@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter, ValidationError
 
 from app.core.config import Settings, get_settings
 from app.embeddings.base import EmbeddedCallback, Vectors, as_vectors
@@ -31,9 +32,34 @@ from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.llm.client import LLMClients
 from app.runtime import Runtime
-from app.search.service import SearchQuery
+from app.search.filters import Filter, FilterInput
+from app.search.service import SearchHit, SearchMode, SearchQuery
 
-__all__ = ["DocumentProcessor", "EmbeddingModel", "ProcessedFile", "VectorDatabase"]
+__all__ = ["DocumentProcessor", "EmbeddingModel", "ProcessedFile", "SearchHit", "VectorDatabase"]
+
+
+class _Synchronous:
+    """The synchronous twins of async methods, for scripts without an event loop: they run
+    on one private loop, so connections and HTTP pools outlive each call."""
+
+    _runner: asyncio.Runner | None = None
+
+    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._runner = self._runner or asyncio.Runner()
+            return self._runner.run(coroutine)
+        coroutine.close()
+        raise RuntimeError("inside async code, await the a-prefixed method instead")
+
+    def _close_runner(self, closing: Coroutine[Any, Any, Any]) -> None:
+        if self._runner is not None:
+            self._runner.run(closing)
+            self._runner.close()
+            self._runner = None
+        else:
+            closing.close()
 
 
 class _Facade:
@@ -125,8 +151,11 @@ class DocumentProcessor(_Facade):
         )
 
 
-class EmbeddingModel(BaseEmbeddingModel):
-    """The configured embedding provider (local MiniLM or OpenAI-compatible)."""
+class EmbeddingModel(BaseEmbeddingModel, _Synchronous):
+    """The configured embedding provider (local MiniLM or OpenAI-compatible).
+
+    Async (`await model.aget_embedding(text)`) or not (`model.get_embedding(text)`;
+    `with EmbeddingModel() as model:` closes it, or call `close_sync()`)."""
 
     def __init__(self, settings: Settings | None = None, api_key: str | None = None) -> None:
         settings = settings or get_settings()
@@ -143,8 +172,33 @@ class EmbeddingModel(BaseEmbeddingModel):
         await self._provider.close()
         await self._clients.close()
 
+    def get_embedding(self, text: str) -> npt.NDArray[np.float32]:
+        """The vector of one text (synchronous)."""
+        vector: npt.NDArray[np.float32] = self._run(self.aget_embedding(text))
+        return vector
 
-class VectorDatabase(_Facade):
+    def get_embeddings(self, texts: Sequence[str]) -> Vectors:
+        """The vectors of many texts, embedded in batches (synchronous)."""
+        vectors: Vectors = self._run(self.aget_embeddings_batched(texts))
+        return vectors
+
+    def close_sync(self) -> None:
+        """Close what the synchronous methods opened."""
+        self._close_runner(self.close())
+
+    def __enter__(self) -> "EmbeddingModel":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close_sync()
+
+
+class VectorDatabase(_Facade, _Synchronous):
     """A collection seen as the original app's vector store: texts in, (text, score) out."""
 
     def __init__(
@@ -156,7 +210,6 @@ class VectorDatabase(_Facade):
         super().__init__(settings)
         self.collection = collection
         self._embedding_model = embedding_model
-        self._runner: asyncio.Runner | None = None
 
     async def _model(self) -> BaseEmbeddingModel:
         return self._embedding_model or (await self._open()).embedding_model
@@ -183,7 +236,7 @@ class VectorDatabase(_Facade):
     async def asearch(self, vector: npt.ArrayLike, k: int = 4) -> list[tuple[str, float]]:
         """The k most similar texts to `vector`, highest cosine similarity first."""
         runtime = await self._open()
-        query = np.asarray(vector, dtype=np.float32)
+        query = _query_vector(vector, runtime.embedding_model.dimensions)
         async with runtime.database.session() as session:
             hits = await runtime.search.search_by_vector(
                 session, SearchQuery(self.collection, "", k=k, mode="vector"), query
@@ -194,6 +247,32 @@ class VectorDatabase(_Facade):
         """Embed `query` and return the k most similar texts, best first."""
         vector = await (await self._model()).aget_embedding(query)
         return await self.asearch(vector, k)
+
+    async def aquery(
+        self,
+        text: str,
+        k: int = 4,
+        mode: SearchMode = "hybrid",
+        filters: dict[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """Search as the HTTP API does: hits with chunk id, document id, filename, text,
+        metadata, score (and its similarity and keyword rank). `filters` in OpenAI's
+        format or the `{"key": value}` shorthand."""
+        runtime = await self._open()
+        query = SearchQuery(self.collection, text, k=k, mode=mode, filters=_filters(filters))
+        async with runtime.database.read_session() as session:
+            return await runtime.search.search(session, query)
+
+    def query(
+        self,
+        text: str,
+        k: int = 4,
+        mode: SearchMode = "hybrid",
+        filters: dict[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """Synchronous aquery."""
+        hits: list[SearchHit] = self._run(self.aquery(text, k, mode, filters))
+        return hits
 
     def insert(self, text: str, vector: npt.ArrayLike) -> None:
         """Synchronous ainsert, for scripts without an event loop."""
@@ -206,17 +285,32 @@ class VectorDatabase(_Facade):
 
     def close(self) -> None:
         """Close what the synchronous methods opened."""
-        if self._runner is not None:
-            self._runner.run(self.aclose())
-            self._runner.close()
-            self._runner = None
+        self._close_runner(self.aclose())
 
-    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        """Run on one private event loop: its database connections outlive each call."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            self._runner = self._runner or asyncio.Runner()
-            return self._runner.run(coroutine)
-        coroutine.close()
-        raise RuntimeError("inside async code, await the a-prefixed method instead")
+
+def _query_vector(vector: npt.ArrayLike, dimensions: int) -> npt.NDArray[np.float32]:
+    """The query as a vector of the database's dimension, or a ValueError saying what was
+    wrong (before, None or a wrong length surfaced as a driver traceback)."""
+    try:
+        query = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"search takes a vector of {dimensions} numbers: {exc}") from None
+    if query.shape != (dimensions,) or not np.isfinite(query).all():
+        raise ValueError(
+            f"search takes a vector of {dimensions} finite numbers, got "
+            f"{vector if vector is None else f'shape {query.shape}'}; to search by text, "
+            "use asearch_by_text(text) or aquery(text)"
+        )
+    return query
+
+
+def _filters(filters: dict[str, Any] | None) -> Filter | None:
+    if filters is None:
+        return None
+    try:
+        return _FILTER.validate_python(filters)
+    except ValidationError as exc:
+        raise ValueError(f"invalid filters: {exc.errors()[0]['msg']}") from None
+
+
+_FILTER: TypeAdapter[Filter] = TypeAdapter(FilterInput)

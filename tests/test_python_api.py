@@ -148,3 +148,35 @@ async def test_an_uploaded_file_named_like_the_texts_document_is_kept_apart(
     assert document["source"] == "upload" and document["content_sha256"]
     texts = await scalar(db, "SELECT array_agg(text) FROM chunks WHERE text LIKE '%inserted%'")
     assert texts is None
+
+
+async def test_vector_database_queries_like_the_http_api(settings: Settings) -> None:
+    async with VectorDatabase("q", settings=settings) as vectors:
+        await vectors.ainsert_batch(["pgvector stores vectors", "bananas are yellow"])
+        hits = await vectors.aquery("bananas", k=2, mode="keyword")
+        filtered = await vectors.aquery("bananas", mode="vector", filters={"chunk_index": 0})
+        with pytest.raises(ValueError, match="invalid filters"):
+            await vectors.aquery("bananas", filters={"chunk_index": {"gte": 0}})
+
+    assert [hit.text for hit in hits] == ["bananas are yellow"]
+    assert hits[0].filename == "vectordatabase" and hits[0].metadata["chunk_index"] == 1
+    assert [hit.text for hit in filtered] == ["pgvector stores vectors"]
+
+
+async def test_a_search_without_a_vector_says_what_it_needs(settings: Settings) -> None:
+    async with VectorDatabase("v", settings=settings) as vectors:
+        with pytest.raises(ValueError, match="a vector of 384 finite numbers, got None"):
+            await vectors.asearch(None)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"got shape \(3,\)"):
+            await vectors.asearch([1.0, 2.0, 3.0])
+
+
+async def test_the_embedding_model_embeds_synchronously_too(settings: Settings) -> None:
+    def script() -> tuple[object, object]:
+        with EmbeddingModel(settings) as model:
+            return model.get_embedding("hello world"), model.get_embeddings(["a", "b"])
+
+    one, many = await asyncio.to_thread(script)
+
+    assert np.allclose(one, embed_text("hello world", 384), atol=1e-6)  # type: ignore[arg-type]
+    assert many.shape == (2, 384)  # type: ignore[attr-defined]

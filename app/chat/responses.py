@@ -30,9 +30,10 @@ def text_response(parts: AsyncIterator[StreamPart]) -> StreamingResponse:
 
 
 def event_response(
-    parts: AsyncIterator[StreamPart], sources: Sequence[SearchHit]
+    parts: AsyncIterator[StreamPart], sources: Sequence[SearchHit], model: str | None = None
 ) -> EventSourceResponse:
-    """`sources` first, then `token` events, then `done` (with usage) or `error`."""
+    """`sources` first, then `token` events, then `done` (with the model and usage, when
+    the provider reports it) or `error`."""
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         yield _event("sources", {"sources": [source_summary(hit) for hit in sources]})
@@ -45,9 +46,12 @@ def event_response(
             else:
                 yield _event("error", {"detail": part.detail})
                 return
-        yield _event("done", {"usage": asdict(usage) if usage else None})
+        yield _event("done", {"model": model, "usage": asdict(usage) if usage else None})
 
     return EventSourceResponse(events(), ping=15)
+
+
+SNIPPET_CHARACTERS = 200
 
 
 def source_summary(hit: SearchHit) -> dict[str, Any]:
@@ -57,7 +61,18 @@ def source_summary(hit: SearchHit) -> dict[str, Any]:
         "filename": hit.filename,
         "page": hit.metadata.get("page"),
         "score": hit.score,
+        # The cosine similarity that decided relevance, and what the model was shown.
+        "similarity": hit.similarity,
+        "snippet": snippet(hit.text),
     }
+
+
+def snippet(text: str, length: int = SNIPPET_CHARACTERS) -> str:
+    """The start of a chunk's text on one line, cut at a word."""
+    flat = " ".join(text.split())
+    if len(flat) <= length:
+        return flat
+    return flat[:length].rsplit(" ", 1)[0] + "…"
 
 
 def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:

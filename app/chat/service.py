@@ -5,18 +5,19 @@ before the model as context. When nothing relevant is found the model is not
 asked at all: the answer says so, instead of letting the model invent one.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from openai.types.chat import ChatCompletionMessageParam
 
 from app.collection.service import describe_collection, get_collection
 from app.core.config import Settings
-from app.core.errors import BadRequest
+from app.core.errors import BadRequest, UnprocessableContent
 from app.db.database import Database
 from app.llm.client import LLMClients
 from app.llm.streaming import StreamPart, single_answer, stream_chat
-from app.search.service import SearchHit, SearchQuery, SearchService
+from app.search.filters import Filter
+from app.search.service import SearchHit, SearchMode, SearchQuery, SearchService
 
 NOTHING_RELEVANT = (
     "I could not find anything about that in these documents, so I cannot answer it from them."
@@ -26,6 +27,19 @@ PLAIN_INSTRUCTIONS = "You are a helpful assistant."
 
 class EmptyCollection(BadRequest):
     """Retrieval was asked of a collection that holds no documents."""
+
+
+# A conservative estimate of characters per token for prompt budgets (English runs about
+# 4; other languages and code fewer): no tokenizer to download, and rarely too long.
+CHARS_PER_TOKEN = 3
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier message of the conversation."""
+
+    role: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,14 @@ class ChatQuery:
     include_usage: bool = False
     # What the answer says when no chunk is relevant (each face has its own words).
     nothing_relevant: str = NOTHING_RELEVANT
+    # The conversation before the question, oldest first.
+    history: tuple[Turn, ...] = ()
+    # Retrieval: how many chunks (RAGSTORE_RAG_TOP_K when None), how, which, and how
+    # similar a chunk must be to count (RAGSTORE_RAG_MIN_SIMILARITY when None).
+    k: int | None = None
+    mode: SearchMode = "hybrid"
+    filters: Filter | None = None
+    min_similarity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,8 @@ class ChatAnswer:
 
     sources: list[SearchHit]
     parts: AsyncIterator[StreamPart]
+    # The model asked to answer.
+    model: str
 
 
 class ChatService:
@@ -76,25 +100,31 @@ class ChatService:
         documents, a refused key, an unreachable provider) are raised here,
         before anything streams.
         """
+        model = query.model or self.settings.default_chat_model
+        budget = (
+            self.settings.chat_context_tokens - self.settings.chat_answer_tokens
+        ) * CHARS_PER_TOKEN
         if query.collection_id is not None and query.use_documents:
             sources = await self._relevant_chunks(query.collection_id, query)
             if not sources:
-                return ChatAnswer([], single_answer(query.nothing_relevant))
-            messages = build_messages(
-                self.settings.rag_system_prompt, query.question, sources, query.instructions
-            )
+                return ChatAnswer([], single_answer(query.nothing_relevant), model)
+            system = _instructions(self.settings.rag_system_prompt, query.instructions)
+            sources, history = fit_to_context(system, query, sources, budget)
+            messages = build_messages(system, query.question, sources, history)
         else:
             if query.collection_id is not None:
                 async with self.database.read_session() as session:
                     await get_collection(session, query.collection_id)
-            sources, messages = [], _plain(query.instructions, query.question)
+            system = query.instructions or PLAIN_INSTRUCTIONS
+            sources, history = fit_to_context(system, query, [], budget)
+            messages = _plain(system, query.question, history)
         parts = await stream_chat(
             self.llm_clients.for_key(query.api_key),
-            query.model or self.settings.default_chat_model,
+            model,
             messages,
             include_usage=query.include_usage,
         )
-        return ChatAnswer(sources, parts)
+        return ChatAnswer(sources, parts, model)
 
     async def _relevant_chunks(self, collection_id: str, query: ChatQuery) -> list[SearchHit]:
         async with self.database.read_session() as session:
@@ -104,38 +134,102 @@ class ChatService:
                 f"collection {collection_id!r} has no documents: upload one first"
             )
         search = SearchQuery(
-            collection_id, query.question, k=self.settings.rag_top_k, api_key=query.api_key
+            collection_id,
+            query.question,
+            k=query.k or self.settings.rag_top_k,
+            mode=query.mode,
+            filters=query.filters,
+            api_key=query.api_key,
         )
-        vector = await self.search.with_api_key(query.api_key).embed_query(query.question)
+        vector = (
+            await self.search.with_api_key(query.api_key).embed_query(query.question)
+            if query.mode != "keyword"
+            else None
+        )
         async with self.database.read_session() as session:
             hits = await self.search.search_by_vector(session, search, vector)
-        return [hit for hit in hits if _is_relevant(hit, self.settings.rag_min_similarity)]
+        least = (
+            self.settings.rag_min_similarity
+            if query.min_similarity is None
+            else query.min_similarity
+        )
+        return [hit for hit in hits if _is_relevant(hit, query.mode, least)]
 
 
 def build_messages(
-    system_prompt: str,
+    instructions: str,
     question: str,
-    sources: list[SearchHit],
-    developer_message: str | None = None,
+    sources: Sequence[SearchHit],
+    history: Sequence[Turn] = (),
 ) -> list[ChatCompletionMessageParam]:
-    """One `[Source: filename]` block per chunk, then the question."""
-    context = "\n\n".join(f"[Source: {hit.filename}]\n{hit.text}" for hit in sources)
-    instructions = (
-        system_prompt if not developer_message else f"{developer_message}\n\n{system_prompt}"
-    )
+    """The instructions, the conversation so far, then one `[Source: filename]` block per
+    chunk before the question."""
     return [
         {"role": "developer", "content": instructions},
-        {"role": "user", "content": f"Context:\n\n{context}\n\nQuestion: {question}"},
+        *_turns(history),
+        {"role": "user", "content": _with_context(question, sources)},
     ]
 
 
-def _plain(instructions: str | None, question: str) -> list[ChatCompletionMessageParam]:
+def fit_to_context(
+    instructions: str, query: ChatQuery, sources: Sequence[SearchHit], budget: int
+) -> tuple[list[SearchHit], tuple[Turn, ...]]:
+    """The sources and turns that fit `budget` characters with the question: the oldest
+    turns go first, then the least relevant sources (one always stays); a question that
+    does not fit alone is a 422."""
+    history, kept = list(query.history), list(sources)
+
+    def size() -> int:
+        turns = sum(len(turn.content) for turn in history)
+        return len(instructions) + turns + len(_with_context(query.question, kept))
+
+    while history and size() > budget:
+        history.pop(0)
+    while len(kept) > 1 and size() > budget:
+        kept.pop()
+    if size() > budget:
+        raise UnprocessableContent(
+            f"the question{' and its context' if kept else ''} take about "
+            f"{size() // CHARS_PER_TOKEN} tokens, more than the model's context leaves "
+            "(RAGSTORE_CHAT_CONTEXT_TOKENS less RAGSTORE_CHAT_ANSWER_TOKENS)"
+        )
+    return kept, tuple(history)
+
+
+def _instructions(system_prompt: str, developer_message: str | None) -> str:
+    return system_prompt if not developer_message else f"{developer_message}\n\n{system_prompt}"
+
+
+def _with_context(question: str, sources: Sequence[SearchHit]) -> str:
+    if not sources:
+        return question
+    context = "\n\n".join(f"[Source: {hit.filename}]\n{hit.text}" for hit in sources)
+    return f"Context:\n\n{context}\n\nQuestion: {question}"
+
+
+def _turns(history: Sequence[Turn]) -> list[ChatCompletionMessageParam]:
+    turns: list[ChatCompletionMessageParam] = []
+    for turn in history:
+        if turn.role == "assistant":
+            turns.append({"role": "assistant", "content": turn.content})
+        else:
+            turns.append({"role": "user", "content": turn.content})
+    return turns
+
+
+def _plain(
+    instructions: str, question: str, history: Sequence[Turn] = ()
+) -> list[ChatCompletionMessageParam]:
     return [
-        {"role": "developer", "content": instructions or PLAIN_INSTRUCTIONS},
+        {"role": "developer", "content": instructions},
+        *_turns(history),
         {"role": "user", "content": question},
     ]
 
 
-def _is_relevant(hit: SearchHit, min_similarity: float) -> bool:
-    """Close enough in meaning: sharing a word is not enough (keyword search matches any)."""
+def _is_relevant(hit: SearchHit, mode: SearchMode, min_similarity: float) -> bool:
+    """Close enough in meaning: sharing a word is not enough, except in keyword mode, where
+    matching the words is what was asked for."""
+    if mode == "keyword":
+        return hit.keyword_rank is not None
     return hit.similarity is not None and hit.similarity >= min_similarity

@@ -1,7 +1,7 @@
 """`ragstore ingest`: files and folders into a collection, with progress and a summary."""
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +18,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
-from app.cli.runtime import console, run
+from app.cli.output import JsonOption, emit_json, emit_rows
+from app.cli.runtime import console, errors, run
 from app.core.errors import AppError
 from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.progress import IngestProgress
@@ -34,6 +34,9 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         return Text(f"{task.speed:6.1f}/s" if task.speed else "", style="progress.data.speed")
+
+
+RESULTS = ("ingested", "skipped", "failed")
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,22 @@ def ingest(
     overlap: Annotated[
         int | None, typer.Option(help="Characters of overlap (default RAGSTORE_CHUNK_OVERLAP).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Parse, chunk, embed and store files. Unchanged files are skipped; exits 1 if any failed."""
+    """Parse, chunk, embed and store files. Unchanged files are skipped; exits 1 if any failed.
+    Progress goes to stderr; the summary to stdout."""
     files = find_files(paths, recursive)
     outcomes = run(lambda runtime: _ingest_all(runtime, files, collection, chunk_size, overlap))
-    console.print(summary(outcomes))
-    failed = sum(1 for outcome in outcomes if outcome.result == "failed")
-    raise typer.Exit(code=1 if failed else 0)
+    counts = {name: sum(1 for o in outcomes if o.result == name) for name in RESULTS}
+    totals = ", ".join(f"{count} {name}" for name, count in counts.items())
+    if as_json:
+        emit_json({"files": [asdict(o) for o in outcomes], **counts})
+    else:
+        rows = [(o.path, o.result, o.chunks, o.detail) for o in outcomes]
+        emit_rows("ingest summary", ("file", "result", "chunks", "detail"), rows, caption=totals)
+        if not console.is_terminal:
+            errors.print(totals, highlight=False)
+    raise typer.Exit(code=1 if counts["failed"] else 0)
 
 
 def find_files(paths: list[Path], recursive: bool) -> list[Path]:
@@ -104,7 +116,8 @@ async def _ingest_all(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    # On stderr: stdout carries only the summary, for pipes and `--json`.
+    with Progress(*columns, console=errors, transient=False) as bar:
         files_task = bar.add_task("files", total=len(files))
         bars = _ChunkBars(
             bar, bar.add_task("chunks", total=None), bar.add_task("embeddings", total=None)
@@ -155,22 +168,3 @@ async def _ingest_one(
         return FileOutcome(path, "skipped", count, "unchanged")
     bars.file_done(count, 0 if result.from_cache else count)
     return FileOutcome(path, "ingested", count, "from cache" if result.from_cache else "")
-
-
-def summary(outcomes: list[FileOutcome]) -> Table:
-    table = Table(title="ingest summary")
-    table.add_column("file", overflow="fold")
-    table.add_column("result")
-    table.add_column("chunks", justify="right")
-    table.add_column("detail")
-    colours = {"ingested": "green", "skipped": "cyan", "failed": "red"}
-    for outcome in outcomes:
-        table.add_row(
-            str(outcome.path),
-            f"[{colours[outcome.result]}]{outcome.result}[/]",
-            str(outcome.chunks),
-            outcome.detail,
-        )
-    counts = {name: sum(1 for o in outcomes if o.result == name) for name in colours}
-    table.caption = ", ".join(f"{count} {name}" for name, count in counts.items())
-    return table

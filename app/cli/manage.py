@@ -1,14 +1,18 @@
 """`ragstore search`, `ragstore collections ...`, `ragstore documents ...`."""
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from app.cli.output import JsonOption, emit_json, emit_rows
 from app.cli.runtime import console, run
 from app.collection import service as collections
 from app.core.config import describe_database, get_settings
+from app.db.models import Document
 from app.document import service as documents
+from app.document.schemas import DocumentRead
 from app.jobs.service import RetriedFailures
 from app.runtime import Runtime
 from app.search.service import SearchHit, SearchMode, SearchQuery
@@ -29,8 +33,10 @@ def search(
     collection: CollectionOption,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many results.")] = 4,
     mode: Annotated[str, typer.Option(help="vector, keyword or hybrid (both, fused).")] = "hybrid",
+    as_json: JsonOption = False,
 ) -> None:
-    """Search a collection and print the best chunks."""
+    """Search a collection and print the best chunks: id, score, file, page and text.
+    Keyword search loads no embedding model."""
     if mode not in ("vector", "keyword", "hybrid"):
         raise typer.BadParameter("mode is vector, keyword or hybrid", param_hint="--mode")
 
@@ -42,14 +48,20 @@ def search(
             )
 
     hits = run(work)
-    table = Table(title=f"{mode} search: {query}")
-    for column in ("score", "file", "page", "text"):
-        table.add_column(column)
-    for hit in hits:
-        page = hit.metadata.get("page")
-        snippet = " ".join(hit.text.split())[:160]
-        table.add_row(f"{hit.score:.4f}", hit.filename, "" if page is None else str(page), snippet)
-    console.print(table)
+    if as_json:
+        emit_json([asdict(hit) for hit in hits])
+        return
+    rows = [
+        (
+            hit.chunk_id,
+            f"{hit.score:.4f}",
+            hit.filename,
+            hit.metadata.get("page", ""),
+            " ".join(hit.text.split())[:160],
+        )
+        for hit in hits
+    ]
+    emit_rows(f"{mode} search: {query}", ("chunk", "score", "file", "page", "text"), rows)
 
 
 def info() -> None:
@@ -88,23 +100,41 @@ def info() -> None:
 
 
 @collections_cli.command("list")
-def list_collections() -> None:
-    """Every collection with its number of documents."""
+def list_collections(as_json: JsonOption = False) -> None:
+    """Every collection with its numbers of documents and chunks."""
 
-    async def work(runtime: Runtime) -> Table:
-        async with runtime.database.session() as session:
-            listed, total = await collections.list_collections(session, 10_000, 0)
-        table = Table(title=f"{total} collections")
-        for column in ("id", "name", "documents", "created"):
-            table.add_column(column)
-        for summary in listed:
-            c = summary.collection
-            table.add_row(
-                c.id, c.name, str(summary.document_count), f"{c.created_at:%Y-%m-%d %H:%M}"
-            )
-        return table
+    async def work(runtime: Runtime) -> list[collections.CollectionSummary]:
+        async with runtime.database.read_session() as session:
+            listed, _ = await collections.list_collections(session, 100_000, 0)
+        return listed
 
-    console.print(run(work))
+    listed = run(work)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": s.collection.id,
+                    "name": s.collection.name,
+                    "metadata": s.collection.metadata_,
+                    "document_count": s.document_count,
+                    "chunk_count": s.chunk_count,
+                    "created_at": s.collection.created_at.isoformat(),
+                }
+                for s in listed
+            ]
+        )
+        return
+    rows = [
+        (
+            s.collection.id,
+            s.collection.name,
+            s.document_count,
+            s.chunk_count,
+            f"{s.collection.created_at:%Y-%m-%d %H:%M}",
+        )
+        for s in listed
+    ]
+    emit_rows(f"{len(listed)} collections", ("id", "name", "documents", "chunks", "created"), rows)
 
 
 @collections_cli.command("delete")
@@ -125,20 +155,24 @@ def delete_collection(
 
 
 @documents_cli.command("list")
-def list_documents(collection: CollectionOption) -> None:
-    """A collection's documents with their status, chunk count and error."""
+def list_documents(collection: CollectionOption, as_json: JsonOption = False) -> None:
+    """A collection's documents with their id, status, chunk count and error."""
 
-    async def work(runtime: Runtime) -> Table:
-        async with runtime.database.session() as session:
-            listed, total = await documents.list_documents(session, collection, 10_000, 0)
-        table = Table(title=f"{total} documents in {collection}")
-        for column in ("filename", "status", "chunks", "error", "id"):
-            table.add_column(column)
-        for d in listed:
-            table.add_row(d.filename, d.status, str(d.chunk_count), d.error or "", str(d.id))
-        return table
+    async def work(runtime: Runtime) -> Sequence[Document]:
+        async with runtime.database.read_session() as session:
+            listed, _ = await documents.list_documents(session, collection, 100_000, 0)
+        return listed
 
-    console.print(run(work))
+    listed = run(work)
+    if as_json:
+        emit_json([DocumentRead.model_validate(d).model_dump(mode="json") for d in listed])
+        return
+    rows = [(d.id, d.filename, d.status, d.chunk_count, d.error or "") for d in listed]
+    emit_rows(
+        f"{len(listed)} documents in {collection}",
+        ("id", "filename", "status", "chunks", "error"),
+        rows,
+    )
 
 
 @documents_cli.command("retry-failed")

@@ -284,5 +284,5 @@ async def _streamed_answer(chat: ChatDep, query: ChatQuery, accept: str | None) 
     with session_words(query.collection_id or ""):
         answer = await chat.answer(query)
     if wants_events(accept):
-        return event_response(answer.parts, answer.sources)
+        return event_response(answer.parts, answer.sources, answer.model)
     return text_response(answer.parts)

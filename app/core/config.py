@@ -177,6 +177,13 @@ class Settings(BaseSettings):
         description="A retrieved chunk counts as relevant for RAG from this cosine similarity up.",
     )
     rag_system_prompt: str = Field(default=DEFAULT_RAG_SYSTEM_PROMPT, min_length=1)
+    chat_context_tokens: int = Field(
+        default=32_000,
+        ge=1_000,
+        description="The chat model's context, in tokens: prompts (instructions, history, "
+        "sources, question) are trimmed to fit, leaving chat_answer_tokens for the answer.",
+    )
+    chat_answer_tokens: int = Field(default=2_000, ge=100)
 
     worker_in_process: bool = Field(
         default=True, description="The API server also runs a job worker (one-machine setups)."
@@ -232,6 +239,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"RAGSTORE_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
                 f"RAGSTORE_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _room_for_the_prompt(self) -> "Settings":
+        if self.chat_answer_tokens >= self.chat_context_tokens:
+            raise ValueError(
+                f"RAGSTORE_CHAT_ANSWER_TOKENS ({self.chat_answer_tokens}) must be smaller than "
+                f"RAGSTORE_CHAT_CONTEXT_TOKENS ({self.chat_context_tokens})"
             )
         return self
 

@@ -109,7 +109,7 @@ class ProcessingPipeline:
             return next(parse_document(upload.path, document_type, self._limits()), None)
 
         if await asyncio.to_thread(first_unit) is None:
-            raise UnprocessableContent(no_text(upload.filename))
+            raise UnprocessableContent(no_text(upload.filename, document_type))
 
     def _limits(self) -> ParseLimits:
         return ParseLimits(
@@ -166,7 +166,7 @@ class ProcessingPipeline:
             progress.chunks_stored = count
             on_progress(progress)
         if count == 0:
-            raise UnprocessableContent(no_text(prepared.stored.filename))
+            raise UnprocessableContent(no_text(prepared.stored.filename, prepared.document_type))
         async with self.database.session() as session:
             if not await ProcessedDocumentRepository(session).complete(entry_key, builder, count):
                 raise LeaseLost(entry_key)
@@ -213,7 +213,10 @@ class ProcessingPipeline:
             logger.exception("could not drop the half-built cache entry %s", entry_key)
 
 
-def no_text(filename: str) -> str:
+def no_text(filename: str, document_type: DocumentType) -> str:
+    if document_type == DocumentType.PDF:
+        # Pages that are only images: a scan, most likely.
+        return f"no extractable text in {filename} (a scanned PDF? OCR is not supported)"
     return f"no extractable text in {filename}"
 
 

@@ -29,6 +29,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -347,14 +348,24 @@ class IngestionService:
     ) -> T:
         """Build (or find) the content's cache entry, then `commit` it to a document; built
         again if it was evicted in between."""
+        started = time.perf_counter()
         for _attempt in range(_BUILD_ATTEMPTS):
             entry = await self._build(prepared, on_progress)
             try:
-                return await commit(entry)
+                committed = await commit(entry)
             except _CacheEntryGone:
                 continue
             finally:
                 await self._after_build(prepared, entry)
+            logger.info(
+                "ingested %s into %s: %d chunks in %.2f s (%s)",
+                prepared.filename,
+                prepared.collection_id,
+                entry.chunk_count,
+                time.perf_counter() - started,
+                "from the cache" if entry.from_cache else "embedded",
+            )
+            return committed
         raise AppError("the processed content was evicted from the cache repeatedly; retry")
 
     async def _build(self, prepared: PreparedUpload, on_progress: ProgressCallback) -> BuiltEntry:

@@ -230,6 +230,7 @@ class JobService:
             prepared.stored.path.unlink(missing_ok=True)
         async with self.database.session() as session:
             await IngestionJobRepository(session).finish(job_id, JobState.SUCCEEDED)
+        logger.info("job %s succeeded: %s", job_id, prepared.filename)
 
     async def _claim(self, job_id: uuid.UUID) -> tuple[DocumentVersion, PreparedUpload] | None:
         """Mark the job running and copy its version's bytes to a temporary file; None when

@@ -183,7 +183,9 @@ class SearchRepository:
         return await self._rows(statement)
 
     async def hybrid(self, query: SearchPlan) -> SearchRows:
-        """Both lists fused by reciprocal rank; score = sum of 1/(rrf_k + rank)."""
+        """Both lists fused by reciprocal rank, w/(rrf_k + rank) each, normalised to 0-1:
+        1 means first in both lists, and a chunk first in one list only scores 1/(1 + w) or
+        w/(1 + w) of that."""
         distance = _distance(query.vector, query.exact)
         nearest = (
             _scoped(
@@ -218,9 +220,11 @@ class SearchRepository:
         )
         rrf = literal(float(query.rrf_k))
         keyword_weight = literal(float(query.keyword_weight))
-        score = func.coalesce(1.0 / (rrf + semantic.c.rank), 0.0) + func.coalesce(
-            keyword_weight / (rrf + keyword.c.rank), 0.0
-        )
+        best = (1.0 + keyword_weight) / (rrf + 1.0)
+        score = (
+            func.coalesce(1.0 / (rrf + semantic.c.rank), 0.0)
+            + func.coalesce(keyword_weight / (rrf + keyword.c.rank), 0.0)
+        ) / best
         fused = (
             select(
                 func.coalesce(semantic.c.id, keyword.c.id).label("id"),

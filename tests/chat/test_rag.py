@@ -67,8 +67,18 @@ async def test_sse_sends_sources_then_tokens_then_done_with_usage(
     assert names == ["sources", "token", "token", "token", "done"]
     sources = events[0][1]["sources"]
     assert sources[0]["filename"] == "baking.txt"
-    assert set(sources[0]) == {"chunk_id", "document_id", "filename", "page", "score"}
+    assert set(sources[0]) == {
+        "chunk_id",
+        "document_id",
+        "filename",
+        "page",
+        "score",
+        "similarity",
+        "snippet",
+    }
+    assert sources[0]["snippet"].startswith("Sourdough bread needs flour")
     assert "".join(data["text"] for name, data in events if name == "token") == "Flour, water."
+    assert events[-1][1]["model"] == "gpt-4.1-mini"
     assert events[-1][1]["usage"] == {
         "prompt_tokens": 10,
         "completion_tokens": 3,

@@ -1,5 +1,6 @@
 """`ragstore ingest`, `search`, `collections` and `documents`, run as a user runs them."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -41,18 +42,21 @@ def test_ingest_shows_a_summary_and_a_second_run_skips_everything(
     second = ragstore(env, "ingest", str(folder), "--collection", "notes", "--recursive")
 
     assert first.returncode == 0, first.stderr
-    assert "3 ingested, 0 skipped, 0 failed" in first.stdout
-    assert "embeddings" in first.stdout and "files" in first.stdout
+    # Piped: the summary's rows on stdout; progress and the totals on stderr.
+    assert "3 ingested, 0 skipped, 0 failed" in first.stderr
+    assert "embeddings" in first.stderr and "files" in first.stderr
+    assert first.stdout.splitlines()[0] == "file\tresult\tchunks\tdetail"
+    assert len(first.stdout.splitlines()) == 4
     assert ".hidden" not in first.stdout
     assert second.returncode == 0
-    assert "0 ingested, 3 skipped, 0 failed" in second.stdout
+    assert "0 ingested, 3 skipped, 0 failed" in second.stderr
     assert len(upstream.requests) == calls_after_first, "unchanged files are not embedded again"
 
 
 def test_without_recursive_subfolders_are_left_out(env: dict[str, str], folder: Path) -> None:
     result = ragstore(env, "ingest", str(folder), "-c", "notes")
 
-    assert "2 ingested" in result.stdout
+    assert "2 ingested" in result.stderr
     assert "c.txt" not in result.stdout
 
 
@@ -64,8 +68,8 @@ def test_a_failed_file_is_named_with_its_reason_and_the_exit_code_is_1(
     result = ragstore(env, "ingest", str(folder), "-c", "notes")
 
     assert result.returncode == 1
-    assert "2 ingested, 0 skipped, 1 failed" in result.stdout
-    assert "unsupported file type" in result.stdout
+    assert "2 ingested, 0 skipped, 1 failed" in result.stderr
+    assert f"{folder / 'picture.pdf'}\tfailed\t0\tunsupported file type" in result.stdout
 
 
 def test_a_missing_path_is_a_usage_error(env: dict[str, str]) -> None:
@@ -81,9 +85,9 @@ def test_ingesting_the_docx_corpus(env: dict[str, str]) -> None:
     second = ragstore(env, "ingest", str(CORPUS_DOCX), "-c", "corpus")
 
     assert first.returncode == 1, "three files have no text"
-    assert "7 ingested, 0 skipped, 3 failed" in first.stdout
+    assert "7 ingested, 0 skipped, 3 failed" in first.stderr
     assert "no extractable text in having-images.docx" in first.stdout
-    assert "0 ingested, 7 skipped, 3 failed" in second.stdout
+    assert "0 ingested, 7 skipped, 3 failed" in second.stderr
 
 
 def test_search_collections_and_documents_commands(env: dict[str, str], folder: Path) -> None:
@@ -96,11 +100,18 @@ def test_search_collections_and_documents_commands(env: dict[str, str], folder: 
     after = ragstore(env, "collections", "list")
 
     assert found.returncode == 0, found.stderr
-    assert "c.txt" in found.stdout
-    assert "notes" in listed.stdout and "1 collections" in listed.stdout
-    assert "3 documents in notes" in docs.stdout and "completed" in docs.stdout
+    header, row = found.stdout.splitlines()
+    assert header == "chunk\tscore\tfile\tpage\ttext"
+    chunk_id, _score, filename, _page, text = row.split("\t")
+    assert chunk_id.isdigit() and filename == "c.txt" and "merges" in text
+    assert listed.stdout.splitlines()[0] == "id\tname\tdocuments\tchunks\tcreated"
+    assert listed.stdout.splitlines()[1].startswith("notes\tnotes\t3\t")
+    documents = [line.split("\t") for line in docs.stdout.splitlines()[1:]]
+    assert len(documents) == 3 and {d[2] for d in documents} == {"completed"}
+    # Full ids, never cut to fit a terminal.
+    assert all(len(d[0]) == 36 for d in documents)
     assert deleted.returncode == 0
-    assert "0 collections" in after.stdout
+    assert after.stdout.splitlines() == ["id\tname\tdocuments\tchunks\tcreated"]
 
 
 def test_errors_are_one_line_and_exit_1(env: dict[str, str]) -> None:
@@ -149,3 +160,20 @@ def test_info_names_the_database_model_and_what_is_stored(
     # Every command says which database it uses, on stderr (stdout stays for pipes).
     assert listed.stderr.startswith("database: postgresql+asyncpg://")
     assert "database:" not in listed.stdout
+
+
+def test_json_output_of_every_listing_command(env: dict[str, str], folder: Path) -> None:
+    ingested = ragstore(env, "ingest", str(folder), "-c", "notes", "--json")
+    found = ragstore(env, "search", "merges", "-c", "notes", "--mode", "keyword", "--json")
+    listed = ragstore(env, "collections", "list", "--json")
+    docs = ragstore(env, "documents", "list", "-c", "notes", "--json")
+
+    summary = json.loads(ingested.stdout)
+    assert (summary["ingested"], summary["skipped"], summary["failed"]) == (2, 0, 0)
+    assert {Path(f["path"]).name for f in summary["files"]} == {"a.txt", "b.md"}
+    assert json.loads(found.stdout) == []  # c.txt is in a subfolder, not ingested
+    collections = json.loads(listed.stdout)
+    assert [(c["id"], c["document_count"]) for c in collections] == [("notes", 2)]
+    assert collections[0]["chunk_count"] > 0
+    assert {d["filename"] for d in json.loads(docs.stdout)} == {"a.txt", "b.md"}
+    assert all(d["status"] == "completed" for d in json.loads(docs.stdout))

@@ -91,7 +91,9 @@ async def test_a_background_upload_that_processing_would_refuse_is_a_422_at_once
         cases, 422
     )
     assert "encrypted" in answers["encrypted"].json()["detail"]
-    assert answers["no text"].json()["detail"] == "no extractable text in blank.pdf"
+    assert answers["no text"].json()["detail"] == (
+        "no extractable text in blank.pdf (a scanned PDF? OCR is not supported)"
+    )
     assert await scalar(db, "SELECT count(*) FROM documents") == 0
     assert await scalar(db, "SELECT count(*) FROM ingestion_jobs") == 0
 
