@@ -15,7 +15,7 @@ PORT ?= 8000
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,local]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)

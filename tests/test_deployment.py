@@ -1,5 +1,9 @@
 """docker-compose.yml and the Dockerfile, checked by reading them (no Docker engine here)."""
 
+import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +56,42 @@ def test_dockerfile_runs_as_a_non_root_user_and_migrates_on_start(project_root: 
     assert user_lines and user_lines[-1] not in ("root", "0")
     assert '"serve"' in command
     assert Settings(_env_file=None).migrate_on_start  # type: ignore[call-arg]
+
+
+def test_the_image_installs_no_cuda_and_no_torch(project_root: Path, tmp_path: Path) -> None:
+    """The Dockerfile's own pip install, resolved (not installed) from the package index:
+    the image embeds through the openai provider, so nothing of torch may come with it."""
+    lines = (project_root / "Dockerfile").read_text().splitlines()
+    install = next(line for line in lines if line.startswith("RUN pip install"))
+    report = tmp_path / "report.json"
+    resolved = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(report),
+            *shlex.split(install.removeprefix("RUN pip install")),
+        ],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+
+    assert "ragstore" in names and "fastapi" in names
+    assert not {name for name in names if name.startswith("nvidia-")}
+    assert not names & {"torch", "triton", "sentence-transformers"}
+    environment = next(
+        line
+        for line in lines
+        if "RAGSTORE_EMBEDDING_PROVIDER=" in line and not line.lstrip().startswith("#")
+    )
+    assert "RAGSTORE_EMBEDDING_PROVIDER=openai" in environment

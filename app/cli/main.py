@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from app.cli import database, ingest, manage, server, worker
 from app.core.config import Settings, describe_settings_error
+from app.core.errors import StartupError
 
 cli = typer.Typer(
     help="ragstore: documents and embeddings in PostgreSQL + pgvector, with streaming RAG chat. "
@@ -28,6 +29,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         cli()
+    except StartupError as error:
+        typer.echo(f"ragstore: {error}", err=True)
+        raise SystemExit(2) from None
     except ValidationError as error:
         if error.title != Settings.__name__:
             raise

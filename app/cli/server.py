@@ -4,6 +4,7 @@ import typer
 import uvicorn
 
 from app.core.config import get_settings
+from app.embeddings.factory import check_provider_installed
 from app.web.server import server_config
 
 
@@ -15,5 +16,6 @@ def serve(
 ) -> None:
     """Serve the HTTP API (migrates the database first unless RAGSTORE_MIGRATE_ON_START=false)."""
     settings = get_settings()
+    check_provider_installed(settings)
     config = server_config("app.main:create_app", settings, factory=True, host=host, port=port)
     uvicorn.Server(config).run()

@@ -47,3 +47,21 @@ def test_settings_that_conflict_are_named_too() -> None:
     assert "pgvector indexes at most 2000" in result.stderr
     assert "RAGSTORE_EMBEDDING_DIMENSIONS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_of_another_dimension_is_one_line_and_exit_code_2(
+    cli_env: dict[str, str],
+) -> None:
+    result = subprocess.run(
+        [RAGSTORE, "collections", "list"],
+        env={**cli_env, "RAGSTORE_EMBEDDING_DIMENSIONS": "512"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ragstore: ")]
+    assert len(errors) == 1 and "384" in errors[0] and "512" in errors[0]
+    assert "Traceback" not in result.stderr
