@@ -15,7 +15,17 @@ from app.db.types import check_metadata
 # the text came from. A user's metadata may not use them (the chunk's value would hide
 # the user's, and a change could not tell the two apart).
 CHUNK_KEYS = frozenset(
-    {"filename", "upload_time", "chunk_index", "page", "page_end", "section", "sheet", "rows"}
+    {
+        "filename",
+        "upload_time",
+        "chunk_index",
+        "page",
+        "page_end",
+        "section",
+        "sections",
+        "sheet",
+        "rows",
+    }
 )
 
 

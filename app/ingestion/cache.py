@@ -5,7 +5,8 @@ import hashlib
 # Bump when parsing or chunking changes what a document turns into, so stale
 # cache entries stop matching instead of serving outdated chunks.
 # 2: text is NFKC-normalised (ligatures and other compatibility characters folded).
-PROCESSING_VERSION = 2
+# 3: DOCX headers, footers and nested tables; `sections` of chunks spanning headings.
+PROCESSING_VERSION = 3
 
 
 def cache_key(

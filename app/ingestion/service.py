@@ -71,6 +71,9 @@ CONTENT_TYPES = {
     DocumentType.TEXT: "text/plain",
     DocumentType.MARKDOWN: "text/markdown",
     DocumentType.HTML: "text/html",
+    DocumentType.PPTX: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    DocumentType.ODT: "application/vnd.oasis.opendocument.text",
+    DocumentType.RTF: "application/rtf",
 }
 # A cache entry evicted between being built and being copied is built again, this often.
 _BUILD_ATTEMPTS = 3

@@ -135,7 +135,8 @@ def _merge_metadata(metadata: list[dict[str, Any]]) -> dict[str, Any]:
     """Where a chunk's text came from, given its units' metadata in order.
 
     `page` is the first page and `page_end` the last when they differ;
-    `section` and `sheet` are the first given; `rows` spans the rows of the
+    `section` and `sheet` are the first given, and `sections` lists every
+    section the chunk spans when there are several; `rows` spans the rows of the
     first sheet only, since a range across two sheets would point nowhere.
     """
     merged: dict[str, Any] = {}
@@ -148,6 +149,11 @@ def _merge_metadata(metadata: list[dict[str, Any]]) -> dict[str, Any]:
         value = next((item[key] for item in metadata if item.get(key)), None)
         if value is not None:
             merged[key] = _UNSTORABLE.sub("", str(value))
+    sections = list(
+        dict.fromkeys(_UNSTORABLE.sub("", str(i["section"])) for i in metadata if i.get("section"))
+    )
+    if len(sections) > 1:
+        merged["sections"] = sections
     rows = [
         item["rows"]
         for item in metadata

@@ -21,7 +21,8 @@ from app.processing.units import DocumentType
 SAMPLE_BYTES = 64 * 1024
 """How much of a file the sniffers read: enough for any encoding detector, cheap on 1 GB."""
 
-SUPPORTED_TYPES = "PDF, DOCX, XLSX, CSV, TXT, Markdown, HTML"
+SUPPORTED_TYPES = "PDF, DOCX, XLSX, PPTX, ODT, RTF, CSV, TXT, Markdown, HTML"
+ODT_MIMETYPE = b"application/vnd.oasis.opendocument.text"
 
 _PDF_MAGIC = b"%PDF-"
 _PDF_HEADER_WINDOW = 1024
@@ -146,6 +147,10 @@ def _detect_zip_type(path: Path, filename: str) -> DocumentType:
                 return DocumentType.DOCX
             if "xl/workbook.xml" in names:
                 return DocumentType.XLSX
+            if "ppt/presentation.xml" in names:
+                return DocumentType.PPTX
+            if "mimetype" in names and archive.read("mimetype").strip() == ODT_MIMETYPE:
+                return DocumentType.ODT
             raise _unsupported(_describe_zip(archive, names), filename)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as error:
         raise UnprocessableContent(
@@ -154,8 +159,6 @@ def _detect_zip_type(path: Path, filename: str) -> DocumentType:
 
 
 def _describe_zip(archive: zipfile.ZipFile, names: set[str]) -> str:
-    if "ppt/presentation.xml" in names:
-        return "PowerPoint presentation (PPTX)"
     if "mimetype" in names:
         declared = archive.read("mimetype")[:100].decode("ascii", errors="replace").strip()
         return f"ZIP-based document ({declared})"
@@ -188,6 +191,8 @@ def _magic_matches(sample: bytes) -> list[tuple[bytes, str]]:
 def _detect_text_type(text: str, filename: str) -> DocumentType:
     extension = Path(filename).suffix.lower()
     start = text.lstrip("\ufeff \t\r\n")
+    if start.startswith("{\\rtf"):
+        return DocumentType.RTF
     if _HTML_START.match(start) or (
         extension in _HTML_EXTENSIONS and _MARKUP_TAG.search(start) is not None
     ):

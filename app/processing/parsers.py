@@ -19,6 +19,7 @@ from xml.etree.ElementTree import ParseError
 import docx
 import openpyxl
 import pandas as pd
+import pptx
 import pypdf
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PreformattedString, Tag
@@ -27,8 +28,15 @@ from docx.opc.exceptions import OpcError
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 from lxml.etree import LxmlError
+from odf import teletype
+from odf.namespaces import TABLENS, TEXTNS
+from odf.opendocument import load as odf_load
+from odf.table import TableRow as OdfTableRow
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from pptx.enum.shapes import MSO_SHAPE_TYPE
+from pptx.exc import PackageNotFoundError
+from striprtf.striprtf import rtf_to_text
 
 from app.core.errors import AppError, UnprocessableContent
 from app.processing.detection import SAMPLE_BYTES, sniff_text_encoding
@@ -84,7 +92,7 @@ def parse_document(
     reach the caller as a 500.
     """
     parser = _PARSERS[document_type]
-    if document_type in (DocumentType.DOCX, DocumentType.XLSX):
+    if document_type in (DocumentType.DOCX, DocumentType.XLSX, DocumentType.PPTX, DocumentType.ODT):
         _check_unpacked_size(path, parser.label, limits.max_unpacked_bytes)
     units = parser.parse(path, limits)
     while True:
@@ -155,6 +163,9 @@ def _parse_pdf(path: Path, limits: ParseLimits) -> Iterator[TextUnit]:
 
 def _parse_docx(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
     document = docx.Document(str(path))
+    headers, footers = _docx_page_furniture(document)
+    for text in headers:
+        yield TextUnit(text, {})
     section: str | None = None
     for block in document.iter_inner_content():
         if isinstance(block, Table):
@@ -163,6 +174,26 @@ def _parse_docx(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
         if _is_docx_heading(block) and block.text.strip():
             section = block.text.strip()
         yield TextUnit(block.text, _section_metadata(section))
+    for text in footers:
+        yield TextUnit(text, {})
+
+
+def _docx_page_furniture(document: Any) -> tuple[list[str], list[str]]:
+    """The text of the headers and footers of every section (each distinct text once: a
+    header linked to the previous section's is the same header)."""
+    headers: list[str] = []
+    footers: list[str] = []
+    for section in document.sections:
+        for parts, found in ((section.header, headers), (section.footer, footers)):
+            if parts.is_linked_to_previous:
+                continue
+            text = "\n".join(
+                _docx_table_text(block) if isinstance(block, Table) else block.text
+                for block in parts.iter_inner_content()
+            ).strip()
+            if text and text not in found:
+                found.append(text)
+    return headers, footers
 
 
 def _is_docx_heading(paragraph: Paragraph) -> bool:
@@ -179,11 +210,77 @@ def _docx_table_text(table: Table) -> str:
         for cell in row.cells:
             # A merged cell is repeated for every grid column it spans.
             if cell is not previous:
-                cells.append(" ".join(cell.text.split()))
+                nested = " ".join(_docx_table_text(inner) for inner in cell.tables)
+                cells.append(" ".join(f"{cell.text} {nested}".split()))
             previous = cell
         if any(cells):
             lines.append(" | ".join(cells))
     return "\n".join(lines)
+
+
+def _parse_pptx(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
+    """One unit per slide: its title as the section, its text boxes, tables and notes."""
+    presentation = pptx.Presentation(str(path))
+    for number, slide in enumerate(presentation.slides, start=1):
+        title_shape = slide.shapes.title
+        title = title_shape.text_frame.text.strip() if title_shape is not None else ""
+        texts = list(_pptx_texts(slide.shapes))
+        if slide.has_notes_slide:
+            texts.append(slide.notes_slide.notes_text_frame.text)
+        metadata: dict[str, Any] = {"page": number, **_section_metadata(title or None)}
+        yield TextUnit("\n\n".join(text for text in texts if text.strip()), metadata)
+
+
+def _pptx_texts(shapes: Any) -> Iterator[str]:
+    for shape in shapes:
+        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+            yield from _pptx_texts(shape.shapes)
+        elif shape.has_text_frame:
+            yield shape.text_frame.text
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            rows = [" | ".join(cell.text.strip() for cell in row.cells) for row in shape.table.rows]
+            yield "\n".join(row for row in rows if row.strip(" |"))
+
+
+def _parse_odt(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
+    """Headings (as sections), paragraphs, list items and tables, in document order."""
+    document = odf_load(str(path))
+    section: str | None = None
+    for kind, text in _odt_blocks(document.text):
+        if kind == "heading" and text.strip():
+            section = text.strip()
+        yield TextUnit(text, _section_metadata(section))
+
+
+def _odt_blocks(node: Any) -> Iterator[tuple[str, str]]:
+    for child in node.childNodes:
+        name = getattr(child, "qname", None)
+        if name == (TEXTNS, "h"):
+            yield "heading", teletype.extractText(child)
+        elif name == (TEXTNS, "p"):
+            yield "paragraph", teletype.extractText(child)
+        elif name == (TABLENS, "table"):
+            yield "table", _odt_table_text(child)
+        elif getattr(child, "childNodes", None):
+            # Lists, list items, sections and frames hold paragraphs of their own.
+            yield from _odt_blocks(child)
+
+
+def _odt_table_text(table: Any) -> str:
+    lines = []
+    for row in table.getElementsByType(OdfTableRow):
+        cells = [" ".join(teletype.extractText(c).split()) for c in row.childNodes]
+        if any(cells):
+            lines.append(" | ".join(cells))
+    return "\n".join(lines)
+
+
+def _parse_rtf(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
+    """The text without its markup, paragraph by paragraph. RTF is 7-bit text; other
+    characters come as escapes, which striprtf decodes."""
+    text = rtf_to_text(path.read_text(encoding="cp1252", errors="replace"), errors="ignore")  # type: ignore[no-untyped-call]
+    for paragraph in re.split(r"\n\s*\n", text):
+        yield TextUnit(paragraph, {})
 
 
 def _parse_xlsx(path: Path, _limits: ParseLimits) -> Iterator[TextUnit]:
@@ -417,4 +514,9 @@ _PARSERS: dict[DocumentType, _Parser] = {
     DocumentType.TEXT: _Parser("text file", _parse_text, (UnicodeDecodeError,)),
     DocumentType.MARKDOWN: _Parser("Markdown file", _parse_markdown, (UnicodeDecodeError,)),
     DocumentType.HTML: _Parser("HTML file", _parse_html, (ParserRejectedMarkup,)),
+    DocumentType.PPTX: _Parser(
+        "PPTX", _parse_pptx, (zipfile.BadZipFile, PackageNotFoundError, KeyError, LxmlError)
+    ),
+    DocumentType.ODT: _Parser("ODT", _parse_odt, (zipfile.BadZipFile, KeyError, ParseError)),
+    DocumentType.RTF: _Parser("RTF file", _parse_rtf, (ValueError,)),
 }

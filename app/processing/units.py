@@ -13,15 +13,18 @@ class DocumentType(StrEnum):
     TEXT = "text"
     MARKDOWN = "markdown"
     HTML = "html"
+    PPTX = "pptx"
+    ODT = "odt"
+    RTF = "rtf"
 
 
 @dataclass(frozen=True, slots=True)
 class TextUnit:
     """A piece of a parsed document, small and whole: a paragraph, a table, a CSV row.
 
-    `metadata` says where it came from: `page` (1-based, PDF), `section` (the
-    nearest heading: DOCX, Markdown, HTML), `sheet` (XLSX), `rows` as
-    `[first, last]` (1-based data rows: CSV, XLSX).
+    `metadata` says where it came from: `page` (1-based: a PDF's page, a PPTX's
+    slide), `section` (the nearest heading: DOCX, ODT, Markdown, HTML; a slide's
+    title), `sheet` (XLSX), `rows` as `[first, last]` (1-based data rows: CSV, XLSX).
     """
 
     text: str

@@ -10,6 +10,7 @@ import pytest
 from app.core.config import Settings
 from app.embeddings.base import EmbeddedCallback, EmbeddingModel, Vectors
 from app.embeddings.warm_up import ModelWarmUp
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
 
 
@@ -51,11 +52,29 @@ async def test_the_warm_up_is_loading_until_the_model_is_loaded(fail: bool, afte
     await warm_up.stop()
 
 
+async def wait_until_ready(client: httpx.AsyncClient) -> list[int]:
+    """The statuses /api/ready answered, polled until a 200 (60 s at most)."""
+    answers = []
+    for _ in range(600):
+        answer = await client.get("/api/ready")
+        answers.append(answer.status_code)
+        if answer.status_code == 200:
+            break
+        assert answer.headers["retry-after"] == "1"
+        await asyncio.sleep(0.1)
+    return answers
+
+
 async def test_health_and_ready_say_ready_with_a_remote_provider(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, upstream: FakeOpenAI
 ) -> None:
+    """Nothing to load; the searches are warmed up (with no call to the provider)."""
+    statuses = await wait_until_ready(client)
     health = (await client.get("/api/health")).json()
     ready = await client.get("/api/ready")
+
+    assert statuses[-1] == 200
+    assert upstream.requests == []
 
     assert health["model"] == "ready"
     assert health["embedding_model"] == "text-embedding-3-small"
@@ -68,17 +87,12 @@ async def test_the_local_model_is_loaded_before_ready_says_so(settings: Settings
         update={"embedding_provider": "local", "embedding_model": "all-MiniLM-L6-v2"}
     )
     async with serve_app(local, client_timeout=60) as client:
-        answers = []
-        for _ in range(600):
-            answer = await client.get("/api/ready")
-            answers.append(answer.status_code)
-            if answer.status_code == 200:
-                break
-            assert answer.headers["retry-after"] == "1"
-            assert answer.json()["detail"] == "the embedding model all-MiniLM-L6-v2 is loading"
-            await asyncio.sleep(0.1)
+        loading = await client.get("/api/ready")
+        answers = await wait_until_ready(client)
         health = (await client.get("/api/health")).json()
 
     assert answers[-1] == 200
     assert set(answers) <= {200, 503}
+    if loading.status_code == 503:
+        assert loading.json()["detail"] == "the embedding model all-MiniLM-L6-v2 is loading"
     assert health["model"] == "ready" and health["embedding_dimensions"] == 384

@@ -158,7 +158,12 @@ def test_chunk_metadata_spans_the_units_it_holds() -> None:
 
     [chunk] = chunk_units(units, TextSplitter(500, 50))
 
-    assert chunk.metadata == {"page": 1, "page_end": 3, "section": "Methods"}
+    assert chunk.metadata == {
+        "page": 1,
+        "page_end": 3,
+        "section": "Methods",
+        "sections": ["Methods", "Results"],
+    }
     assert chunk.text == "Intro before any heading.\n\nMethods\n\nWe measured things.\n\nResults"
 
 

@@ -17,7 +17,7 @@ from tests.support.files import (
     write_xlsx,
 )
 
-SUPPORTED = "supported: PDF, DOCX, XLSX, CSV, TXT, Markdown, HTML"
+SUPPORTED = "supported: PDF, DOCX, XLSX, PPTX, ODT, RTF, CSV, TXT, Markdown, HTML"
 
 
 def detect(tmp_path: Path, name: str, content: bytes | str) -> DocumentType:
@@ -144,17 +144,18 @@ def test_a_zip_that_is_not_an_office_file_is_unsupported(tmp_path: Path) -> None
 
 
 def test_an_opendocument_file_is_named_by_its_declared_type(tmp_path: Path) -> None:
-    path = tmp_path / "letter.odt"
+    """Text documents (ODT) are read; other OpenDocument kinds are named when refused."""
+    path = tmp_path / "sums.ods"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         archive.writestr("content.xml", "<office:document-content/>")
 
     with pytest.raises(UnsupportedMediaType) as raised:
-        detect_document_type(path, "letter.odt")
+        detect_document_type(path, "sums.ods")
 
     assert raised.value.message == (
-        "unsupported file type: ZIP-based document (application/vnd.oasis.opendocument.text) "
-        f"(letter.odt); {SUPPORTED}"
+        "unsupported file type: ZIP-based document "
+        f"(application/vnd.oasis.opendocument.spreadsheet) (sums.ods); {SUPPORTED}"
     )
 
 
