@@ -16,12 +16,15 @@ Conventions the README follows so its examples run as a sequence:
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.core.config import Settings
@@ -37,10 +40,12 @@ NOT_RUN = ("make run", "make test", "docker compose", "sk-... make", "ragstore i
 
 @dataclass
 class Example:
-    kind: str  # "curl" or "python"
+    kind: str  # "curl", "cli" (a `$ ragstore ...` line) or "python"
     code: str
     statuses: set[int] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
+    # What a `$` command prints, as the README shows it.
+    output: list[str] = field(default_factory=list)
 
 
 def examples() -> list[Example]:
@@ -60,6 +65,14 @@ def _curl_examples(block: str) -> list[Example]:
     index = 0
     while index < len(lines):
         line = lines[index]
+        if line.startswith("$ "):
+            example = Example("cli", line.removeprefix("$ "))
+            index += 1
+            while index < len(lines) and not lines[index].startswith("$ "):
+                example.output.append(lines[index])
+                index += 1
+            found.append(example)
+            continue
         if not line.startswith("curl "):
             if line.startswith("#") and found:
                 found[-1].fields |= _documented_fields(line)
@@ -121,6 +134,12 @@ def test_the_readme_examples_run_in_order(
 ) -> None:
     """Served with its worker, as `make run` serves, for the background-upload examples."""
     with app_server(settings.model_copy(update={"worker_in_process": True})) as server:
+        # As a user would after `make run`: the examples begin once the server is ready.
+        with httpx.Client(base_url=server.url) as client:
+            for _ in range(600):
+                if client.get("/api/ready").status_code == 200:
+                    break
+                time.sleep(0.1)
         _run_all(server, manuals, cli_env)
 
 
@@ -146,6 +165,9 @@ def _run_all(running_app: ThreadedServer, manuals: Path, cli_env: dict[str, str]
             continue
         if example.kind == "python":
             _run_python(example, manuals, cli_env)
+            continue
+        if example.kind == "cli":
+            _run_cli(example, manuals, cli_env)
             continue
         status, body = _run_curl(example, running_app.url, manuals, variables)
         allowed = example.statuses or set(range(200, 300))
@@ -174,6 +196,37 @@ def _run_curl(
     assert result.returncode == 0, f"{example.code}\n{result.stderr}"
     body, _, status = result.stdout.rpartition(STATUS_MARK)
     return int(status), body.strip()
+
+
+def _run_cli(example: Example, folder: Path, env: dict[str, str]) -> None:
+    """A `$` line as a user's shell runs it (`ragstore` on the PATH); each line shown
+    must come out the same, or, where it holds an id or a count, with as many fields."""
+    programs = [part.split()[0] for part in example.code.split("|")]
+    missing = [program for program in programs if shutil.which(program, path=_path(env)) is None]
+    if missing:
+        print(f"not run (no {', '.join(missing)} here): {example.code}")
+        return
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", example.code],
+        cwd=folder,
+        env={**env, "PATH": _path(env)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{example.code}\n{result.stderr[-2000:]}"
+    printed = result.stdout.splitlines()
+    assert len(printed) >= len(example.output), f"{example.code}\n{result.stdout}"
+    for shown, actual in zip(example.output, printed, strict=False):
+        if re.search(r"\d", shown):
+            assert len(shown.split("\t")) == len(actual.split("\t")), (shown, actual)
+        else:
+            assert shown == actual, f"{example.code}: README shows {shown!r}, got {actual!r}"
+
+
+def _path(env: dict[str, str]) -> str:
+    return f"{Path(sys.executable).parent}:{env.get('PATH', os.defpath)}"
 
 
 def _run_python(example: Example, folder: Path, env: dict[str, str]) -> None:
