@@ -7,6 +7,7 @@ start, migrate and check the database the same way.
 import asyncio
 import logging
 
+import numpy as np
 from sqlalchemy.exc import DBAPIError
 
 from app.chat.service import ChatService
@@ -22,9 +23,12 @@ from app.ingestion.upload import remove_stale_copies
 from app.jobs.queue import JobQueue
 from app.jobs.service import JobService
 from app.llm.client import LLMClients
-from app.search.service import SearchService
+from app.search.service import SearchQuery, SearchService
 
 logger = logging.getLogger(__name__)
+# No collection id may be empty (the id rule), so this one holds nothing.
+WARM_UP_COLLECTION = ""
+WARM_UP_TEXT = "warm up"
 
 
 class Runtime:
@@ -45,7 +49,7 @@ class Runtime:
         self.queue = JobQueue(database.url, settings.worker_stalled_after_seconds)
         self.jobs = JobService(database, self.ingestion, settings, self.queue)
         # Started by the server (the CLI loads the model only if a command needs it).
-        self.model_warm_up = ModelWarmUp(embedding_model)
+        self.model_warm_up = ModelWarmUp(embedding_model, then=self._warm_up_searches)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":
@@ -64,6 +68,18 @@ class Runtime:
         if removed:
             logger.info("removed %d temporary upload copies left by killed processes", removed)
         return runtime
+
+    async def _warm_up_searches(self) -> None:
+        """One search of each mode in a collection that cannot exist: the read pool opens a
+        connection, pgvector's codec loads, and each statement is compiled and cached."""
+        # Any unit vector: no provider is asked (a remote one would bill it), and the
+        # local model warmed itself up already.
+        vector = np.zeros(self.embedding_model.dimensions, dtype=np.float32)
+        vector[0] = 1.0
+        async with self.database.read_session() as session:
+            for mode in ("vector", "keyword", "hybrid"):
+                query = SearchQuery(WARM_UP_COLLECTION, WARM_UP_TEXT, k=1, mode=mode)
+                await self.search.search_by_vector(session, query, vector)
 
     async def close(self) -> None:
         await self.model_warm_up.stop()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from app.embeddings.base import EmbeddingModel
@@ -21,8 +22,15 @@ ModelState = Literal["loading", "ready", "failed"]
 
 
 class ModelWarmUp:
-    def __init__(self, model: EmbeddingModel) -> None:
+    """`then` runs once the model is ready, best effort: the server uses it to open a
+    read connection and compile its search statements, so the first search after ready
+    costs what the second does."""
+
+    def __init__(
+        self, model: EmbeddingModel, then: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.model = model
+        self.then = then
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -44,6 +52,12 @@ class ModelWarmUp:
             # Requests will try again (and say why); the server stays up meanwhile.
             logger.exception("could not load the embedding model %s", self.model.model)
             raise
+        if self.then is not None:
+            try:
+                await self.then()
+            except Exception:
+                # Only a head start is lost: the first search does this work itself.
+                logger.warning("could not warm up searches", exc_info=True)
         logger.info(
             "embedding model %s ready in %.1f s", self.model.model, time.perf_counter() - started
         )

@@ -3,6 +3,7 @@ variable and what it allows, and exit code 2: no traceback."""
 
 import os
 import subprocess
+import sys
 
 from tests.support.settings import RAGSTORE
 
@@ -65,3 +66,27 @@ def test_a_database_of_another_dimension_is_one_line_and_exit_code_2(
     errors = [line for line in result.stderr.splitlines() if line.startswith("ragstore: ")]
     assert len(errors) == 1 and "384" in errors[0] and "512" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_the_local_provider_without_its_extra_says_how_to_install_it() -> None:
+    """As in an install without `ragstore[local]`: the module cannot be found (a None in
+    sys.modules makes importlib's find_spec answer None, as for a missing package)."""
+    hide_the_extra = (
+        "import sys; sys.modules['sentence_transformers'] = None; "
+        "from app.cli.main import main; sys.argv = ['ragstore', 'serve']; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide_the_extra],
+        env={**os.environ, "RAGSTORE_EMBEDDING_PROVIDER": "local"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "ragstore: RAGSTORE_EMBEDDING_PROVIDER=local needs the local model, which is not "
+        "installed: pip install 'ragstore[local]' (make run does), or set "
+        "RAGSTORE_EMBEDDING_PROVIDER=openai"
+    ]

@@ -68,7 +68,7 @@ async def wait_until_ready(client: httpx.AsyncClient) -> list[int]:
 async def test_health_and_ready_say_ready_with_a_remote_provider(
     client: httpx.AsyncClient, upstream: FakeOpenAI
 ) -> None:
-    """Nothing to load, and the provider is not called to find that out."""
+    """Nothing to load; the searches are warmed up (with no call to the provider)."""
     statuses = await wait_until_ready(client)
     health = (await client.get("/api/health")).json()
     ready = await client.get("/api/ready")
