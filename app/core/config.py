@@ -167,6 +167,23 @@ class Settings(BaseSettings):
         le=10,
         description="Weight of the keyword list in hybrid fusion (vector: 1); see benchmark 7.",
     )
+    bm25_k1: float = Field(
+        default=1.2, ge=0, le=10, description="BM25 term-frequency saturation (Lucene: 1.2)."
+    )
+    bm25_b: float = Field(
+        default=0.75, ge=0, le=1, description="BM25 length normalisation (Lucene: 0.75)."
+    )
+    bm25_depth: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Best postings read per query word before exact scoring; see benchmark 4.",
+    )
+    bm25_exact: bool = Field(
+        default=False,
+        description="Score every chunk holding a query word (exhaustive BM25), not the best "
+        "postings of each word.",
+    )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
     query_cache_size: int = Field(default=1024, ge=0)
     rag_top_k: int = Field(default=4, ge=1, le=50)

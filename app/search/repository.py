@@ -1,4 +1,4 @@
-"""Search SQL: vector (HNSW, cosine), keyword (tsvector) and hybrid (reciprocal rank fusion).
+"""Search SQL: vector (HNSW, cosine), keyword (BM25) and hybrid (reciprocal rank fusion).
 
 Each mode is one statement, so hybrid search is one round trip: two ranked
 CTEs fused with weight/(rrf_k + rank), as in pgvector-python's hybrid_search
@@ -8,97 +8,24 @@ keeps walking the index until it has its rows; the results are re-sorted by
 distance because that mode may return them slightly out of order.
 """
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-from sqlalchemy import Float, Select, Text, bindparam, cast, func, literal, select
-from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
-from sqlalchemy.engine import Row
+from sqlalchemy import Float, bindparam, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.db.models import Chunk, Document
+from app.search import bm25
+from app.search.plan import RESULT_COLUMNS, AnySelect, SearchPlan, SearchRows, scoped
 
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """The statement to run: a SearchQuery with its vector, compiled filter and tuning."""
-
-    collection_id: str
-    k: int
-    vector: npt.NDArray[np.float32] | None = None
-    text: str | None = None
-    condition: ColumnElement[bool] | None = None
-    candidates: int = 60
-    rrf_k: int = 20
-    keyword_weight: float = 1.0
-    language: str = "english"
-    # An exact scan: no index, every matching row compared. For filters so
-    # selective that even an iterative index scan gives up before k rows.
-    exact: bool = False
-
-
-AnySelect = Select[*tuple[Any, ...]]
-SearchRows = Sequence[Row[*tuple[Any, ...]]]
-
-
-def _scoped(
-    statement: AnySelect,
-    collection_id: str | BindParameter[str],
-    condition: ColumnElement[bool] | None,
-) -> AnySelect:
-    statement = statement.join(Document, Document.id == Chunk.document_id).where(
-        Chunk.collection_id == collection_id
-    )
-    return statement.where(condition) if condition is not None else statement
+__all__ = ["SearchPlan", "SearchRepository"]
 
 
 def _distance(vector: Any, exact: bool) -> ColumnElement[float]:
     distance: ColumnElement[float] = Chunk.embedding.cosine_distance(vector)
     # `+ 0` hides the expression from the HNSW index, forcing an exact scan.
     return distance + 0 if exact else distance
-
-
-# Quotes and a leading `-` are explicit web-search syntax (phrases, exclusions): the
-# user wants those semantics. A plain "or" needs nothing: plain questions OR their words.
-_OPERATORS = re.compile(r'"|(^|\s)-\w')
-
-
-# ts_rank normalization 1 divides by 1 + log(chunk length): without it a long chunk
-# outranks a short one just by repeating words (Cranfield keyword nDCG@10 0.299 -> 0.337).
-_RANK_BY_LOG_LENGTH = 1
-
-
-def _keyword_rank(tsquery: ColumnElement[Any]) -> ColumnElement[float]:
-    return func.ts_rank(Chunk.text_search, tsquery, _RANK_BY_LOG_LENGTH)
-
-
-def _tsquery(query: SearchPlan) -> ColumnElement[Any]:
-    """Any of the question's words (stemmed, stop words dropped), or web-search syntax.
-
-    websearch_to_tsquery ANDs every word, so a natural-language question
-    rarely matches any chunk whole; ORing the words and ranking by ts_rank
-    finds the chunks that share most of them (benchmark 7).
-    """
-    config = cast(literal(query.language), REGCONFIG)
-    if query.text is None or _OPERATORS.search(query.text):
-        return func.websearch_to_tsquery(config, query.text)
-    every_word = cast(func.plainto_tsquery(config, query.text), Text)
-    return cast(func.replace(every_word, " & ", " | "), TSQUERY)
-
-
-_RESULT_COLUMNS = (
-    Chunk.id,
-    Chunk.document_id,
-    Document.filename,
-    Chunk.text,
-    Chunk.metadata_.label("metadata"),
-)
 
 
 def _vector_statement(
@@ -108,7 +35,7 @@ def _vector_statement(
     condition: ColumnElement[bool] | None = None,
 ) -> AnySelect:
     nearest = (
-        _scoped(select(*_RESULT_COLUMNS, distance.label("distance")), collection_id, condition)
+        scoped(select(*RESULT_COLUMNS, distance.label("distance")), collection_id, condition)
         .order_by(distance)
         .limit(k)
         .cte("nearest")
@@ -162,23 +89,18 @@ class SearchRepository:
         return await self._rows(statement)
 
     async def keyword(self, query: SearchPlan) -> SearchRows:
-        """Chunks matching the words of the query; score = ts_rank."""
-        tsquery = _tsquery(query)
-        rank = _keyword_rank(tsquery)
+        """Chunks holding the query's words, best BM25 score first (app/search/bm25.py)."""
+        ranked = bm25.ranked_chunks(query, query.k)
         statement = (
-            _scoped(
-                select(
-                    *_RESULT_COLUMNS,
-                    rank.label("score"),
-                    cast(literal(None), Float).label("similarity"),
-                    rank.label("keyword_rank"),
-                ),
-                query.collection_id,
-                query.condition,
+            select(
+                *RESULT_COLUMNS,
+                ranked.c.score,
+                cast(literal(None), Float).label("similarity"),
+                ranked.c.score.label("keyword_rank"),
             )
-            .where(Chunk.text_search.op("@@")(tsquery))
-            .order_by(rank.desc(), Chunk.id)
-            .limit(query.k)
+            .join(ranked, ranked.c.id == Chunk.id)
+            .join(Document, Document.id == Chunk.document_id)
+            .order_by(ranked.c.score.desc(), Chunk.id)
         )
         return await self._rows(statement)
 
@@ -188,7 +110,7 @@ class SearchRepository:
         w/(1 + w) of that."""
         distance = _distance(query.vector, query.exact)
         nearest = (
-            _scoped(
+            scoped(
                 select(Chunk.id, distance.label("distance")), query.collection_id, query.condition
             )
             .order_by(distance)
@@ -201,23 +123,12 @@ class SearchRepository:
             (1 - nearest.c.distance).label("similarity"),
             func.rank().over(order_by=nearest.c.distance).label("rank"),
         ).cte("semantic")
-        tsquery = _tsquery(query)
-        text_rank = _keyword_rank(tsquery)
-        keyword = (
-            _scoped(
-                select(
-                    Chunk.id,
-                    text_rank.label("keyword_rank"),
-                    func.rank().over(order_by=text_rank.desc()).label("rank"),
-                ),
-                query.collection_id,
-                query.condition,
-            )
-            .where(Chunk.text_search.op("@@")(tsquery))
-            .order_by(text_rank.desc())
-            .limit(query.candidates)
-            .cte("keyword")
-        )
+        ranked = bm25.ranked_chunks(query, query.candidates)
+        keyword = select(
+            ranked.c.id,
+            ranked.c.score.label("keyword_rank"),
+            func.rank().over(order_by=ranked.c.score.desc()).label("rank"),
+        ).cte("keyword")
         rrf = literal(float(query.rrf_k))
         keyword_weight = literal(float(query.keyword_weight))
         best = (1.0 + keyword_weight) / (rrf + 1.0)
@@ -239,7 +150,7 @@ class SearchRepository:
         )
         statement = (
             select(
-                *_RESULT_COLUMNS,
+                *RESULT_COLUMNS,
                 fused.c.score,
                 # For every result, also those only the keyword list found.
                 (1 - Chunk.embedding.cosine_distance(query.vector)).label("similarity"),

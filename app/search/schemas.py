@@ -28,7 +28,7 @@ class SearchRequest(BaseModel):
     min_score: float | None = Field(
         default=None,
         description="Drop results scoring below this (cosine similarity for vector, "
-        "ts_rank for keyword, the fused rank score for hybrid: 0-1, where 1 is first in "
+        "the BM25 score for keyword, the fused rank score for hybrid: 0-1, where 1 is first in "
         "both lists).",
     )
     api_key: RequestApiKey | None = Field(

@@ -16,7 +16,8 @@ from app.core.errors import UnprocessableContent
 from app.embeddings.base import EmbeddingModel
 from app.processing.normalization import normalize_text
 from app.search.filters import Filter, check_size, compile_filter
-from app.search.repository import SearchPlan, SearchRepository
+from app.search.plan import SearchPlan
+from app.search.repository import SearchRepository
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,10 @@ class SearchService:
             rrf_k=self.settings.rrf_k,
             keyword_weight=self.settings.rrf_keyword_weight,
             language=self.settings.text_search_config,
+            bm25_k1=self.settings.bm25_k1,
+            bm25_b=self.settings.bm25_b,
+            bm25_depth=self.settings.bm25_depth,
+            bm25_exact=self.settings.bm25_exact,
         )
         repository = SearchRepository(session)
         run = {
@@ -117,8 +122,10 @@ class SearchService:
             "hybrid": repository.hybrid,
         }[query.mode]
         rows = await run(plan)
-        if query.filters is not None and query.mode != "keyword" and len(rows) < query.k:
-            # The index gave up before k matches: count every matching row exactly.
+        # A vector index that gave up, or BM25 candidates of which fewer than k passed the
+        # filter (or the phrases and exclusions): count every matching row exactly.
+        narrowed = plan.keyword_condition if query.mode == "keyword" else plan.condition
+        if narrowed is not None and len(rows) < query.k:
             logger.info("search: %d of %d rows from the index; exact scan", len(rows), query.k)
             rows = await run(replace(plan, exact=True))
         hits = [

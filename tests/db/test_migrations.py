@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import create_database, schema_differences
+from tests.support.invariants import violations
 from tests.support.settings import base_settings
 
 TABLES = {
@@ -21,6 +22,9 @@ TABLES = {
     "embedding_space",
     "ingestion_jobs",
     "document_files",
+    "keyword_collections",
+    "keyword_terms",
+    "keyword_postings",
     "procrastinate_jobs",
     "procrastinate_events",
     "procrastinate_periodic_defers",
@@ -47,13 +51,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0006_job_listing (head)"
+    assert migrate.current(settings, empty_database_url) == "0007_bm25_keyword_index (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0006_job_listing (head)"
+    assert migrate.current(settings, empty_database_url) == "0007_bm25_keyword_index (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -130,3 +134,47 @@ async def test_placeholder_texts_documents_become_texts_documents(empty_database
 
     assert tuple(upgraded) == ("texts", None, None, None, len("héllo".encode()))
     assert tuple(downgraded) == ("", "", 0, 0)
+
+
+async def test_the_keyword_index_is_built_for_existing_chunks(empty_database_url: str) -> None:
+    """0007 builds the BM25 index from the chunks already stored; its downgrade drops it."""
+    settings = base_settings()
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url, "0006_job_listing")
+    engine = create_async_engine(empty_database_url)
+    stored = """
+        WITH c AS (INSERT INTO collections (id, name) VALUES ('a', 'a'), ('b', 'b')
+                   RETURNING id),
+             d AS (INSERT INTO documents (collection_id, filename, content_type, size_bytes,
+                                          content_sha256, status, chunk_count, chunk_size,
+                                          chunk_overlap, cache_key)
+                   SELECT id, 'f.txt', 'text/plain', 1, 'x' || id, 'completed', 2, 500, 50,
+                          'k' || id FROM c RETURNING id, collection_id)
+        INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
+        SELECT id, collection_id, i, 'rocket engines burn fuel, engines ' || i,
+               array_fill(0.1, ARRAY[384])::vector
+        FROM d CROSS JOIN generate_series(0, 1) AS i
+    """
+    async with engine.begin() as connection:
+        await connection.execute(text(stored))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.connect() as connection:
+        broken = await violations(connection)
+        counts = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT sum(chunk_count) FROM keyword_collections), "
+                    "(SELECT count(*) FROM keyword_terms WHERE collection_id = 'a'), "
+                    "(SELECT document_frequency FROM keyword_terms "
+                    " WHERE collection_id = 'a' AND term = 'engin')"
+                )
+            )
+        ).one()
+    await asyncio.to_thread(migrate.downgrade, settings, empty_database_url, "0006_job_listing")
+    remaining = await _tables(empty_database_url)
+    await engine.dispose()
+
+    assert broken == {}
+    # rocket, engin, burn, fuel and the numbers 0 and 1 (one chunk each).
+    assert tuple(counts) == (4, 6, 2)
+    assert "keyword_postings" not in remaining

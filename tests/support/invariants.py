@@ -35,6 +35,33 @@ VIOLATIONS = {
         WHERE d.status = 'completed'""",
     "cache entries left half-built": """
         SELECT count(*) FROM processed_documents WHERE state = 'building'""",
+    # The BM25 index (migration 0007) against what the chunks hold now.
+    "collections whose BM25 chunk count or total length is not their chunks'": """
+        SELECT count(*)
+        FROM (SELECT collection_id, count(*) AS chunks,
+                     sum(keyword_length(text_search)) AS length
+              FROM chunks GROUP BY collection_id) c
+        FULL JOIN keyword_collections k USING (collection_id)
+        WHERE coalesce(c.chunks, 0) <> coalesce(k.chunk_count, 0)
+           OR coalesce(c.length, 0) <> coalesce(k.total_length, 0)""",
+    "BM25 words whose document frequency is not their number of chunks": """
+        SELECT count(*)
+        FROM (SELECT c.collection_id, w.lexeme, count(*) AS chunks
+              FROM chunks c CROSS JOIN LATERAL unnest(c.text_search) w
+              GROUP BY c.collection_id, w.lexeme) e
+        FULL JOIN keyword_terms t ON t.collection_id = e.collection_id AND t.term = e.lexeme
+        WHERE e.chunks IS DISTINCT FROM t.document_frequency""",
+    "BM25 postings missing, left behind, or not their chunk's frequency and length": """
+        SELECT count(*)
+        FROM (SELECT c.id AS chunk_id, t.id AS term_id,
+                     greatest(cardinality(w.positions), 1) AS frequency,
+                     keyword_length(c.text_search) AS length
+              FROM chunks c CROSS JOIN LATERAL unnest(c.text_search) w
+              JOIN keyword_terms t ON t.collection_id = c.collection_id
+                                  AND t.term = w.lexeme) e
+        FULL JOIN keyword_postings p USING (chunk_id, term_id)
+        WHERE e.frequency IS DISTINCT FROM p.term_frequency
+           OR e.length IS DISTINCT FROM p.chunk_length""",
 }
 TEMP_PREFIXES = ("ragstore-upload-", "ragstore-job-")
 
