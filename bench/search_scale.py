@@ -66,6 +66,7 @@ from bench.http_floor import http_floor
 from bench.seed import copy_chunks, seed_documents
 
 COLLECTION = "scale"
+SMALL = "small"  # a small collection measured alone and beside the big one (--small)
 DOCUMENTS = 100
 SHARDS = 100  # metadata "shard" takes 100 values: the filter keeps 1% of the chunks
 SELECTIVE: dict[str, Any] = {"type": "eq", "key": "shard", "value": 7}
@@ -107,13 +108,14 @@ def chunk_rows(
     vectors: npt.NDArray[np.float32],
     sources: npt.NDArray[np.int64],
     texts: list[str],
+    collection: str = COLLECTION,
 ) -> list[tuple[Any, ...]]:
     """Chunks start.. spread evenly over the documents, each with its shard and source."""
     per_document = -(-(start + len(vectors)) // DOCUMENTS)
     return [
         (
             documents[min((start + offset) // per_document, DOCUMENTS - 1)],
-            COLLECTION,
+            collection,
             start + offset,  # unique per document because positions never repeat
             texts[source],
             json.dumps({"shard": (start + offset) % SHARDS, "source": int(source)}),
@@ -123,12 +125,32 @@ def chunk_rows(
     ]
 
 
+COPY_SLICE = 50_000  # rows per COPY: the keyword trigger's transition table stays bounded
+
+
 async def grow(
     database: Database, connection: asyncpg.Connection, rows: list[tuple[Any, ...]]
 ) -> float:
-    """Append the chunks (index dropped) and rebuild the HNSW index; returns the build seconds."""
+    """Append the chunks (indexes dropped) and rebuild them; returns the HNSW build seconds.
+
+    The keyword triggers fill the BM25 tables as in service; only the postings' two
+    indexes are dropped meanwhile and rebuilt after, as a bulk load would.
+    """
     await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
-    await copy_chunks(database, rows)
+    await connection.execute("DROP INDEX IF EXISTS ix_keyword_postings_term_id_impact")
+    await connection.execute("ALTER TABLE keyword_postings DROP CONSTRAINT pk_keyword_postings")
+    for start in range(0, len(rows), COPY_SLICE):
+        await copy_chunks(database, rows[start : start + COPY_SLICE])
+    await connection.execute("SET maintenance_work_mem = '2GB'")
+    await connection.execute(
+        "ALTER TABLE keyword_postings ADD CONSTRAINT pk_keyword_postings "
+        "PRIMARY KEY (chunk_id, term_id) INCLUDE (term_frequency, chunk_length)"
+    )
+    await connection.execute(
+        "CREATE INDEX ix_keyword_postings_term_id_impact "
+        "ON keyword_postings (term_id, impact DESC) INCLUDE (chunk_id)"
+    )
+    await connection.execute("VACUUM ANALYZE keyword_postings, keyword_terms")
     # The same index as the migration's (pgvector defaults m=16, ef_construction=64).
     seconds = await build_index(connection, DEFAULT_INDEX)
     await connection.execute("VACUUM ANALYZE chunks")
@@ -158,6 +180,16 @@ async def timed_post(client: httpx.AsyncClient, url: str, body: dict[str, Any]) 
     seconds, response = await timed(lambda: client.post(url, json=body))
     response.raise_for_status()
     return seconds
+
+
+def tie_aware_overlap(found: Any, truth: Any) -> float:
+    """The share of the found rows that belong in an exact top k: scoring at least the
+    exact k-th score (chunks of one source share its text, so equal scores are common and
+    which of them the exact ranking lists is arbitrary)."""
+    if not truth:
+        return 1.0
+    floor = min(float(row.score) for row in truth) - 1e-9
+    return min(sum(float(row.score) >= floor for row in found), len(truth)) / len(truth)
 
 
 def stats(seconds: list[float]) -> list[float]:
@@ -288,7 +320,11 @@ async def measure_size(
     size: int,
     questions: list[tuple[str, npt.NDArray[np.float32]]],
     modes: list[str],
+    collection: str = COLLECTION,
+    label: str | None = None,
 ) -> list[list[Any]]:
+    """Each mode with and without the filter: SQL and HTTP latency, and against the exact
+    search (vector: an exact scan; keyword: exhaustive BM25) its p50 and recall@10."""
     rows = []
     settings = runtime.settings
     selective = compile_filter(ComparisonFilter.model_validate(SELECTIVE))
@@ -298,7 +334,7 @@ async def measure_size(
             sql, http, exact, recalls = [], [], [], []
             for number, (text, vector) in enumerate(questions):
                 query = SearchPlan(
-                    collection_id=COLLECTION,
+                    collection_id=collection,
                     k=K,
                     vector=None if mode == "keyword" else vector,
                     text=text,
@@ -307,11 +343,14 @@ async def measure_size(
                     rrf_k=settings.rrf_k,
                     keyword_weight=settings.rrf_keyword_weight,
                     language=settings.text_search_config,
+                    bm25_k1=settings.bm25_k1,
+                    bm25_b=settings.bm25_b,
+                    bm25_depth=settings.bm25_depth,
                 )
                 body = {"query": text, "k": K, "mode": mode}
                 if filtered:
                     body["filters"] = SELECTIVE
-                route = f"{base_url}/api/collections/{COLLECTION}/search"
+                route = f"{base_url}/api/collections/{collection}/search"
                 # Whichever runs first brings the question's pages into memory for both:
                 # the order alternates, so neither column always pays it.
                 if number % 2:
@@ -325,13 +364,18 @@ async def measure_size(
                         seconds, truth = await timed(lambda: repository.vector(exact_query))  # noqa: B023
                         exact.append(seconds)
                         recalls.append(recall(found, truth, chunk_id))
+                    elif mode == "keyword":
+                        exhaustive = replace(query, bm25_exact=True)
+                        seconds, truth = await timed(lambda: repository.keyword(exhaustive))  # noqa: B023
+                        exact.append(seconds)
+                        recalls.append(tie_aware_overlap(found, truth))
                 if not number % 2:
                     http.append(await timed_post(client, route, body))
             sql_stats, http_stats = stats(sql), stats(http)
             exact_p50 = stats(exact)[0] if exact else None
             rows.append(
                 [
-                    size,
+                    label or size,
                     mode,
                     "1% of chunks" if filtered else "none",
                     *sql_stats,
@@ -353,6 +397,7 @@ async def run(
     ef_values: list[int],
     indexes: list[tuple[int, int]],
     name: str,
+    small: int = 0,
 ) -> None:
     texts, question_texts = source_texts(text_limit, query_limit)
     rng = np.random.default_rng(7)
@@ -381,16 +426,24 @@ async def run(
             served(settings, OPENAI_API_KEY="unused") as base_url,
             httpx.AsyncClient(timeout=120) as client,
         ):
+            if small:
+                # The same small collection measured alone, then beside the largest size.
+                small_documents = await seed_documents(
+                    runtime.database, SMALL, [f"small-{n}.txt" for n in range(DOCUMENTS)]
+                )
+                vectors, sources = blend(base, small, rng)
+                small_rows = chunk_rows(small_documents, 0, vectors, sources, texts, SMALL)
+                await grow(runtime.database, connection, small_rows)
+                await warm_query_cache(client, base_url, questions)
+                rows += await measure_size(
+                    runtime, client, base_url, small, questions, modes, SMALL, f"{small:,} alone"
+                )
             for size in sizes:
                 vectors, sources = blend(base, size - loaded, rng)
                 new_rows = chunk_rows(documents, loaded, vectors, sources, texts)
                 builds[size] = await grow(runtime.database, connection, new_rows)
                 loaded = size
-                for text, _ in questions:  # warm the server's query-embedding cache
-                    await client.post(
-                        f"{base_url}/api/collections/{COLLECTION}/search",
-                        json={"query": text, "k": 1, "mode": "vector"},
-                    )
+                await warm_query_cache(client, base_url, questions)
                 rows += await measure_size(runtime, client, base_url, size, questions, modes)
                 if ef_values:
                     exact = {f: await exact_results(runtime, questions, f) for f in (False, True)}
@@ -404,6 +457,11 @@ async def run(
                         )
                     if indexes[-1] != DEFAULT_INDEX and size != sizes[-1]:
                         await build_index(connection, DEFAULT_INDEX)  # the next size grows it
+            if small:
+                beside = f"{small:,} beside {sizes[-1]:,}"
+                rows += await measure_size(
+                    runtime, client, base_url, small, questions, modes, SMALL, beside
+                )
             overhead = await measure_overhead(runtime, client, base_url, questions)
         await connection.close()
         await runtime.close()
@@ -419,8 +477,8 @@ async def run(
         "HTTP p99",
         "HTTP adds % (p50)",
         "exact p50 ms",
-        "HNSW speedup",
-        "recall@10",
+        "speedup vs exact",
+        "recall@10 (keyword: tie-aware overlap with exhaustive BM25)",
     ]
     largest = [row for row in rows if row[0] == sizes[-1]]
     vector_row = next(row for row in largest if row[1] == "vector" and row[2] == "none")
@@ -437,6 +495,8 @@ async def run(
         "overhead_ms_p50_p95_p99": overhead,
         "embedding_seconds": embed_seconds[0],
         "model": settings.embedding_model,
+        "small_collection": small,
+        "bm25": {"k1": settings.bm25_k1, "b": settings.bm25_b, "depth": settings.bm25_depth},
     }
     report(
         name,
@@ -448,6 +508,7 @@ async def run(
     )
     if sweep:
         report_sweep(name, sweep, inputs)
+    rows = [row for row in rows if isinstance(row[0], int)]  # the curve: sizes, not labels
     if len(sizes) > 1:  # a curve needs two sizes
         series = {
             f"{mode}{' + filter' if filtered else ''}": (
@@ -475,6 +536,17 @@ async def run(
 
 
 OVERHEAD_REPETITIONS = 3
+
+
+async def warm_query_cache(
+    client: httpx.AsyncClient, base_url: str, questions: list[tuple[str, Any]]
+) -> None:
+    """Every question asked once, so the server's query-embedding cache holds it."""
+    for text, _ in questions:
+        await client.post(
+            f"{base_url}/api/collections/{COLLECTION}/search",
+            json={"query": text, "k": 1, "mode": "vector"},
+        )
 
 
 async def measure_overhead(
@@ -594,6 +666,9 @@ def main() -> None:
         "--index", default="16:64", help="HNSW builds to sweep, m:ef_construction,..."
     )
     parser.add_argument("--name", default="search_scale", help="results file name")
+    parser.add_argument(
+        "--small", type=int, default=1000, help="chunks of the small collection (0: none)"
+    )
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.sizes.split(","))
     modes = [mode for mode in MODES if mode in arguments.modes.split(",")]
@@ -607,7 +682,16 @@ def main() -> None:
     if indexes[0] != DEFAULT_INDEX:
         parser.error("--index must start with 16:64, the migration's index")
     asyncio.run(
-        run(sizes, arguments.texts, arguments.queries, modes, ef_values, indexes, arguments.name)
+        run(
+            sizes,
+            arguments.texts,
+            arguments.queries,
+            modes,
+            ef_values,
+            indexes,
+            arguments.name,
+            arguments.small,
+        )
     )
 
 

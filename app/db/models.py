@@ -243,7 +243,6 @@ class Chunk(Base):
     )
 
 
-
 class KeywordCollection(Base):
     """BM25 statistics of a collection; kept by triggers on chunks (migration 0007)."""
 
@@ -304,6 +303,7 @@ class KeywordPosting(Base):
     term_frequency: Mapped[int] = mapped_column(Integer, nullable=False)
     chunk_length: Mapped[int] = mapped_column(Integer, nullable=False)
     impact: Mapped[float] = mapped_column(REAL, nullable=False)
+
 
 class ProcessedDocument(Base):
     __tablename__ = "processed_documents"
