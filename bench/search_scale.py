@@ -4,8 +4,9 @@ Vectors are realistic: the local model (all-MiniLM-L6-v2, 384-d) embeds the
 Cranfield abstracts, and each stored chunk is a blend of two of those
 embeddings plus Gaussian noise (cosine about 0.9 to its nearest abstract),
 so the collection has the clustered shape of real text, not uniform noise.
-Each chunk keeps the text of the abstract it mostly comes from, so keyword
-search sees real words (each text repeats, about size/1,400 times). The
+Each chunk's text is the abstract it mostly comes from followed by the
+partner abstract's first words in the same share, so keyword search sees real
+words and no two chunks' word statistics are simply copies. The
 queries are Cranfield's own questions (the first 100 of 225 by default),
 embedded by the same model.
 
@@ -90,16 +91,23 @@ def source_texts(text_limit: int, query_limit: int) -> tuple[list[str], list[str
 
 
 def blend(
-    base: npt.NDArray[np.float32], count: int, rng: np.random.Generator
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """`count` unit vectors near the base ones, and the base each one mostly is."""
+    base: npt.NDArray[np.float32], texts: list[str], count: int, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], list[str]]:
+    """`count` unit vectors near the base ones, the base each one mostly is, and texts
+    blended alike: the primary abstract, then the partner's first words in the vector's
+    share (so texts differ as the vectors do, and word statistics are not copies)."""
     primary = rng.integers(0, len(base), count)
     partner = rng.integers(0, len(base), count)
     share = rng.uniform(0.0, 0.4, (count, 1)).astype(np.float32)
     vectors = (1 - share) * base[primary] + share * base[partner]
     vectors += rng.normal(0, NOISE, vectors.shape).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors.astype(np.float32), primary
+    words = [text.split() for text in texts]
+    blended = [
+        " ".join([texts[first], *words[second][: round(part * len(words[second]))]])
+        for first, second, part in zip(primary, partner, share[:, 0], strict=True)
+    ]
+    return vectors.astype(np.float32), primary, blended
 
 
 def chunk_rows(
@@ -117,11 +125,11 @@ def chunk_rows(
             documents[min((start + offset) // per_document, DOCUMENTS - 1)],
             collection,
             start + offset,  # unique per document because positions never repeat
-            texts[source],
+            text,
             json.dumps({"shard": (start + offset) % SHARDS, "source": int(source)}),
             vector,
         )
-        for offset, (vector, source) in enumerate(zip(vectors, sources, strict=True))
+        for offset, (vector, source, text) in enumerate(zip(vectors, sources, texts, strict=True))
     ]
 
 
@@ -431,16 +439,16 @@ async def run(
                 small_documents = await seed_documents(
                     runtime.database, SMALL, [f"small-{n}.txt" for n in range(DOCUMENTS)]
                 )
-                vectors, sources = blend(base, small, rng)
-                small_rows = chunk_rows(small_documents, 0, vectors, sources, texts, SMALL)
+                vectors, sources, blended = blend(base, texts, small, rng)
+                small_rows = chunk_rows(small_documents, 0, vectors, sources, blended, SMALL)
                 await grow(runtime.database, connection, small_rows)
                 await warm_query_cache(client, base_url, questions)
                 rows += await measure_size(
                     runtime, client, base_url, small, questions, modes, SMALL, f"{small:,} alone"
                 )
             for size in sizes:
-                vectors, sources = blend(base, size - loaded, rng)
-                new_rows = chunk_rows(documents, loaded, vectors, sources, texts)
+                vectors, sources, blended = blend(base, texts, size - loaded, rng)
+                new_rows = chunk_rows(documents, loaded, vectors, sources, blended)
                 builds[size] = await grow(runtime.database, connection, new_rows)
                 loaded = size
                 await warm_query_cache(client, base_url, questions)

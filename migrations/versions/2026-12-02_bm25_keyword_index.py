@@ -96,7 +96,11 @@ WITH words AS MATERIALIZED (
     SELECT c.id, c.collection_id, w.lexeme,
            greatest(cardinality(w.positions), 1) AS frequency, l.length
     FROM {chunks} c
-    CROSS JOIN LATERAL (SELECT keyword_length(c.text_search) AS length) l
+    -- Inline, not keyword_length(): a SQL function call per chunk cost 0.3 ms.
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(greatest(cardinality(positions), 1)), 0)::integer AS length
+        FROM unnest(c.text_search)
+    ) l
     CROSS JOIN LATERAL unnest(c.text_search) w
 ),
 lengths AS (
@@ -127,8 +131,13 @@ REMOVE_CHUNKS = """
 UPDATE keyword_collections k
 SET chunk_count = k.chunk_count - removed.chunks, total_length = k.total_length - removed.length
 FROM (
-    SELECT collection_id, count(*) AS chunks, sum(keyword_length(text_search)) AS length
-    FROM {chunks} GROUP BY collection_id
+    SELECT c.collection_id, count(*) AS chunks, sum(l.length) AS length
+    FROM {chunks} c
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(greatest(cardinality(positions), 1)), 0)::integer AS length
+        FROM unnest(c.text_search)
+    ) l
+    GROUP BY c.collection_id
 ) removed
 WHERE k.collection_id = removed.collection_id;
 

@@ -11,6 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
+from app.db import migrate
+from app.db.embedded import EmbeddedPostgres
+from tests.support.db import create_database
 from tests.support.invariants import violations
 from tests.support.servers import serve_app
 from tests.support.uploads import upload
@@ -266,3 +269,22 @@ async def test_the_invariants_catch_a_broken_keyword_index(
         "BM25 words",
         "BM25 postings",
     }
+
+
+async def test_the_text_search_language_setting_applies_to_bm25(
+    settings: Settings, postgres: EmbeddedPostgres
+) -> None:
+    """A database built for German stems German words, in the index and in questions."""
+    name = create_database(postgres)
+    german = settings.model_copy(
+        update={"text_search_config": "german", "database_url": postgres.url(name)}
+    )
+    try:
+        await asyncio.to_thread(migrate.upgrade, german, german.database_url)
+        async with serve_app(german) as client:
+            await fill(client, "de", {"haus.txt": "Die Häuser stehen am Fluss.", "x.txt": "Brot"})
+            found = await search(client, "de", "Haus")
+    finally:
+        postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+    assert [r["filename"] for r in found] == ["haus.txt"]
