@@ -174,7 +174,7 @@ class Settings(BaseSettings):
         default=0.75, ge=0, le=1, description="BM25 length normalisation (Lucene: 0.75)."
     )
     bm25_depth: int = Field(
-        default=100,
+        default=300,
         ge=1,
         le=100_000,
         description="Best postings read per query word before exact scoring; see benchmark 4.",

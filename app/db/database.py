@@ -46,6 +46,11 @@ def _engine(url: str, settings: Settings, pool_size: int, **options: Any) -> Asy
             "server_settings": {
                 "hnsw.iterative_scan": "relaxed_order",
                 "hnsw.ef_search": str(settings.hnsw_ef_search),
+                # Statements are prepared and cached per connection. After five runs
+                # PostgreSQL may switch to a generic plan, made without the values; for
+                # BM25's statements (a LIMIT per query word, a threshold) it chose
+                # joins that took 9.6 ms instead of 6.6 ms at 20,000 chunks.
+                "plan_cache_mode": "force_custom_plan",
             },
         },
         **options,

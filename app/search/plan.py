@@ -43,7 +43,7 @@ class SearchPlan:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     # Postings read per query word, best BM25 weight first (see app/search/bm25.py).
-    bm25_depth: int = 100
+    bm25_depth: int = 300
     # Score every chunk that holds a query word, not only the best postings of each.
     bm25_exact: bool = False
 
