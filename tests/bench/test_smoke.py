@@ -80,6 +80,26 @@ def test_search_scale_sweeps_ef_search_and_index_builds(tmp_path: Path) -> None:
         assert distance_ratio >= 0.999, "no index finds chunks closer than an exact scan"
 
 
+def test_search_scale_compares_bm25_with_exhaustive_and_a_small_collection(
+    tmp_path: Path,
+) -> None:
+    saved = run_benchmark(
+        "search_scale",
+        tmp_path,
+        *("--sizes", "600", "--texts", "30", "--queries", "3", "--small", "100"),
+        *("--modes", "vector,keyword"),
+    )
+
+    rows = saved["rows"]
+    assert isinstance(rows, list)
+    assert {row[0] for row in rows} == {600, "100 alone", "100 beside 600"}
+    keyword = [row for row in rows if row[1] == "keyword"]
+    assert len(keyword) == 6, "with and without the filter, at each of the three"
+    for row in keyword:
+        exhaustive_p50, overlap = row[10], row[12]
+        assert exhaustive_p50 > 0 and 0 <= overlap <= 1
+
+
 def test_cache_benchmark_runs_on_a_generated_pdf(tmp_path: Path) -> None:
     pdf = write_pdf(tmp_path / "doc.pdf", [f"Page {n} about flow and heat." for n in range(5)])
 

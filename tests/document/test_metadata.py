@@ -5,12 +5,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.support.db import scalar
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, embedding_calls
 from tests.support.uploads import long_text, upload
-
-
-def embedding_calls(upstream: FakeOpenAI) -> int:
-    return sum(1 for request in upstream.requests if request.path == "embeddings")
 
 
 async def filtered_hits(client: httpx.AsyncClient, key: str, value: object) -> int:

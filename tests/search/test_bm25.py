@@ -14,6 +14,7 @@ from app.core.config import Settings
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import create_database
+from tests.support.fake_openai import FakeOpenAI, embedding_calls
 from tests.support.invariants import violations
 from tests.support.servers import serve_app
 from tests.support.uploads import upload
@@ -288,3 +289,17 @@ async def test_the_text_search_language_setting_applies_to_bm25(
         postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
 
     assert [r["filename"] for r in found] == ["haus.txt"]
+
+
+async def test_a_cached_copy_into_another_collection_is_indexed_there(
+    client: httpx.AsyncClient, db: AsyncConnection, upstream: FakeOpenAI
+) -> None:
+    await fill(client, "mix", TEXTS)
+    calls = embedding_calls(upstream)
+
+    await fill(client, "copy", {"engines.txt": TEXTS["engines.txt"]})
+
+    assert embedding_calls(upstream) == calls, "copied from the cache"
+    copied = await search(client, "copy", QUESTION)
+    assert by_name(copied) == pytest.approx(await expected_scores(db, "copy", QUESTION))
+    assert await violations(db) == {}

@@ -413,6 +413,11 @@ async def _hang_until_disconnected(request: Request, seconds: float) -> None:
                 pass
 
 
+def embedding_calls(upstream: FakeOpenAI) -> int:
+    """How many embedding requests the fake server has answered since its reset."""
+    return sum(1 for request in upstream.requests if request.path == "embeddings")
+
+
 def embed_text(text: str, dimensions: int) -> list[float]:
     """A unit vector from hashed lower-case words."""
     vector = [0.0] * dimensions
