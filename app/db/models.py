@@ -298,6 +298,8 @@ class KeywordPosting(Base):
         },
     )
 
+    # The migration's primary key also INCLUDEs term_frequency and chunk_length, so the
+    # exact scoring reads the index alone.
     chunk_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     term_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     term_frequency: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -37,8 +37,8 @@ class SearchPlan:
     rrf_k: int = 20
     keyword_weight: float = 1.0
     language: str = "english"
-    # An exact scan: no index, every matching row compared. For filters so
-    # selective that even an iterative index scan gives up before k rows.
+    # Exact: the vector list by a scan without the index, the keyword list by exhaustive
+    # BM25. For filters so selective that the indexes give up before k rows.
     exact: bool = False
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
