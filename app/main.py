@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -60,6 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the first search after ready would pay. Building the OpenAPI schema walks
         # every route once, before the server accepts a connection.
         app.openapi()
+        # anyio imports its asyncio backend on first use (11 ms), and FastAPI first uses
+        # it to enter a generator dependency: the database session of the first search.
+        await anyio.sleep(0)
         try:
             yield
         finally:
