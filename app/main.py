@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-import anyio
+import anyio.lowlevel
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.openapi()
         # anyio imports its asyncio backend on first use (11 ms), and FastAPI first uses
         # it to enter a generator dependency: the database session of the first search.
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         try:
             yield
         finally:
