@@ -25,6 +25,7 @@ from app.core.middleware import (
 from app.document.endpoints import router as document_router
 from app.health.endpoints import router as health_router
 from app.jobs.endpoints import router as jobs_router
+from app.openai_api.endpoints import router as openai_router
 from app.runtime import Runtime
 from app.search.endpoints import router as search_router
 from app.web.errors import register_error_handlers
@@ -105,4 +106,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search_router)
     app.include_router(chat_router)
     app.include_router(jobs_router)
+    app.include_router(openai_router)
     return app

@@ -144,20 +144,23 @@ async def grow(
     The keyword triggers fill the BM25 tables as in service; only the postings' two
     indexes are dropped meanwhile and rebuilt after, as a bulk load would.
     """
+    # Rebuilt exactly as the migrations define them, whatever that is today.
+    impact_index = await connection.fetchval(
+        "SELECT pg_get_indexdef('ix_keyword_postings_term_id_impact'::regclass)"
+    )
+    primary_key = await connection.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_keyword_postings'"
+    )
     await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
-    await connection.execute("DROP INDEX IF EXISTS ix_keyword_postings_term_id_impact")
+    await connection.execute("DROP INDEX ix_keyword_postings_term_id_impact")
     await connection.execute("ALTER TABLE keyword_postings DROP CONSTRAINT pk_keyword_postings")
     for start in range(0, len(rows), COPY_SLICE):
         await copy_chunks(database, rows[start : start + COPY_SLICE])
     await connection.execute("SET maintenance_work_mem = '2GB'")
     await connection.execute(
-        "ALTER TABLE keyword_postings ADD CONSTRAINT pk_keyword_postings "
-        "PRIMARY KEY (chunk_id, term_id) INCLUDE (term_frequency, chunk_length)"
+        f"ALTER TABLE keyword_postings ADD CONSTRAINT pk_keyword_postings {primary_key}"
     )
-    await connection.execute(
-        "CREATE INDEX ix_keyword_postings_term_id_impact "
-        "ON keyword_postings (term_id, impact DESC) INCLUDE (chunk_id)"
-    )
+    await connection.execute(impact_index)
     await connection.execute("VACUUM ANALYZE keyword_postings, keyword_terms")
     # The same index as the migration's (pgvector defaults m=16, ef_construction=64).
     seconds = await build_index(connection, DEFAULT_INDEX)

@@ -3,8 +3,8 @@
 Where the time goes is shown by loading the same rows into tables that add
 one thing at a time: the generated tsvector and its GIN index, the HNSW
 index, and finally ragstore's own write (constraints and the BM25 keyword
-index's triggers included, and once more with those triggers disabled, to
-show what the keyword index costs). The last row
+index's triggers and the metadata GIN index included, and once more with
+each of those left out, to show what it costs). The last row
 builds the HNSW index after the load instead of maintaining it row by row.
 
     python -m bench.write_path [--rows 10000] [--repeat 3]
@@ -87,14 +87,24 @@ async def build_after_load(connection: asyncpg.Connection, rows: list[Any]) -> f
     return load + time.perf_counter() - started
 
 
-RAGSTORE = "ragstore chunk write (all of the above + constraints + BM25 index)"
+RAGSTORE = "ragstore chunk write (all of the above + constraints + BM25 + metadata index)"
 WITHOUT_BM25 = "ragstore chunk write without the BM25 index (its triggers disabled)"
+WITHOUT_METADATA = "ragstore chunk write without the metadata GIN index"
+METADATA_INDEX = "ix_chunks_metadata"
 
 
-async def ragstore_write(database_handle: Database, rows: list[Any], keyword_index: bool) -> float:
-    """ragstore's COPY into an empty chunks table; with or without the BM25 triggers."""
+async def ragstore_write(
+    database_handle: Database, rows: list[Any], keyword_index: bool, metadata_index: bool = True
+) -> float:
+    """ragstore's COPY into an empty chunks table; with or without the BM25 triggers and
+    the metadata index (dropped and rebuilt around the load when left out)."""
     toggle = "ENABLE" if keyword_index else "DISABLE"
     async with database_handle.session() as session:
+        definition = (
+            await session.execute(text(f"SELECT pg_get_indexdef('{METADATA_INDEX}'::regclass)"))
+        ).scalar_one()
+        if not metadata_index:
+            await session.execute(text(f"DROP INDEX {METADATA_INDEX}"))
         await session.execute(text("ALTER TABLE chunks DISABLE TRIGGER USER"))
         await session.execute(text("DELETE FROM chunks"))
         await session.execute(text("TRUNCATE keyword_postings, keyword_terms, keyword_collections"))
@@ -105,6 +115,8 @@ async def ragstore_write(database_handle: Database, rows: list[Any], keyword_ind
     seconds = time.perf_counter() - started
     async with database_handle.session() as session:
         await session.execute(text("ALTER TABLE chunks ENABLE TRIGGER USER"))
+        if not metadata_index:
+            await session.execute(text(definition))
     return seconds
 
 
@@ -121,12 +133,16 @@ async def run(count: int, repeat: int) -> None:
         timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
         timings[RAGSTORE] = []
         timings[WITHOUT_BM25] = []
+        timings[WITHOUT_METADATA] = []
         timings["bare COPY, then build the HNSW index"] = []
         for _ in range(repeat):  # alternate the contenders in every round
             for name, features in VARIANTS.items():
                 timings[name].append(await load_variant(raw, features, rows))
             timings[RAGSTORE].append(await ragstore_write(handle, rows, keyword_index=True))
             timings[WITHOUT_BM25].append(await ragstore_write(handle, rows, keyword_index=False))
+            timings[WITHOUT_METADATA].append(
+                await ragstore_write(handle, rows, keyword_index=True, metadata_index=False)
+            )
             timings["bare COPY, then build the HNSW index"].append(
                 await build_after_load(raw, rows)
             )

@@ -164,7 +164,7 @@ def _run_all(running_app: ThreadedServer, manuals: Path, cli_env: dict[str, str]
         if any(marker in example.code for marker in NOT_RUN):
             continue
         if example.kind == "python":
-            _run_python(example, manuals, cli_env)
+            _run_python(example, manuals, cli_env, running_app.url)
             continue
         if example.kind == "cli":
             _run_cli(example, manuals, cli_env)
@@ -229,9 +229,9 @@ def _path(env: dict[str, str]) -> str:
     return f"{Path(sys.executable).parent}:{env.get('PATH', os.defpath)}"
 
 
-def _run_python(example: Example, folder: Path, env: dict[str, str]) -> None:
+def _run_python(example: Example, folder: Path, env: dict[str, str], url: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", example.code],
+        [sys.executable, "-c", example.code.replace("http://localhost:8000", url)],
         cwd=folder,
         env=env,
         capture_output=True,

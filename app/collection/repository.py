@@ -1,10 +1,11 @@
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.db.models import Collection
-from app.db.repository import RepositoryBase
+from app.db.repository import Cursor, Page, RepositoryBase, keyset_page
 
 
 class CollectionRepository(RepositoryBase[Collection]):
@@ -69,3 +70,16 @@ class CollectionRepository(RepositoryBase[Collection]):
         )
         total = await self.session.scalar(select(func.count()).select_from(Collection))
         return rows.all(), total or 0
+
+    async def list_cursor(self, cursor: Cursor) -> Page[Collection]:
+        return await keyset_page(
+            self.session,
+            select(Collection),
+            (Collection.created_at, Collection.id),
+            cursor,
+            _anchor,
+        )
+
+
+def _anchor(collection_id: str) -> Select[*tuple[Any, ...]]:
+    return select(Collection.created_at, Collection.id).where(Collection.id == collection_id)

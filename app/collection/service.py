@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.collection.repository import CollectionRepository
 from app.core.errors import Conflict, NotFound
 from app.db.models import Collection
+from app.db.repository import Cursor, Page
 from app.db.types import check_metadata
 from app.document.repository import DocumentRepository
 
@@ -57,6 +58,11 @@ async def list_collections(
     """A page of collections, oldest first, with their document counts; and the total."""
     collections, total = await CollectionRepository(session).list_page(limit, offset)
     return await _summaries(session, collections), total
+
+
+async def list_collections_by_creation(session: AsyncSession, cursor: Cursor) -> Page[Collection]:
+    """A page of collections by creation time, from a cursor (OpenAI's list parameters)."""
+    return await CollectionRepository(session).list_cursor(cursor)
 
 
 async def update_collection(

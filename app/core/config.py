@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         le=100_000,
         description="Best postings read per query word before exact scoring; see benchmark 4.",
     )
+    bm25_exact_postings: int = Field(
+        default=25_000,
+        ge=0,
+        description="A question whose words have at most this many postings in the "
+        "collection is scored exhaustively (exact BM25); see benchmark 4.",
+    )
     bm25_exact: bool = Field(
         default=False,
         description="Score every chunk holding a query word (exhaustive BM25), not the best "

@@ -1,8 +1,11 @@
 """One error type for everything a caller can cause.
 
 Services raise these; the web edge (`app/web/errors.py`) renders them as
-`{"detail": ...}` with their status code, the CLI prints their message.
+`{"detail": ...}` with their status code (OpenAI's `{"error": {...}}` on the
+OpenAI-compatible face, see error_content), the CLI prints their message.
 """
+
+from typing import Any
 
 
 class AppError(Exception):
@@ -69,3 +72,20 @@ class GatewayTimeout(AppError):
 
 class StartupError(RuntimeError):
     """The service cannot start as configured; the message says what to change."""
+
+
+# Routes under this prefix are the OpenAI-compatible face (app/openai_api): their errors
+# have OpenAI's body, so the official SDK raises its own exception classes.
+OPENAI_PREFIX = "/v1/"
+_OPENAI_ERROR_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
+
+
+def error_content(path: str, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """The body of an error answer: `{"detail": ...}`, or OpenAI's `{"error": {...}}` on
+    the OpenAI-compatible face."""
+    if not path.startswith(OPENAI_PREFIX):
+        return {"detail": message}
+    kind = _OPENAI_ERROR_TYPES.get(
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
+    return {"error": {"message": message, "type": kind, "param": param, "code": None}}

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import error_content
+
 # Load balancers and orchestrators probe health without credentials.
 OPEN_PATHS = frozenset({"/api/health"})
 MISSING_OR_INVALID_KEY = "missing or invalid API key: send 'Authorization: Bearer <key>'"
@@ -47,7 +49,7 @@ class ServiceAuth:
             await self.app(scope, receive, send)
             return
         response = JSONResponse(
-            {"detail": MISSING_OR_INVALID_KEY},
+            error_content(scope["path"], 401, MISSING_OR_INVALID_KEY),
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -149,7 +151,7 @@ class UploadSizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_too_large(send, upload_too_large(self.max_bytes))
+            await _send_too_large(send, scope["path"], upload_too_large(self.max_bytes))
             return
         received = 0
 
@@ -166,8 +168,8 @@ class UploadSizeLimit:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_too_large(send: Send, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _send_too_large(send: Send, path: str, detail: str) -> None:
+    body = json.dumps(error_content(path, 413, detail)).encode()
     await send(
         {
             "type": "http.response.start",

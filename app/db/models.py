@@ -112,10 +112,13 @@ class EmbeddingSpace(Base):
 
 class Collection(Base):
     __tablename__ = "collections"
-    __table_args__ = {
-        "comment": "A named set of documents searched together "
-        "(the original app's session; an OpenAI vector store)."
-    }
+    __table_args__ = (
+        CheckConstraint("expires_after_days BETWEEN 1 AND 365", name="expires_after_days"),
+        {
+            "comment": "A named set of documents searched together "
+            "(the original app's session; an OpenAI vector store)."
+        },
+    )
 
     # Text, not UUID: the original clients may choose their own session ids.
     id: Mapped[str] = mapped_column(
@@ -123,6 +126,10 @@ class Collection(Base):
     )
     name: Mapped[str] = mapped_column(Text, nullable=False)
     metadata_: Mapped[dict[str, Any]] = _metadata_column("User metadata (OpenAI: metadata).")
+    description: Mapped[str | None] = mapped_column(Text, comment="OpenAI: description.")
+    expires_after_days: Mapped[int | None] = mapped_column(
+        Integer, comment="OpenAI: expires_after.days, counted from the last activity."
+    )
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -142,6 +149,15 @@ class Document(Base):
         CheckConstraint(
             "(status = 'failed') = (retryable IS NOT NULL)", name="retryable_when_failed"
         ),
+        # A stored file is in a collection at most once.
+        Index(
+            "uq_documents_collection_id_file_id",
+            "collection_id",
+            "file_id",
+            unique=True,
+            postgresql_where=text("file_id IS NOT NULL"),
+        ),
+        Index("ix_documents_file_id", "file_id", postgresql_where=text("file_id IS NOT NULL")),
         {"comment": "An uploaded file (OpenAI: a vector store file), or inserted texts."},
     )
 
@@ -189,6 +205,12 @@ class Document(Base):
     metadata_: Mapped[dict[str, Any]] = _metadata_column(
         "User metadata given at upload (OpenAI: attributes)."
     )
+    file_id: Mapped[str | None] = mapped_column(
+        Text,
+        ForeignKey("files.id", ondelete="CASCADE"),
+        comment="The stored file this document was made from (OpenAI: the vector store "
+        "file's id), when it came through the Files API.",
+    )
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -215,6 +237,13 @@ class Chunk(Base):
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
         Index("ix_chunks_text_search", "text_search", postgresql_using="gin"),
+        # Serves the containment (@>) that eq and in filters compile to.
+        Index(
+            "ix_chunks_metadata",
+            "metadata",
+            postgresql_using="gin",
+            postgresql_ops={"metadata": "jsonb_path_ops"},
+        ),
         {"comment": "A piece of a document's text with its embedding."},
     )
 
@@ -290,7 +319,8 @@ class KeywordPosting(Base):
             "ix_keyword_postings_term_id_impact",
             "term_id",
             text("impact DESC"),
-            postgresql_include=["chunk_id"],
+            # Everything a word's postings are scored with: scans of it are index-only.
+            postgresql_include=["chunk_id", "term_frequency", "chunk_length"],
         ),
         {
             "comment": "A word in a chunk: its frequency, the chunk's length and its BM25 "
@@ -416,6 +446,36 @@ class DocumentFile(Base):
 
     document_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class StoredFile(Base):
+    """A file as it was uploaded through the Files API; documents are made from it."""
+
+    __tablename__ = "files"
+    __table_args__ = (
+        Index("ix_files_created_at_id", "created_at", "id"),
+        {"comment": "An uploaded file, kept as sent (OpenAI: a file object)."},
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    content_sha256: Mapped[str] = mapped_column(
+        Text, nullable=False, comment="Hex SHA-256 of the bytes."
+    )
+    created_at: Mapped[datetime] = _created_at()
+
+
+class FilePart(Base):
+    __tablename__ = "file_parts"
+    __table_args__ = {"comment": "The bytes of a stored file, 1 MiB per row."}
+
+    file_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
     )
     part: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

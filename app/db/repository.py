@@ -1,12 +1,18 @@
 """What every repository shares; each domain repository adds only its own queries."""
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from sqlalchemy import Select, func, inspect, select, tuple_
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
+from app.core.errors import NotFound
 from app.db.base import Base
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -60,3 +66,95 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     if not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
     return driver
+
+
+# Stored bytes are kept in rows of this size: small enough to stream, big enough to be few.
+PART_BYTES = 1024 * 1024
+
+
+async def store_parts(
+    session: AsyncSession, table: str, key_column: str, key: Any, path: Path
+) -> None:
+    """A file's bytes as rows (key, part, data) of `table`, 1 MiB each, written by COPY."""
+    driver = await driver_connection(session)
+    await driver.copy_records_to_table(
+        table, records=_parts(key, path), columns=(key_column, "part", "data")
+    )
+
+
+async def read_parts(
+    session: AsyncSession,
+    key_attribute: InstrumentedAttribute[Any],
+    data_attribute: InstrumentedAttribute[bytes],
+    part_attribute: InstrumentedAttribute[int],
+    key: Any,
+) -> AsyncIterator[bytes]:
+    """The bytes stored by store_parts, one row at a time: a large file never sits in
+    memory whole."""
+    count = await session.scalar(select(func.count()).where(key_attribute == key))
+    for part in range(count or 0):
+        data = await session.scalar(
+            select(data_attribute).where(key_attribute == key, part_attribute == part)
+        )
+        assert data is not None
+        yield data
+
+
+async def _parts(key: Any, path: Path) -> AsyncIterator[tuple[Any, int, bytes]]:
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        part = 0
+        while block := await asyncio.to_thread(handle.read, PART_BYTES):
+            yield (key, part, block)
+            part += 1
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A page of a list ordered by creation: OpenAI's `limit`, `order`, `after`, `before`
+    (the ids of the objects the page starts after or ends before)."""
+
+    limit: int = 20
+    descending: bool = True
+    after: str | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[ModelT]):
+    items: list[ModelT]
+    has_more: bool
+
+
+async def keyset_page(
+    session: AsyncSession,
+    statement: Select[*tuple[Any, ...]],
+    order: tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]],
+    cursor: Cursor,
+    anchor: Callable[[str], Select[*tuple[Any, ...]]],
+) -> Page[ModelT]:
+    """A page of `statement`'s rows ordered by `order` (created_at, then a unique key), from
+    just after (or up to just before) the row that `anchor(id)` finds, without OFFSET: a
+    page costs the same however deep it is, and rows added meanwhile do not shift it."""
+    created, key = order
+    backwards = cursor.before is not None and cursor.after is None
+    descending = cursor.descending != backwards
+    for anchor_id, after in ((cursor.after, True), (cursor.before, False)):
+        if anchor_id is None:
+            continue
+        found = (await session.execute(anchor(anchor_id))).first()
+        if found is None:
+            raise NotFound(f"no object {anchor_id!r} to page from")
+        bound = tuple_(created, key)
+        beyond = bound < tuple_(*found) if (cursor.descending == after) else bound > tuple_(*found)
+        statement = statement.where(beyond)
+    ordering = (created.desc(), key.desc()) if descending else (created.asc(), key.asc())
+    found_rows = await session.scalars(statement.order_by(*ordering).limit(cursor.limit + 1))
+    rows = list(found_rows.all())
+    has_more = len(rows) > cursor.limit
+    rows = rows[: cursor.limit]
+    if backwards:
+        rows.reverse()
+    return Page(rows, has_more)

@@ -3,22 +3,28 @@
 Bulk rows go through binary COPY, not row-by-row INSERT.
 """
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Select, and_, delete, func, or_, select, text
+from sqlalchemy.sql import ColumnElement
 
 from app.db.locks import advisory_lock
 from app.db.models import Chunk, Document, DocumentFile, DocumentStatus
-from app.db.repository import RepositoryBase, driver_connection
+from app.db.repository import (
+    Cursor,
+    Page,
+    RepositoryBase,
+    driver_connection,
+    keyset_page,
+    read_parts,
+    store_parts,
+)
 
 CHUNK_COLUMNS = ("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding")
-# Stored uploads are kept in rows of this size: small enough to stream, big enough to be few.
-PART_BYTES = 1024 * 1024
 
 
 class DocumentRepository(RepositoryBase[Document]):
@@ -114,6 +120,59 @@ class DocumentRepository(RepositoryBase[Document]):
         counts.update({collection_id: (docs, int(chunks)) for collection_id, docs, chunks in rows})
         return counts
 
+    async def status_counts(self, collection_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How many documents of each status each collection holds, and their bytes."""
+        rows = await self.session.execute(
+            select(
+                Document.collection_id,
+                Document.status,
+                func.count(),
+                func.coalesce(func.sum(Document.size_bytes), 0),
+            )
+            .where(Document.collection_id.in_(collection_ids))
+            .group_by(Document.collection_id, Document.status)
+        )
+        counts: dict[str, dict[str, int]] = {collection_id: {} for collection_id in collection_ids}
+        for collection_id, status, count, size in rows:
+            counts[collection_id][status] = count
+            counts[collection_id]["bytes"] = counts[collection_id].get("bytes", 0) + int(size)
+        return counts
+
+    async def get_many(self, document_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Document]:
+        rows = await self.session.scalars(select(Document).where(Document.id.in_(document_ids)))
+        return {document.id: document for document in rows}
+
+    async def get_by_public_id(self, collection_id: str, public_id: str) -> Document | None:
+        """The document a Files API id names in this collection: the stored file it was
+        made from, or (for documents uploaded another way) `file-` and its own id's hex."""
+        return await self.session.scalar(
+            select(Document).where(Document.collection_id == collection_id, _named(public_id))
+        )
+
+    async def lock_by_public_id(self, collection_id: str, public_id: str) -> Document | None:
+        return await self.session.scalar(
+            select(Document)
+            .where(Document.collection_id == collection_id, _named(public_id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def list_cursor(
+        self, collection_id: str, statuses: Sequence[str] | None, cursor: Cursor
+    ) -> Page[Document]:
+        statement = select(Document).where(Document.collection_id == collection_id)
+        if statuses is not None:
+            statement = statement.where(Document.status.in_(statuses))
+
+        def anchor(public_id: str) -> Select[*tuple[Any, ...]]:
+            return select(Document.created_at, Document.id).where(
+                Document.collection_id == collection_id, _named(public_id)
+            )
+
+        return await keyset_page(
+            self.session, statement, (Document.created_at, Document.id), cursor, anchor
+        )
+
     async def filenames_by_collection(self, collection_ids: Sequence[str]) -> dict[str, list[str]]:
         """Filenames of each collection's documents, oldest first."""
         rows = await self.session.execute(
@@ -208,12 +267,7 @@ class DocumentFileRepository(RepositoryBase[DocumentFile]):
     async def store(self, document_id: uuid.UUID, path: Path) -> None:
         """Keep a file's bytes with its document (1 MiB rows, written by COPY)."""
         await self.remove(document_id)
-        driver = await driver_connection(self.session)
-        await driver.copy_records_to_table(
-            "document_files",
-            records=_parts(document_id, path),
-            columns=("document_id", "part", "data"),
-        )
+        await store_parts(self.session, "document_files", "document_id", document_id, path)
 
     async def has_file(self, document_id: uuid.UUID) -> bool:
         found = await self.session.scalar(
@@ -221,19 +275,15 @@ class DocumentFileRepository(RepositoryBase[DocumentFile]):
         )
         return bool(found)
 
-    async def parts(self, document_id: uuid.UUID) -> AsyncIterator[bytes]:
+    def parts(self, document_id: uuid.UUID) -> AsyncIterator[bytes]:
         """The bytes, one row at a time: a large file never sits in memory whole."""
-        count = await self.session.scalar(
-            select(func.count()).where(DocumentFile.document_id == document_id)
+        return read_parts(
+            self.session,
+            DocumentFile.document_id,
+            DocumentFile.data,
+            DocumentFile.part,
+            document_id,
         )
-        for part in range(count or 0):
-            data = await self.session.scalar(
-                select(DocumentFile.data).where(
-                    DocumentFile.document_id == document_id, DocumentFile.part == part
-                )
-            )
-            assert data is not None
-            yield data
 
     async def remove(self, document_id: uuid.UUID) -> None:
         await self.session.execute(
@@ -241,12 +291,19 @@ class DocumentFileRepository(RepositoryBase[DocumentFile]):
         )
 
 
-async def _parts(document_id: uuid.UUID, path: Path) -> AsyncIterator[tuple[uuid.UUID, int, bytes]]:
-    handle = await asyncio.to_thread(path.open, "rb")
+def _named(public_id: str) -> ColumnElement[bool]:
+    own_id = _own_id(public_id)
+    by_file = Document.file_id == public_id
+    if own_id is None:
+        return by_file
+    return or_(by_file, and_(Document.file_id.is_(None), Document.id == own_id))
+
+
+def _own_id(public_id: str) -> uuid.UUID | None:
+    hex_digits = public_id.removeprefix("file-")
+    if hex_digits == public_id or len(hex_digits) != 32:
+        return None
     try:
-        part = 0
-        while block := await asyncio.to_thread(handle.read, PART_BYTES):
-            yield (document_id, part, block)
-            part += 1
-    finally:
-        await asyncio.to_thread(handle.close)
+        return uuid.UUID(hex=hex_digits)
+    except ValueError:
+        return None

@@ -209,6 +209,7 @@ class IngestionService:
             raise Conflict(f"collection {prepared.collection_id!r} was deleted meanwhile")
         documents = DocumentRepository(session)
         existing = await documents.lock_by_filename(collection.id, upload.filename)
+        _check_not_another_file(existing, upload)
         if _is_unchanged(existing, prepared):
             assert existing is not None
             updated = await self._update_metadata(session, existing, prepared)
@@ -245,6 +246,47 @@ class IngestionService:
                 return False
             await _mark_failed(session, document, error.message, retryable=error.retryable)
             return True
+
+    async def record_refused(
+        self,
+        upload: StoredUpload,
+        collection_id: str,
+        options: ProcessingOptions,
+        error: AppError,
+    ) -> IngestResult:
+        """Keep a file that cannot be processed as the next version of its document, failed
+        with the reason: a stored file added to a collection ends `failed` (as OpenAI's
+        vector store files do), where a direct upload is refused outright."""
+        key = cache_key(
+            upload.sha256, options.chunk_size, options.chunk_overlap, self.embedding_model.model
+        )
+        async with self.database.session() as session:
+            collection = await CollectionRepository(session).lock_for_share(collection_id)
+            if collection is None:
+                raise Conflict(f"collection {collection_id!r} was deleted meanwhile")
+            existing = await DocumentRepository(session).lock_by_filename(
+                collection_id, upload.filename
+            )
+            _check_not_another_file(existing, upload)
+            document = existing or Document(
+                collection_id=collection_id, filename=upload.filename, generation=0
+            )
+            if existing is None:
+                session.add(document)
+            document.generation += 1
+            document.source = DocumentSource.UPLOAD
+            document.content_type = "application/octet-stream"
+            document.size_bytes = upload.size_bytes
+            document.content_sha256 = upload.sha256
+            document.chunk_size = options.chunk_size
+            document.chunk_overlap = options.chunk_overlap
+            document.cache_key = key
+            document.metadata_ = options.metadata
+            document.file_id = upload.file_id
+            await session.flush()
+            await _mark_failed(session, document, error.message, retryable=False)
+            await session.refresh(document)
+        return IngestResult(document, collection, already_processed=False, from_cache=False)
 
     async def check_processable(self, upload: StoredUpload) -> None:
         """Refuse now what processing would refuse later: an unsupported type (415), or a
@@ -537,6 +579,18 @@ def _is_in_flight(document: Document | None, prepared: PreparedUpload) -> bool:
     )
 
 
+def _check_not_another_file(document: Document | None, upload: StoredUpload) -> None:
+    """A collection keys its documents by file name: a stored file may not take the place
+    of a document of that name made from another file (or uploaded directly)."""
+    if upload.file_id is None or document is None or document.file_id == upload.file_id:
+        return
+    holder = f"file {document.file_id}" if document.file_id else "a direct upload"
+    raise Conflict(
+        f"collection {document.collection_id!r} already holds a document named "
+        f"{document.filename!r}, from {holder}; a collection keys its documents by file name"
+    )
+
+
 def _is_unchanged(document: Document | None, prepared: PreparedUpload) -> bool:
     return (
         document is not None
@@ -570,6 +624,7 @@ async def _next_version(
     document.chunk_overlap = prepared.options.chunk_overlap
     document.cache_key = prepared.cache_key
     document.metadata_ = prepared.options.metadata
+    document.file_id = upload.file_id
     document.status = status
     document.error, document.retryable = None, retryable
     await session.flush()

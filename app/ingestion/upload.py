@@ -47,6 +47,8 @@ class StoredUpload:
     filename: str
     size_bytes: int
     sha256: str
+    # The stored file (Files API) these bytes are a copy of, if any: its documents say so.
+    file_id: str | None = None
 
 
 def clean_filename(raw: str | None) -> str:
@@ -155,3 +157,19 @@ def parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
         raise UnprocessableContent("metadata must be a JSON object")
     check_metadata(value)
     return value
+
+
+async def copy_to_temporary(parts: AsyncIterator[bytes]) -> Path:
+    """Stored bytes (as rows from the database) in a temporary file, for the parsers; the
+    caller deletes it."""
+    handle = tempfile.NamedTemporaryFile(prefix=JOB_FILE_PREFIX, delete=False)  # noqa: SIM115
+    path = Path(handle.name)
+    try:
+        async for block in parts:
+            await asyncio.to_thread(handle.write, block)
+    except BaseException:
+        await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    await asyncio.to_thread(handle.close)
+    return path

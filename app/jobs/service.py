@@ -7,24 +7,42 @@ the one document the first attempt left `pending`.
 
 import asyncio
 import logging
-import tempfile
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import AppError, BadRequest, Conflict, NotFound
+from app.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    UnprocessableContent,
+    UnsupportedMediaType,
+)
 from app.db.database import Database
-from app.db.models import FINISHED_JOB_STATES, Document, DocumentStatus, IngestionJob, JobState
+from app.db.models import (
+    FINISHED_JOB_STATES,
+    Document,
+    DocumentStatus,
+    IngestionJob,
+    JobState,
+    StoredFile,
+)
 from app.document.repository import DocumentFileRepository, DocumentRepository
+from app.files.service import copy_to_disk
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
 from app.ingestion.progress import IngestProgress
 from app.ingestion.service import DocumentVersion, IngestionService, IngestResult, VersionGone
-from app.ingestion.upload import JOB_FILE_PREFIX, StoredUpload, UploadRequest, received_upload
+from app.ingestion.upload import (
+    StoredUpload,
+    UploadRequest,
+    copy_to_temporary,
+    received_upload,
+)
 from app.jobs.queue import TASK, JobQueue
 from app.jobs.repository import IngestionJobRepository
 
@@ -90,6 +108,23 @@ class JobService:
                 stored, collection_id, options, create_collection=create_collection
             )
             return Accepted(result, job=None)
+
+    async def accept_file(
+        self, stored: StoredFile, collection_id: str, options: ProcessingOptions
+    ) -> Accepted:
+        """Queue a stored file's processing into a collection (OpenAI: add a file to a vector
+        store). A file that cannot be processed is kept as a failed document, not refused."""
+        async with self.database.read_session() as session:
+            upload = await copy_to_disk(session, stored)
+        try:
+            try:
+                await self.ingestion.check_processable(upload)
+            except (UnsupportedMediaType, UnprocessableContent) as exc:
+                refused = await self.ingestion.record_refused(upload, collection_id, options, exc)
+                return Accepted(refused, job=None)
+            return await self._enqueue(upload, collection_id, options, create_collection=False)
+        finally:
+            await asyncio.to_thread(upload.path.unlink, missing_ok=True)
 
     async def _enqueue(
         self,
@@ -283,16 +318,16 @@ class JobService:
 
     async def _file(self, session: AsyncSession, document: Document) -> StoredUpload:
         """The document's stored bytes in a temporary file, for the parsers."""
-        handle = tempfile.NamedTemporaryFile(prefix=JOB_FILE_PREFIX, delete=False)  # noqa: SIM115
-        path = Path(handle.name)
-        try:
-            async for block in DocumentFileRepository(session).parts(document.id):
-                await asyncio.to_thread(handle.write, block)
-        finally:
-            await asyncio.to_thread(handle.close)
+        path = await copy_to_temporary(DocumentFileRepository(session).parts(document.id))
         # A job's document is an upload: only texts documents have no hash (CHECK).
         assert document.content_sha256 is not None
-        return StoredUpload(path, document.filename, document.size_bytes, document.content_sha256)
+        return StoredUpload(
+            path,
+            document.filename,
+            document.size_bytes,
+            document.content_sha256,
+            file_id=document.file_id,
+        )
 
     async def _fail(
         self, job_id: uuid.UUID, prepared: PreparedUpload, version: DocumentVersion, error: AppError

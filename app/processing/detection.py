@@ -53,6 +53,9 @@ _EXTENSION_TYPES = {
 }
 _HTML_EXTENSIONS = {".html", ".htm"}
 
+# How the refusal of a type begins (OpenAI's face reports it as `unsupported_file`).
+UNSUPPORTED_FILE_TYPE = "unsupported file type"
+
 
 def detect_document_type(path: Path, filename: str) -> DocumentType:
     """Raises 422 for an empty file and 415 for anything that is not a supported format."""
@@ -202,5 +205,5 @@ def _detect_text_type(text: str, filename: str) -> DocumentType:
 
 def _unsupported(what: str, filename: str) -> UnsupportedMediaType:
     return UnsupportedMediaType(
-        f"unsupported file type: {what} ({filename}); supported: {SUPPORTED_TYPES}"
+        f"{UNSUPPORTED_FILE_TYPE}: {what} ({filename}); supported: {SUPPORTED_TYPES}"
     )

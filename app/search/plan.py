@@ -44,6 +44,8 @@ class SearchPlan:
     bm25_b: float = 0.75
     # Postings read per query word, best BM25 weight first (see app/search/bm25.py).
     bm25_depth: int = 300
+    # A question whose words have at most this many postings is scored exhaustively.
+    bm25_exact_postings: int = 25_000
     # Score every chunk that holds a query word, not only the best postings of each.
     bm25_exact: bool = False
 

@@ -113,6 +113,7 @@ class SearchService:
             bm25_k1=self.settings.bm25_k1,
             bm25_b=self.settings.bm25_b,
             bm25_depth=self.settings.bm25_depth,
+            bm25_exact_postings=self.settings.bm25_exact_postings,
             bm25_exact=self.settings.bm25_exact,
         )
         repository = SearchRepository(session)

@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import AppError
+from app.core.errors import OPENAI_PREFIX, AppError, error_content
 from app.db.outage import (
     DATABASE_BUSY,
     DATABASE_UNAVAILABLE,
@@ -61,6 +62,17 @@ INVALID_REQUEST = error_responses(
 UNREADABLE_BODY = "The body cannot be decoded (not UTF-8 JSON, or broken multipart)"
 
 
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    param: str | None = None,
+) -> JSONResponse:
+    content = error_content(request.url.path, status, message, param)
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
 def _describe_validation_error(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors():
@@ -69,16 +81,29 @@ def _describe_validation_error(error: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def _app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    body = ErrorResponse(detail=exc.message)
-    return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+    return error_response(request, exc.status_code, exc.message, exc.headers)
 
 
-async def _validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (404 for an unknown path, 405, and the 408 and 413 that the
+    body middleware raise), in the same bodies as the rest."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return error_response(request, exc.status_code, str(exc.detail), exc.headers)
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # The original front end shows `detail` as text, so it is a sentence here;
     # the structured list stays available under `errors`.
     assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith(OPENAI_PREFIX):
+        # OpenAI answers a bad parameter with 400, naming it.
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+        return error_response(request, 400, _describe_validation_error(exc), param=param)
     body = ValidationErrorResponse(
         detail=_describe_validation_error(exc),
         errors=[FieldError(loc=list(e.get("loc", ())), msg=e.get("msg", "")) for e in exc.errors()],
@@ -88,7 +113,7 @@ async def _validation_error_handler(_request: Request, exc: Exception) -> JSONRe
 
 async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if is_text_with_nul(exc):
-        return JSONResponse(ErrorResponse(detail=TEXT_WITH_NUL).model_dump(), status_code=422)
+        return error_response(request, 422, TEXT_WITH_NUL)
     if not is_database_outage(exc):
         raise exc
     logger.warning(
@@ -98,23 +123,24 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
         type(exc).__name__,
         exc,
     )
-    return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503)
+    return error_response(request, 503, DATABASE_UNAVAILABLE)
 
 
 async def _pool_timeout_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.warning("no free database connection for %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": DATABASE_BUSY}, status_code=503, headers={"Retry-After": "1"})
+    return error_response(request, 503, DATABASE_BUSY, {"Retry-After": "1"})
 
 
 async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
+    return error_response(request, 500, "internal server error")
 
 
 def register_error_handlers(app: FastAPI) -> None:
     """Map every error type to its HTTP answer, in this one place."""
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     # Not under Exception: that handler answers and re-raises, and uvicorn then drops
     # the keep-alive connection; an outage is an answer, not a crash.
     app.add_exception_handler(DBAPIError, _database_error_handler)

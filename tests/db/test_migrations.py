@@ -22,6 +22,8 @@ TABLES = {
     "embedding_space",
     "ingestion_jobs",
     "document_files",
+    "files",
+    "file_parts",
     "keyword_collections",
     "keyword_terms",
     "keyword_postings",
@@ -51,13 +53,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0007_bm25_keyword_index (head)"
+    assert migrate.current(settings, empty_database_url) == "0009_stored_files (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0007_bm25_keyword_index (head)"
+    assert migrate.current(settings, empty_database_url) == "0009_stored_files (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:

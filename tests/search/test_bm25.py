@@ -82,12 +82,16 @@ def by_name(results: list[dict[str, Any]]) -> dict[str, float]:
     return {result["filename"]: result["score"] for result in results}
 
 
+# Both ways a question is scored: exhaustively (its words have few postings, as here)
+# and from each word's best postings (a budget of 0 postings).
+@pytest.mark.parametrize("exact_postings", [25_000, 0], ids=["exhaustive", "best-postings"])
 async def test_keyword_scores_are_bm25_with_the_collections_statistics(
-    client: httpx.AsyncClient, db: AsyncConnection
+    settings: Settings, db: AsyncConnection, exact_postings: int
 ) -> None:
-    await fill(client, "mix", TEXTS)
-
-    results = await search(client, "mix", QUESTION)
+    tuned = settings.model_copy(update={"bm25_exact_postings": exact_postings})
+    async with serve_app(tuned) as client:
+        await fill(client, "mix", TEXTS)
+        results = await search(client, "mix", QUESTION)
 
     expected = await expected_scores(db, "mix", QUESTION)
     assert [r["filename"] for r in results] == sorted(expected, key=expected.__getitem__)[::-1]
@@ -201,7 +205,8 @@ async def test_a_selective_filter_still_gets_k_results_when_candidates_run_out(
 ) -> None:
     """With one posting read per word, the best candidates are all filtered out; the search
     then scores every chunk that passes the filter, and hybrid does the same."""
-    shallow = settings.model_copy(update={"bm25_depth": 1})
+    # No exhaustive scoring of small questions: the best postings are read.
+    shallow = settings.model_copy(update={"bm25_depth": 1, "bm25_exact_postings": 0})
     common = {f"common-{n}.txt": "kerosene engine " * (n + 3) for n in range(5)}
     rare = {f"tagged-{n}.txt": f"kerosene engine notes {n}" for n in range(3)}
     async with serve_app(shallow) as client:
@@ -222,15 +227,23 @@ async def test_a_selective_filter_still_gets_k_results_when_candidates_run_out(
 async def test_exact_bm25_scores_every_chunk_holding_a_word(
     settings: Settings, db: AsyncConnection
 ) -> None:
+    """Two postings per word miss chunks; a question with few postings (16 here) is
+    scored exhaustively below the budget, and always with RAGSTORE_BM25_EXACT."""
     texts = {f"doc-{n}.txt": "kerosene " * (n + 1) + f"engine part {n}" for n in range(8)}
-    async with serve_app(settings.model_copy(update={"bm25_depth": 2})) as client:
+    shallow = settings.model_copy(update={"bm25_depth": 2, "bm25_exact_postings": 15})
+    async with serve_app(shallow) as client:
         await fill(client, "mix", texts)
-        shallow = await search(client, "mix", "kerosene engine")
+        approximate = await search(client, "mix", "kerosene engine")
+    small = settings.model_copy(update={"bm25_depth": 2, "bm25_exact_postings": 16})
+    async with serve_app(small) as client:
+        within_budget = await search(client, "mix", "kerosene engine")
     async with serve_app(settings.model_copy(update={"bm25_exact": True})) as client:
         exact = await search(client, "mix", "kerosene engine")
 
-    assert len(shallow) <= 4
-    assert by_name(exact) == pytest.approx(await expected_scores(db, "mix", "kerosene engine"))
+    expected = await expected_scores(db, "mix", "kerosene engine")
+    assert len(approximate) <= 4
+    assert by_name(within_budget) == pytest.approx(expected)
+    assert by_name(exact) == pytest.approx(expected)
     assert len(exact) == 8
 
 
