@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -479,3 +480,39 @@ class FilePart(Base):
     )
     part: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class FileBatch(Base):
+    __tablename__ = "file_batches"
+    __table_args__ = (
+        Index("ix_file_batches_collection_id", "collection_id"),
+        {"comment": "Files added to a collection together (OpenAI: a vector store file batch)."},
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    collection_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = _created_at()
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FileBatchFile(Base):
+    __tablename__ = "file_batch_files"
+    __table_args__ = (
+        Index("ix_file_batch_files_file_id", "file_id"),
+        {"comment": "A file of a file batch."},
+    )
+
+    batch_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("file_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    file_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    cancelled: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="Cancelling the batch stopped this file before it was processed.",
+    )

@@ -142,6 +142,15 @@ class DocumentRepository(RepositoryBase[Document]):
         rows = await self.session.scalars(select(Document).where(Document.id.in_(document_ids)))
         return {document.id: document for document in rows}
 
+    async def from_files(self, collection_id: str, file_ids: Sequence[str]) -> list[Document]:
+        """The collection's documents made from these stored files."""
+        rows = await self.session.scalars(
+            select(Document).where(
+                Document.collection_id == collection_id, Document.file_id.in_(file_ids)
+            )
+        )
+        return list(rows)
+
     async def get_by_public_id(self, collection_id: str, public_id: str) -> Document | None:
         """The document a Files API id names in this collection: the stored file it was
         made from, or (for documents uploaded another way) `file-` and its own id's hex."""
@@ -158,11 +167,19 @@ class DocumentRepository(RepositoryBase[Document]):
         )
 
     async def list_cursor(
-        self, collection_id: str, statuses: Sequence[str] | None, cursor: Cursor
+        self,
+        collection_id: str,
+        statuses: Sequence[str] | None,
+        cursor: Cursor,
+        file_ids: Sequence[str] | None = None,
     ) -> Page[Document]:
+        """A page of the collection's documents, of these statuses and (when given) made
+        from these stored files."""
         statement = select(Document).where(Document.collection_id == collection_id)
         if statuses is not None:
             statement = statement.where(Document.status.in_(statuses))
+        if file_ids is not None:
+            statement = statement.where(Document.file_id.in_(file_ids))
 
         def anchor(public_id: str) -> Select[*tuple[Any, ...]]:
             return select(Document.created_at, Document.id).where(

@@ -20,6 +20,8 @@ from app.openai_api import service
 from app.openai_api.schemas import (
     OPENAI_ERRORS,
     Deleted,
+    FileBatchCreate,
+    FileBatchObject,
     FileContentPage,
     FileObject,
     ListPage,
@@ -244,6 +246,59 @@ async def vector_store_file_content(
     """The file's text as it was chunked, chunk by chunk."""
     texts = await service.file_texts(session, vector_store_id, file_id)
     return FileContentPage(data=[TextContent(text=text) for text in texts])
+
+
+# --- File batches ------------------------------------------------------------------------
+
+
+@router.post(
+    "/vector_stores/{vector_store_id}/file_batches",
+    summary="Add several files to a vector store at once",
+)
+async def create_file_batch(
+    vector_store_id: str, body: FileBatchCreate, session: SessionDep, jobs: JobsDep
+) -> FileBatchObject:
+    """Queue every file of the batch (`file_ids`, or `files` with attributes of their own)."""
+    return await service.add_batch(session, jobs, vector_store_id, body)
+
+
+@router.get(
+    "/vector_stores/{vector_store_id}/file_batches/{batch_id}", summary="Retrieve a file batch"
+)
+async def retrieve_file_batch(
+    vector_store_id: str, batch_id: str, session: ReadSessionDep
+) -> FileBatchObject:
+    """The batch's status and counts, from its files' documents in the store."""
+    return await service.describe_batch(session, vector_store_id, batch_id)
+
+
+@router.post(
+    "/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+    summary="Cancel a file batch",
+)
+async def cancel_file_batch(
+    vector_store_id: str, batch_id: str, session: SessionDep
+) -> FileBatchObject:
+    """Stop the batch's files not processed yet; the processed ones stay."""
+    return await service.cancel_batch(session, vector_store_id, batch_id)
+
+
+@router.get(
+    "/vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
+    summary="List a file batch's files",
+)
+async def list_file_batch_files(
+    vector_store_id: str,
+    batch_id: str,
+    session: ReadSessionDep,
+    page: PageDep,
+    filter: Literal["in_progress", "completed", "failed", "cancelled"] | None = None,
+) -> ListPage:
+    """The batch's files in the store, with their status; `filter` keeps one status."""
+    found = await service.list_batch_files(
+        session, vector_store_id, batch_id, filter, page.cursor()
+    )
+    return ListPage.of([VectorStoreFileObject.of(d) for d in found.items], found.has_more)
 
 
 # --- Search ------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ attributes the document's metadata.
 """
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.db.models import Collection, Document, DocumentStatus, StoredFile
+from app.db.models import Collection, Document, DocumentStatus, FileBatch, StoredFile
 from app.db.repository import Cursor
 from app.document.metadata import CHUNK_KEYS
 from app.processing.detection import UNSUPPORTED_FILE_TYPE
@@ -157,6 +158,41 @@ class VectorStoreFileCreate(Request):
     chunking_strategy: ChunkingStrategy | None = None
 
 
+class BatchFile(Request):
+    file_id: str
+    attributes: Attributes | None = None
+    chunking_strategy: ChunkingStrategy | None = None
+
+
+class FileBatchCreate(Request):
+    """`file_ids` (all with the batch's `attributes` and `chunking_strategy`), or `files`,
+    each with its own."""
+
+    file_ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
+    files: list[BatchFile] | None = Field(default=None, min_length=1, max_length=500)
+    attributes: Attributes | None = None
+    chunking_strategy: ChunkingStrategy | None = None
+
+    @model_validator(mode="after")
+    def _one_list(self) -> "FileBatchCreate":
+        if (self.file_ids is None) == (self.files is None):
+            raise ValueError("give either file_ids or files")
+        return self
+
+    def each(self) -> list[BatchFile]:
+        if self.files is not None:
+            return self.files
+        assert self.file_ids is not None
+        return [
+            BatchFile(
+                file_id=file_id,
+                attributes=self.attributes,
+                chunking_strategy=self.chunking_strategy,
+            )
+            for file_id in self.file_ids
+        ]
+
+
 class VectorStoreFileUpdate(Request):
     attributes: Attributes
 
@@ -228,6 +264,43 @@ class VectorStoreObject(BaseModel):
             metadata=collection.metadata_,
             expires_after=None if days is None else ExpiresAfter(days=days),
             expires_at=expires_at,
+        )
+
+
+def file_counts(statuses: Sequence[str], cancelled: int = 0) -> FileCounts:
+    """Counts of files by their documents' statuses (and the files a cancel stopped)."""
+    in_progress = sum(s in (DocumentStatus.PENDING, DocumentStatus.PROCESSING) for s in statuses)
+    return FileCounts(
+        in_progress=in_progress,
+        completed=sum(s == DocumentStatus.COMPLETED for s in statuses),
+        failed=sum(s == DocumentStatus.FAILED for s in statuses),
+        cancelled=cancelled,
+        total=len(statuses) + cancelled,
+    )
+
+
+class FileBatchObject(BaseModel):
+    id: str
+    object: Literal["vector_store.files_batch"] = "vector_store.files_batch"
+    created_at: int
+    vector_store_id: str
+    status: Literal["in_progress", "completed", "cancelled", "failed"]
+    file_counts: FileCounts
+
+    @classmethod
+    def of(cls, batch: FileBatch, counts: FileCounts) -> "FileBatchObject":
+        if counts.in_progress:
+            status: Literal["in_progress", "completed", "cancelled", "failed"] = "in_progress"
+        elif batch.cancelled_at is not None:
+            status = "cancelled"
+        else:
+            status = "completed"
+        return cls(
+            id=batch.id,
+            created_at=unix(batch.created_at) or 0,
+            vector_store_id=batch.collection_id,
+            status=status,
+            file_counts=counts,
         )
 
 

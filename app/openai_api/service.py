@@ -15,16 +15,19 @@ from app.collection.repository import CollectionRepository
 from app.collection.service import CollectionNotFound, create_collection, get_collection
 from app.core.config import Settings
 from app.core.errors import NotFound
-from app.db.models import Collection, Document
+from app.db.models import Collection, Document, DocumentStatus, FileBatch
 from app.db.repository import Cursor, Page
 from app.document.repository import DocumentRepository
 from app.document.service import delete_document, list_chunks, update_document_metadata
+from app.files.repository import FileBatchRepository
 from app.files.service import get_file
 from app.ingestion.prepared import ProcessingOptions
 from app.jobs.service import JobService
 from app.openai_api.schemas import (
     FILE_FILTERS,
     ChunkingStrategy,
+    FileBatchCreate,
+    FileBatchObject,
     SearchResultObject,
     TextContent,
     VectorStoreCreate,
@@ -33,11 +36,14 @@ from app.openai_api.schemas import (
     VectorStoreSearch,
     VectorStoreUpdate,
     attributes_of,
+    file_counts,
     public_id,
 )
 from app.search.service import SearchQuery, SearchService
 
 VECTOR_STORE_ID_PREFIX = "vs_"
+FILE_BATCH_ID_PREFIX = "vsfb_"
+UNFINISHED = (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
 # A file's content page holds every chunk (OpenAI's has no paging parameters either).
 MAX_CHUNKS = 1_000_000
 
@@ -179,3 +185,78 @@ async def search(
         for hit in hits
         if hit.document_id in documents
     ]
+
+
+class FileBatchNotFound(NotFound):
+    pass
+
+
+async def add_batch(
+    session: AsyncSession, jobs: JobService, vector_store_id: str, body: FileBatchCreate
+) -> FileBatchObject:
+    """Record the batch, then queue each of its files as add_file does. Every file is
+    checked first: an unknown one refuses the batch (404) before anything is queued."""
+    await get_collection(session, vector_store_id)
+    entries = body.each()
+    for entry in entries:
+        await get_file(session, entry.file_id)
+    batch_id = f"{FILE_BATCH_ID_PREFIX}{uuid.uuid4().hex}"
+    file_ids = list(dict.fromkeys(entry.file_id for entry in entries))
+    await FileBatchRepository(session).create_with_files(batch_id, vector_store_id, file_ids)
+    # Committed first: a client polling the batch finds it while its files are queued.
+    await session.commit()
+    for entry in entries:
+        await add_file(session, jobs, vector_store_id, VectorStoreFileCreate(**entry.model_dump()))
+    return await describe_batch(session, vector_store_id, batch_id)
+
+
+async def _batch(session: AsyncSession, vector_store_id: str, batch_id: str) -> FileBatch:
+    await get_collection(session, vector_store_id)
+    batch = await FileBatchRepository(session).get_in_collection(vector_store_id, batch_id)
+    if batch is None:
+        raise FileBatchNotFound(f"no file batch {batch_id!r} in vector store {vector_store_id!r}")
+    return batch
+
+
+async def describe_batch(
+    session: AsyncSession, vector_store_id: str, batch_id: str
+) -> FileBatchObject:
+    """The batch, counted from the documents its files made in the store."""
+    batch = await _batch(session, vector_store_id, batch_id)
+    members = await FileBatchRepository(session).files_of(batch.id)
+    documents = await DocumentRepository(session).from_files(
+        vector_store_id, [m.file_id for m in members if not m.cancelled]
+    )
+    cancelled = sum(m.cancelled for m in members)
+    return FileBatchObject.of(batch, file_counts([d.status for d in documents], cancelled))
+
+
+async def cancel_batch(
+    session: AsyncSession, vector_store_id: str, batch_id: str
+) -> FileBatchObject:
+    """Stop the batch's files that are not processed yet: their pending documents are
+    deleted (their jobs end `cancelled`) and they count as cancelled; the others stay."""
+    batch = await _batch(session, vector_store_id, batch_id)
+    batches = FileBatchRepository(session)
+    members = await batches.files_of(batch.id)
+    documents = DocumentRepository(session)
+    stopped = []
+    for document in await documents.from_files(vector_store_id, [m.file_id for m in members]):
+        locked = await documents.lock_in_collection(vector_store_id, document.id)
+        if locked is not None and locked.status in UNFINISHED:
+            await delete_document(session, locked)
+            stopped.append(locked.file_id or "")
+    await batches.mark_cancelled(batch.id, stopped)
+    await session.flush()
+    return await describe_batch(session, vector_store_id, batch_id)
+
+
+async def list_batch_files(
+    session: AsyncSession, vector_store_id: str, batch_id: str, status: str | None, cursor: Cursor
+) -> Page[Document]:
+    batch = await _batch(session, vector_store_id, batch_id)
+    members = await FileBatchRepository(session).files_of(batch.id)
+    statuses = None if status is None else FILE_FILTERS[status]
+    return await DocumentRepository(session).list_cursor(
+        vector_store_id, statuses, cursor, file_ids=[m.file_id for m in members]
+    )

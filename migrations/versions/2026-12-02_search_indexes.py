@@ -11,10 +11,11 @@
   posting.
 - `ix_chunks_metadata`, a GIN index (jsonb_path_ops) on `chunks.metadata`,
   serves the containment (`@>`) that the filters `eq` and `in` compile to
-  (`ne` and `nin` negate it, which no index serves). Without it, a selective filter could only walk the HNSW index
-  until enough rows passed: a hybrid search filtered to 1% of 100,000 chunks
-  read about 5,000 rows through it (316 ms with a cold cache); with it, the
-  planner reads the 1,000 matching rows and ranks them exactly (8 ms).
+  (`ne` and `nin` negate it, which no index serves). Without it, a selective
+  filter could only walk the HNSW index until enough rows passed: a hybrid
+  search filtered to 1% of 100,000 chunks read about 5,000 rows through it
+  (316 ms with a cold cache); with it, the planner reads the 1,000 matching
+  rows and ranks them exactly (8 ms).
 
 CONCURRENTLY is not possible inside Alembic's transaction: on a large database
 this revision holds a write lock on `keyword_postings` and `chunks` while the

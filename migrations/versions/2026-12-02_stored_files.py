@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.Column("filename", sa.Text(), nullable=False),
         sa.Column("purpose", sa.Text(), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "content_sha256", sa.Text(), nullable=False, comment="Hex SHA-256 of the bytes."
-        ),
+        sa.Column("content_sha256", sa.Text(), nullable=False, comment="Hex SHA-256 of the bytes."),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),

@@ -24,6 +24,8 @@ TABLES = {
     "document_files",
     "files",
     "file_parts",
+    "file_batches",
+    "file_batch_files",
     "keyword_collections",
     "keyword_terms",
     "keyword_postings",
@@ -53,13 +55,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0009_stored_files (head)"
+    assert migrate.current(settings, empty_database_url) == "0010_file_batches (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0009_stored_files (head)"
+    assert migrate.current(settings, empty_database_url) == "0010_file_batches (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:

@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 from openai.types import FileObject, VectorStore
-from openai.types.vector_stores import VectorStoreFile
+from openai.types.vector_stores import VectorStoreFile, VectorStoreFileBatch
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -333,3 +333,81 @@ async def test_each_error_status_raises_the_sdks_exception(
     assert bad.value.body is not None and "max_num_results" in str(bad.value.body)
     assert too_large.value.status_code == 413
     assert isinstance(too_large.value.body, dict) and "upload limit" in str(too_large.value.body)
+
+
+async def test_file_batches_with_per_file_attributes(
+    sdk: AsyncOpenAI, raw: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    store = await sdk.vector_stores.create(name="batch")
+    uploaded = [
+        await sdk.files.create(
+            file=text_file(tmp_path, f"part-{n}.txt", f"Part {n} of the wing assembly guide."),
+            purpose="assistants",
+        )
+        for n in range(3)
+    ]
+
+    batch = await sdk.vector_stores.file_batches.create_and_poll(
+        vector_store_id=store.id,
+        files=[{"file_id": f.id, "attributes": {"part": n}} for n, f in enumerate(uploaded)],
+        poll_interval_ms=POLL_MS,
+    )
+    listed = [
+        f
+        async for f in sdk.vector_stores.file_batches.list_files(
+            batch_id=batch.id, vector_store_id=store.id, limit=2
+        )
+    ]
+    more = await sdk.vector_stores.file_batches.upload_and_poll(
+        store.id, files=[text_file(tmp_path, "extra.txt", "Extra notes.")], poll_interval_ms=POLL_MS
+    )
+    seen = (await raw.get(f"/vector_stores/{store.id}/file_batches/{batch.id}")).json()
+
+    assert batch.status == "completed" and batch.file_counts.completed == 3
+    assert sorted(f.attributes["part"] for f in listed if f.attributes) == [0, 1, 2]
+    assert more.status == "completed" and more.file_counts.total == 1
+    assert VectorStoreFileBatch.model_validate(seen).file_counts.total == 3
+    assert (await sdk.vector_stores.retrieve(store.id)).file_counts.completed == 4
+    with pytest.raises(openai.NotFoundError):
+        await sdk.vector_stores.file_batches.create(
+            vector_store_id=store.id, file_ids=[uploaded[0].id, "file-missing"]
+        )
+
+
+async def test_cancelling_a_batch_stops_the_files_not_processed_yet(
+    sdk: AsyncOpenAI, tmp_path: Path, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    """One file's embedding is held by the fake upstream; the batch is cancelled meanwhile:
+    that file ends cancelled (its document deleted, its job cancelled), the other stays."""
+    gate = upstream.gate("HELDBACK")
+    store = await sdk.vector_stores.create(name="cancel")
+    quick = await sdk.files.create(
+        file=text_file(tmp_path, "quick.txt", "Quick notes."), purpose="assistants"
+    )
+    await sdk.vector_stores.files.create_and_poll(
+        vector_store_id=store.id, file_id=quick.id, poll_interval_ms=POLL_MS
+    )
+    slow = await sdk.files.create(
+        file=text_file(tmp_path, "slow.txt", "HELDBACK notes that take a while."),
+        purpose="assistants",
+    )
+
+    batch = await sdk.vector_stores.file_batches.create(
+        vector_store_id=store.id, file_ids=[quick.id, slow.id]
+    )
+    await gate.until_arrived()
+    cancelled = await sdk.vector_stores.file_batches.cancel(
+        batch_id=batch.id, vector_store_id=store.id
+    )
+    gate.release()
+    after = await sdk.vector_stores.file_batches.poll(
+        batch.id, vector_store_id=store.id, poll_interval_ms=POLL_MS
+    )
+
+    assert batch.status == "in_progress"
+    assert cancelled.status == "cancelled"
+    assert cancelled.file_counts.cancelled == 1 and cancelled.file_counts.completed == 1
+    assert after.status == "cancelled" and after.file_counts.in_progress == 0
+    names = (await db.execute(text("SELECT filename FROM documents"))).scalars().all()
+    assert names == ["quick.txt"]
+    assert await violations(db) == {}
