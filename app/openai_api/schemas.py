@@ -8,7 +8,7 @@ attributes the document's metadata.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -238,16 +238,7 @@ class VectorStoreObject(BaseModel):
 
     @classmethod
     def of(cls, collection: Collection, counts: dict[str, int]) -> "VectorStoreObject":
-        in_progress = counts.get(DocumentStatus.PENDING, 0) + counts.get(
-            DocumentStatus.PROCESSING, 0
-        )
-        file_counts = FileCounts(
-            in_progress=in_progress,
-            completed=counts.get(DocumentStatus.COMPLETED, 0),
-            failed=counts.get(DocumentStatus.FAILED, 0),
-            cancelled=0,
-            total=sum(v for k, v in counts.items() if k != "bytes"),
-        )
+        counted = file_counts(counts)
         last_active = unix(collection.updated_at) or 0
         days = collection.expires_after_days
         expires_at = None if days is None else last_active + days * 86_400
@@ -258,8 +249,10 @@ class VectorStoreObject(BaseModel):
             name=collection.name,
             description=collection.description,
             usage_bytes=counts.get("bytes", 0),
-            file_counts=file_counts,
-            status="expired" if expired else ("in_progress" if in_progress else "completed"),
+            file_counts=counted,
+            status="expired"
+            if expired
+            else ("in_progress" if counted.in_progress else "completed"),
             last_active_at=last_active,
             metadata=collection.metadata_,
             expires_after=None if days is None else ExpiresAfter(days=days),
@@ -267,15 +260,19 @@ class VectorStoreObject(BaseModel):
         )
 
 
-def file_counts(statuses: Sequence[str], cancelled: int = 0) -> FileCounts:
+def file_counts(by_status: Mapping[str, int], cancelled: int = 0) -> FileCounts:
     """Counts of files by their documents' statuses (and the files a cancel stopped)."""
-    in_progress = sum(s in (DocumentStatus.PENDING, DocumentStatus.PROCESSING) for s in statuses)
+    in_progress = by_status.get(DocumentStatus.PENDING, 0) + by_status.get(
+        DocumentStatus.PROCESSING, 0
+    )
+    completed = by_status.get(DocumentStatus.COMPLETED, 0)
+    failed = by_status.get(DocumentStatus.FAILED, 0)
     return FileCounts(
         in_progress=in_progress,
-        completed=sum(s == DocumentStatus.COMPLETED for s in statuses),
-        failed=sum(s == DocumentStatus.FAILED for s in statuses),
+        completed=completed,
+        failed=failed,
         cancelled=cancelled,
-        total=len(statuses) + cancelled,
+        total=in_progress + completed + failed + cancelled,
     )
 
 

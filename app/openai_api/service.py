@@ -7,6 +7,7 @@ search run by the search service. This module only translates.
 """
 
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -228,7 +229,8 @@ async def describe_batch(
         vector_store_id, [m.file_id for m in members if not m.cancelled]
     )
     cancelled = sum(m.cancelled for m in members)
-    return FileBatchObject.of(batch, file_counts([d.status for d in documents], cancelled))
+    by_status = Counter(document.status for document in documents)
+    return FileBatchObject.of(batch, file_counts(by_status, cancelled))
 
 
 async def cancel_batch(

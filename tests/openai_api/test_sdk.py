@@ -1,7 +1,8 @@
 """The official `openai` SDK against ragstore, with only `base_url` changed.
 
-Every object the SDK receives is also parsed with the SDK's own pydantic types
-(`model_validate` on the raw JSON), which fails on a missing required field.
+Every answer the SDK receives is also parsed with the SDK's own pydantic types
+(`model_validate` on the raw JSON, tests/support/openai_shapes.py), which fails
+on a missing required field.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ from app.core.config import Settings
 from tests.support.fake_openai import FakeOpenAI, embedding_calls
 from tests.support.files import Heading, write_docx, write_pdf
 from tests.support.invariants import violations
+from tests.support.openai_shapes import ShapeChecker
 from tests.support.servers import ThreadedServer, app_server
 
 POLL_MS = 50
@@ -36,7 +38,13 @@ def served(settings: Settings) -> Iterator[ThreadedServer]:
 
 @pytest.fixture
 async def sdk(served: ThreadedServer) -> AsyncIterator[AsyncOpenAI]:
-    async with AsyncOpenAI(base_url=f"{served.url}/v1", api_key="any", max_retries=0) as client:
+    """The SDK, its every answer also parsed with the SDK's own types (ShapeChecker)."""
+    async with (
+        ShapeChecker().client() as transport,
+        AsyncOpenAI(
+            base_url=f"{served.url}/v1", api_key="any", max_retries=0, http_client=transport
+        ) as client,
+    ):
         yield client
 
 
@@ -410,4 +418,54 @@ async def test_cancelling_a_batch_stops_the_files_not_processed_yet(
     assert after.status == "cancelled" and after.file_counts.in_progress == 0
     names = (await db.execute(text("SELECT filename FROM documents"))).scalars().all()
     assert names == ["quick.txt"]
+    assert await violations(db) == {}
+
+
+async def test_objects_of_one_face_are_seen_through_the_others(
+    sdk: AsyncOpenAI, served: ThreadedServer, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as api:
+        created = await api.post("/api/collections", json={"id": "manuals", "name": "Manuals"})
+        uploaded = await api.post(
+            "/api/collections/manuals/documents",
+            files={"file": ("direct.txt", b"Uploaded through the resource API.")},
+            data={"metadata": '{"team": "support"}'},
+        )
+        store = await sdk.vector_stores.create(name="from-the-sdk")
+        seen_as_collection = await api.get(f"/api/collections/{store.id}")
+    document_id = uploaded.json()["id"]
+
+    files = await sdk.vector_stores.files.list("manuals")
+    one = await sdk.vector_stores.files.retrieve(
+        file_id=f"file-{document_id.replace('-', '')}", vector_store_id="manuals"
+    )
+    found = await sdk.vector_stores.search("manuals", query="resource API")
+
+    assert created.status_code == 201 and uploaded.status_code == 201
+    assert seen_as_collection.status_code == 200
+    assert seen_as_collection.json()["name"] == "from-the-sdk"
+    assert [f.id for f in files.data] == [one.id]
+    assert one.status == "completed" and one.attributes == {"team": "support"}
+    assert found.data[0].file_id == one.id and found.data[0].filename == "direct.txt"
+    assert {s.id async for s in sdk.vector_stores.list()} == {"manuals", store.id}
+
+
+async def test_a_provider_failure_ends_failed_with_server_error(
+    sdk: AsyncOpenAI, tmp_path: Path, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    """Every embedding call for this file fails (after the worker's retries): the file ends
+    `failed` with `server_error`, and no chunk of it is stored."""
+    upstream.gate("BROKENTEXT", fail_status=500).release()
+    store = await sdk.vector_stores.create(name="s")
+
+    added = await sdk.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id,
+        file=text_file(tmp_path, "broken.txt", "BROKENTEXT cannot be embedded."),
+        poll_interval_ms=POLL_MS,
+    )
+
+    assert added.status == "failed" and added.last_error is not None
+    assert added.last_error.code == "server_error"
+    chunks = (await db.execute(text("SELECT count(*) FROM chunks"))).scalar_one()
+    assert chunks == 0
     assert await violations(db) == {}
