@@ -10,6 +10,7 @@ from importlib.metadata import version
 import anyio.lowlevel
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from app.chat.endpoints import router as chat_router
 from app.collection.endpoints import router as collection_router
@@ -74,7 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await worker
             await runtime.close()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files from the fastapi-offline
+    # package, so they render with no internet (FastAPI's own pages load them from a CDN).
+    app = FastAPIOffline(
         title="ragstore",
         summary="Documents, chunks and embeddings in PostgreSQL + pgvector; "
         "streaming retrieval-augmented chat through any OpenAI-compatible API.",

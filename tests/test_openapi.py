@@ -1,11 +1,22 @@
+import re
+
 import httpx
 
 
-async def test_docs_and_redoc_are_served(client: httpx.AsyncClient) -> None:
+async def test_docs_and_redoc_are_served_with_local_assets(client: httpx.AsyncClient) -> None:
+    """Offline: every script and style the pages load is served by ragstore itself."""
     for path in ("/docs", "/redoc"):
         response = await client.get(path)
         assert response.status_code == 200
         assert "text/html" in response.headers["content-type"]
+        assets = re.findall(r'(?:src|href)=["\']([^"\']+\.(?:js|css))["\']', response.text)
+        assert assets, response.text
+        assert not [a for a in assets if "://" in a or a.startswith("//")], assets
+        for asset in assets:
+            served = await client.get(asset)
+            assert served.status_code == 200, asset
+            assert served.headers["content-type"].startswith(("text/javascript", "text/css"))
+            assert len(served.content) > 10_000
 
 
 async def test_every_route_has_a_summary_and_a_description(client: httpx.AsyncClient) -> None:

@@ -31,7 +31,7 @@ SECURITY_HEADERS = {
 }
 # The API returns JSON and text, never pages: nothing may load or frame it.
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
-# FastAPI's /docs and /redoc pages load their scripts from a CDN.
+# The /docs and /redoc pages run inline scripts (their files are served locally).
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 # Multipart framing and the form's other fields come on top of the file.
 _MULTIPART_ALLOWANCE = 1024 * 1024
