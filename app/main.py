@@ -15,9 +15,11 @@ from fastapi_offline import FastAPIOffline
 from app.chat.endpoints import router as chat_router
 from app.collection.endpoints import router as collection_router
 from app.compat.endpoints import router as compat_router
+from app.console.endpoints import add_console
 from app.core.config import Settings, describe_database, get_settings
 from app.core.logging import configure_logging
 from app.core.middleware import (
+    DOCS_FILES_PATH,
     RequestBodyTimeout,
     SecurityHeaders,
     ServiceAuth,
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "streaming retrieval-augmented chat through any OpenAI-compatible API.",
         version="0.1.0",
         lifespan=lifespan,
+        static_url=DOCS_FILES_PATH,
     )
     # Outermost last: security headers on every answer, CORS around authentication (so a
     # 401 still reaches a browser and preflights need no key), then the upload limit.
@@ -110,4 +113,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_router)
     app.include_router(jobs_router)
     app.include_router(openai_router)
+    add_console(app)
     return app

@@ -19,6 +19,17 @@ from app.core.errors import error_content
 
 # Load balancers and orchestrators probe health without credentials.
 OPEN_PATHS = frozenset({"/api/health"})
+# The console's page and the API docs, with their files, load without a key: they hold
+# no stored data, and each asks for the key before it calls the API (the console's
+# prompt, Swagger UI's Authorize). The schema they render describes the routes of this
+# open-source package, no data; every operation it lists still needs the key.
+CONSOLE_PATH = "/"
+CONSOLE_FILES_PATH = "/console"
+DOCS_FILES_PATH = "/static-offline-docs"
+# The /docs and /redoc pages run inline scripts (their files are served locally).
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PAGES = DOCS_PATHS | {CONSOLE_PATH, "/openapi.json"}
+PUBLIC_FILE_PREFIXES = (f"{CONSOLE_FILES_PATH}/", f"{DOCS_FILES_PATH}/")
 MISSING_OR_INVALID_KEY = "missing or invalid API key: send 'Authorization: Bearer <key>'"
 
 SECURITY_HEADERS = {
@@ -31,21 +42,26 @@ SECURITY_HEADERS = {
 }
 # The API returns JSON and text, never pages: nothing may load or frame it.
 API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
-# The /docs and /redoc pages run inline scripts (their files are served locally).
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# The console loads only its own files and calls only this server: no inline script or
+# style, nothing from elsewhere, no frames.
+CONSOLE_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 # Multipart framing and the form's other fields come on top of the file.
 _MULTIPART_ALLOWANCE = 1024 * 1024
 
 
 class ServiceAuth:
-    """With `RAGSTORE_API_KEYS` set, every route but health needs `Authorization: Bearer <key>`."""
+    """With `RAGSTORE_API_KEYS` set, every route but health, the console and the docs pages
+    (with their files) needs `Authorization: Bearer <key>`."""
 
     def __init__(self, app: ASGIApp, api_keys: list[str]) -> None:
         self.app = app
         self.api_keys = [key.encode() for key in api_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorized(scope):
+        if scope["type"] != "http" or is_public(scope["path"]) or self._authorized(scope):
             await self.app(scope, receive, send)
             return
         response = JSONResponse(
@@ -66,6 +82,19 @@ class ServiceAuth:
         return any(matches)
 
 
+def is_public(path: str) -> bool:
+    """Whether a path is answered without a service key."""
+    return path in OPEN_PATHS or path in PUBLIC_PAGES or path.startswith(PUBLIC_FILE_PREFIXES)
+
+
+def _content_security_policy(path: str) -> str | None:
+    if path in DOCS_PATHS:
+        return None
+    if path == CONSOLE_PATH or path.startswith(f"{CONSOLE_FILES_PATH}/"):
+        return CONSOLE_CONTENT_SECURITY_POLICY
+    return API_CONTENT_SECURITY_POLICY
+
+
 class SecurityHeaders:
     """Adds the headers above to every HTTP response that does not set its own."""
 
@@ -76,15 +105,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_docs = scope["path"] in DOCS_PATHS
+        policy = _content_security_policy(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if not is_docs:
-                    headers.setdefault("content-security-policy", API_CONTENT_SECURITY_POLICY)
+                if policy is not None:
+                    headers.setdefault("content-security-policy", policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

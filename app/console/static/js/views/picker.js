@@ -1,0 +1,22 @@
+// A labelled select of the collections, for the views that work on one.
+
+import { getJson, path } from "../api.js";
+import { h } from "../dom.js";
+
+export async function collectionPicker(id, selected, allowNone) {
+  const page = await getJson(`${path.collections}?limit=1000`);
+  const select = h(
+    "select",
+    { id, name: "collection", required: !allowNone },
+    allowNone ? h("option", { value: "" }, "None: plain chat") : null,
+    page.data.map((collection) =>
+      h(
+        "option",
+        { value: collection.id, selected: collection.id === selected },
+        `${collection.name} (${collection.chunk_count} chunks)`,
+      ),
+    ),
+  );
+  const field = h("div", {}, h("label", { for: id }, "Collection"), select);
+  return { field, select };
+}
