@@ -137,9 +137,13 @@ COPY_SLICE = 50_000  # rows per COPY: the keyword trigger's transition table sta
 
 
 async def grow(
-    database: Database, connection: asyncpg.Connection, rows: list[tuple[Any, ...]]
+    database: Database,
+    connection: asyncpg.Connection,
+    rows: list[tuple[Any, ...]],
+    vector_index: bool = True,
 ) -> float:
-    """Append the chunks (indexes dropped) and rebuild them; returns the HNSW build seconds.
+    """Append the chunks (indexes dropped) and rebuild them; returns the HNSW build seconds
+    (0 without `vector_index`, for benchmarks of keyword search alone).
 
     The keyword triggers fill the BM25 tables as in service; only the postings' two
     indexes are dropped meanwhile and rebuilt after, as a bulk load would.
@@ -162,6 +166,8 @@ async def grow(
     )
     await connection.execute(impact_index)
     await connection.execute("VACUUM ANALYZE keyword_postings, keyword_terms")
+    if not vector_index:
+        return 0.0
     # The same index as the migration's (pgvector defaults m=16, ef_construction=64).
     seconds = await build_index(connection, DEFAULT_INDEX)
     await connection.execute("VACUUM ANALYZE chunks")

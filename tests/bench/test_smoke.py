@@ -36,6 +36,7 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
         ("write_path", ["--rows", "50", "--repeat", "1"]),
         ("chat_overhead", ["--requests", "3", "--latency", "0.001"]),
         ("search_scale", ["--sizes", "300,600", "--texts", "30", "--queries", "3"]),
+        ("bm25_pruning", ["--size", "500", "--queries", "3"]),
         ("memory", ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "absent.pdf"]),
         ("soak", ["--seconds", "3", "--clients", "3"]),
     ],
