@@ -8,6 +8,7 @@ import httpx
 from playwright.async_api import expect
 
 from tests.support.browser import OfflinePage, screenshot
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.files import Heading, write_docx, write_pdf
 from tests.support.uploads import PROSE, upload
 
@@ -101,3 +102,29 @@ async def test_metadata_is_edited_and_a_document_deleted_after_confirming(
     await expect(ui.locator("tr").filter(has_text="gone.txt")).to_have_count(0)
     listed = (await api.get("/api/collections/notes/documents")).json()
     assert [document["filename"] for document in listed["data"]] == ["kept.txt"]
+
+
+async def test_a_document_the_provider_failed_shows_why_and_is_retried(
+    page: OfflinePage, api: httpx.AsyncClient, upstream: FakeOpenAI, tmp_path: Path
+) -> None:
+    await api.post("/api/collections", json={"name": "Notes", "id": "notes"})
+    # Every try the settings allow (embedding_max_attempts) fails.
+    upstream.fail_next(500, times=3, message="the provider is down", path="embeddings")
+    notes = tmp_path / "notes.txt"
+    notes.write_text(PROSE)
+    ui = page.page
+    await ui.goto(f"{api.base_url}/#/collections/notes")
+
+    await ui.locator("#upload-files").set_input_files(notes)
+    item = ui.locator(".uploads li").filter(has_text="notes.txt")
+    await expect(item).to_contain_text("failed: ", timeout=30_000)
+    row = ui.locator("tr").filter(has_text="notes.txt")
+    await expect(row).to_contain_text("failed")
+    failed = (await api.get("/api/collections/notes/documents")).json()["data"][0]
+    assert failed["retryable"] is True
+    await expect(row.locator("p.error")).to_have_text(failed["error"])
+
+    await row.get_by_role("button", name="Retry notes.txt").click()
+    retried = ui.locator(".uploads li").filter(has_text="notes.txt (retry)")
+    await expect(retried).to_contain_text("completed", timeout=30_000)
+    await expect(row.locator(".badge")).to_have_text("completed")

@@ -14,7 +14,7 @@ export function h(tag, attributes = {}, ...children) {
 }
 
 function append(element, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     element.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -48,6 +48,10 @@ export function onSubmit(form, status, handler) {
 
 export function statusLine(id) {
   return h("p", { class: "status", id, role: "status", "aria-live": "polite" });
+}
+
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 export function formatBytes(bytes) {

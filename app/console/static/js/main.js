@@ -2,7 +2,7 @@
 
 import { ApiError, getJson, onKeyNeeded } from "./api.js";
 import { askForKeys } from "./dialogs.js";
-import { replace } from "./dom.js";
+import { h, replace } from "./dom.js";
 import * as chat from "./views/chat.js";
 import * as chunks from "./views/chunks.js";
 import * as collections from "./views/collections.js";
@@ -47,9 +47,12 @@ async function show() {
     else link.removeAttribute("aria-current");
   }
   const params = found.slice(1).map(decodeURIComponent);
-  replace(view);
+  // Each showing renders into its own element: a slower earlier one (still awaiting the
+  // server) then finishes in a detached element instead of beside the newer view.
+  const content = h("div");
+  replace(view, content);
   try {
-    await module.render(view, params, new URLSearchParams(query));
+    await module.render(content, params, new URLSearchParams(query));
   } catch (error) {
     if (showing === shown) showNotice(error);
   }

@@ -2,7 +2,7 @@
 // the text as stored (what the model sees). `?chunk=ID` scrolls to one and marks it.
 
 import { getJson, path } from "../api.js";
-import { formatBytes, h } from "../dom.js";
+import { formatBytes, h, plural } from "../dom.js";
 
 const PAGE_SIZE = 200;
 
@@ -30,7 +30,7 @@ export async function render(view, [collectionId, documentId], query) {
       "p",
       {},
       h("span", { class: `badge ${document.status}` }, document.status),
-      ` ${formatBytes(document.size_bytes)} · ${document.chunk_count} chunks`,
+      ` ${formatBytes(document.size_bytes)} · ${plural(document.chunk_count, "chunk")}`,
       document.chunk_size ? ` of ${document.chunk_size} characters (overlap ${document.chunk_overlap})` : "",
     ),
     counter,

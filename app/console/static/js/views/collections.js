@@ -2,7 +2,7 @@
 
 import { getJson, path, sendJson } from "../api.js";
 import { confirmDeletion } from "../dialogs.js";
-import { formatTime, h, onSubmit, replace, statusLine } from "../dom.js";
+import { formatTime, h, onSubmit, plural, replace, statusLine } from "../dom.js";
 
 export async function render(view) {
   const list = h("div", { class: "table-wrap" });
@@ -49,7 +49,7 @@ async function refresh(list) {
     h(
       "table",
       {},
-      h("caption", {}, `${page.total} collection${page.total === 1 ? "" : "s"}`),
+      h("caption", {}, plural(page.total, "collection")),
       h(
         "thead",
         {},
@@ -76,7 +76,7 @@ function row(collection, changed) {
     { href: `#/collections/${encodeURIComponent(collection.id)}` },
     collection.name,
   );
-  const nameCell = h("td", {}, name);
+  const nameCell = h("td", { "data-label": "Name" }, name);
   const rename = h(
     "button",
     {
@@ -94,7 +94,7 @@ function row(collection, changed) {
       class: "danger",
       "aria-label": `Delete ${collection.name}`,
       onclick: async () => {
-        const documents = `${collection.document_count} document${collection.document_count === 1 ? "" : "s"}`;
+        const documents = plural(collection.document_count, "document");
         if (!(await confirmDeletion(`Delete the collection ${collection.name} and its ${documents}? This cannot be undone.`))) {
           return;
         }
@@ -108,10 +108,10 @@ function row(collection, changed) {
     "tr",
     { dataset: { collection: collection.id } },
     nameCell,
-    h("td", {}, h("code", {}, collection.id)),
-    h("td", { class: "number" }, collection.document_count),
-    h("td", { class: "number" }, collection.chunk_count),
-    h("td", {}, formatTime(collection.created_at)),
+    h("td", { "data-label": "Id" }, h("code", {}, collection.id)),
+    h("td", { class: "number", "data-label": "Documents" }, collection.document_count),
+    h("td", { class: "number", "data-label": "Chunks" }, collection.chunk_count),
+    h("td", { "data-label": "Created" }, formatTime(collection.created_at)),
     h("td", { class: "actions" }, rename, remove),
   );
 }

@@ -3,15 +3,15 @@
 
 import { getJson, path, postForm, sendJson, streamEvents } from "../api.js";
 import { confirmDeletion } from "../dialogs.js";
-import { chunkLink, formatBytes, formatTime, h, onSubmit, replace, statusLine } from "../dom.js";
+import { chunkLink, formatBytes, formatTime, h, onSubmit, plural, replace, statusLine } from "../dom.js";
 
 const PAGE_SIZE = 50;
 
 export async function render(view, [collectionId]) {
   const collection = await getJson(path.collection(collectionId));
   const table = h("div", { class: "table-wrap" });
-  const state = { collectionId, offset: 0, table };
   const uploads = h("ul", { class: "uploads", "aria-label": "Uploads" });
+  const state = { collectionId, offset: 0, table, uploads };
   const encoded = encodeURIComponent(collectionId);
   view.append(
     h("p", { class: "breadcrumbs" }, h("a", { href: "#/" }, "Collections"), " / ", collection.name),
@@ -22,7 +22,7 @@ export async function render(view, [collectionId]) {
       h("a", { href: `#/search?collection=${encoded}` }, "Search this collection"),
       h("a", { href: `#/chat?collection=${encoded}` }, "Chat with it"),
     ),
-    uploadPanel(state, uploads),
+    uploadPanel(state),
     uploads,
     h("h2", {}, "Documents"),
     table,
@@ -30,7 +30,7 @@ export async function render(view, [collectionId]) {
   await refresh(state);
 }
 
-function uploadPanel(state, uploads) {
+function uploadPanel(state) {
   const input = h("input", { id: "upload-files", type: "file", multiple: true, class: "visually-hidden" });
   const metadata = h("textarea", {
     id: "upload-metadata",
@@ -39,7 +39,7 @@ function uploadPanel(state, uploads) {
     "aria-describedby": "upload-metadata-hint",
   });
   const start = (files) => {
-    for (const file of files) upload(state, uploads, file, metadata.value.trim());
+    for (const file of files) upload(state, file, metadata.value.trim());
   };
   input.addEventListener("change", () => {
     start([...input.files]);
@@ -93,8 +93,8 @@ function progressItem(uploads, filename) {
   };
 }
 
-async function upload(state, uploads, file, metadata) {
-  const item = progressItem(uploads, file.name);
+async function upload(state, file, metadata) {
+  const item = progressItem(state.uploads, file.name);
   const form = new FormData();
   form.append("file", file);
   if (metadata) form.append("metadata", metadata);
@@ -113,7 +113,7 @@ async function follow(jobId, item) {
   item.show("queued", "queued", 0);
   await streamEvents(path.jobEvents(jobId), {}, (event, job) => {
     if (event === "succeeded") {
-      item.show("completed", `completed: ${job.chunks_stored} chunks`, 1);
+      item.show("completed", `completed: ${plural(job.chunks_stored, "chunk")}`, 1);
     } else if (event === "failed") {
       item.show("failed", `failed: ${job.error}`, 0);
     } else if (event === "progress") {
@@ -146,7 +146,7 @@ async function refresh(state) {
     h(
       "table",
       {},
-      h("caption", {}, `${page.total} document${page.total === 1 ? "" : "s"}`),
+      h("caption", {}, plural(page.total, "document")),
       h(
         "thead",
         {},
@@ -158,7 +158,7 @@ async function refresh(state) {
           ),
         ),
       ),
-      h("tbody", {}, page.data.map((document) => row(state.collectionId, document, changed))),
+      h("tbody", {}, page.data.map((document) => row(state, document, changed))),
     ),
     pager(state, page),
   );
@@ -179,8 +179,9 @@ function pager(state, page) {
   );
 }
 
-function row(collectionId, document, changed) {
-  const metadataCell = h("td", {}, metadataView(document.metadata));
+function row(state, document, changed) {
+  const { collectionId } = state;
+  const metadataCell = h("td", { "data-label": "Metadata" }, metadataView(document.metadata));
   const name = document.filename;
   const actions = [
     h(
@@ -203,7 +204,10 @@ function row(collectionId, document, changed) {
           class: "secondary",
           "aria-label": `Retry ${name}`,
           onclick: async () => {
-            await sendJson("POST", path.retry(collectionId, document.id));
+            const job = await sendJson("POST", path.retry(collectionId, document.id));
+            const item = progressItem(state.uploads, `${name} (retry)`);
+            await changed();
+            await follow(job.id, item);
             await changed();
           },
         },
@@ -230,17 +234,17 @@ function row(collectionId, document, changed) {
   return h(
     "tr",
     { dataset: { document: document.id } },
-    h("td", {}, h("a", { href: chunkLink(collectionId, document.id) }, name)),
+    h("td", { "data-label": "File" }, h("a", { href: chunkLink(collectionId, document.id) }, name)),
     h(
       "td",
-      {},
+      { "data-label": "Status" },
       h("span", { class: `badge ${document.status}` }, document.status),
       document.error ? h("p", { class: "error" }, document.error) : null,
     ),
-    h("td", { class: "number" }, formatBytes(document.size_bytes)),
-    h("td", { class: "number" }, document.chunk_count),
+    h("td", { class: "number", "data-label": "Size" }, formatBytes(document.size_bytes)),
+    h("td", { class: "number", "data-label": "Chunks" }, document.chunk_count),
     metadataCell,
-    h("td", {}, formatTime(document.created_at)),
+    h("td", { "data-label": "Added" }, formatTime(document.created_at)),
     h("td", { class: "actions" }, actions),
   );
 }

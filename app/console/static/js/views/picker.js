@@ -1,7 +1,7 @@
 // A labelled select of the collections, for the views that work on one.
 
 import { getJson, path } from "../api.js";
-import { h } from "../dom.js";
+import { h, plural } from "../dom.js";
 
 export async function collectionPicker(id, selected, allowNone) {
   const page = await getJson(`${path.collections}?limit=1000`);
@@ -13,7 +13,7 @@ export async function collectionPicker(id, selected, allowNone) {
       h(
         "option",
         { value: collection.id, selected: collection.id === selected },
-        `${collection.name} (${collection.chunk_count} chunks)`,
+        `${collection.name} (${plural(collection.chunk_count, "chunk")})`,
       ),
     ),
   );

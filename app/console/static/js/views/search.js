@@ -3,7 +3,7 @@
 // chunk in its document.
 
 import { path, sendJson, withProviderKey } from "../api.js";
-import { chunkLink, formatScore, h, highlighted, onSubmit, replace, statusLine } from "../dom.js";
+import { chunkLink, formatScore, h, highlighted, onSubmit, plural, replace, statusLine } from "../dom.js";
 import { collectionPicker } from "./picker.js";
 
 const OPERATORS = ["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"];
@@ -25,12 +25,12 @@ export async function render(view, _params, query) {
     h(
       "fieldset",
       {},
-      picker.field,
       h("label", { for: "search-query" }, "Question"),
       h("input", { id: "search-query", name: "query", required: true, maxlength: 4000, type: "search" }),
       h(
         "div",
         { class: "row" },
+        picker.field,
         h(
           "div",
           {},
@@ -88,7 +88,7 @@ export async function render(view, _params, query) {
     if (form.elements.min_score.value !== "") body.min_score = Number(form.elements.min_score.value);
     const collectionId = picker.select.value;
     const answer = await sendJson("POST", path.search(collectionId), withProviderKey(body));
-    status.textContent = `${answer.results.length} result${answer.results.length === 1 ? "" : "s"} (${answer.mode}).`;
+    status.textContent = `${plural(answer.results.length, "result")} (${answer.mode}).`;
     replace(results, answer.results.map((result) => resultItem(collectionId, result, text)));
   });
   view.append(h("h1", {}, "Search"), form, results);
@@ -100,7 +100,7 @@ function condition() {
   const n = ++conditionCount;
   const item = h(
     "div",
-    { class: "condition row" },
+    { class: "condition row", role: "group", "aria-label": `Condition ${n}` },
     h("div", {}, h("label", { for: `filter-key-${n}` }, "Key"), h("input", { id: `filter-key-${n}`, class: "filter-key", required: true })),
     h(
       "div",
