@@ -4,7 +4,7 @@ the server's health, at desktop and phone widths."""
 import httpx
 from playwright.async_api import Browser, expect
 
-from tests.support.browser import PHONE, OfflinePage, offline_page, screenshot
+from tests.support.browser import PHONE, OfflinePage, offline_page
 
 
 async def test_a_collection_is_created_renamed_and_deleted_after_confirming(
@@ -59,7 +59,6 @@ async def test_the_list_fits_a_phone_and_is_reached_by_keyboard(
         await ui.goto(f"{api.base_url}/")
         await expect(ui.get_by_role("link", name="Research notes")).to_be_visible()
         width = await ui.evaluate("document.documentElement.scrollWidth")
-        await screenshot(ui, "collections-phone")
 
         await ui.get_by_label("Name", exact=True).focus()
         await ui.keyboard.type("Typed")
