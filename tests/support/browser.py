@@ -4,6 +4,8 @@ The network is cut off except for loopback, so a page that reached for a CDN (or
 anything else outside this machine) would fail its test: the console must work offline.
 """
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +30,15 @@ INSTALL_HINT = (
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# RAGSTORE_SCREENSHOTS=1 refreshes the README's pictures; otherwise they go to a temporary
+# folder, so that a test run leaves the checkout as it found it (the pictures show
+# times and ids, which change every run).
+SCREENSHOTS = (
+    README_SCREENSHOTS
+    if os.environ.get("RAGSTORE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "ragstore-screenshots"
+)
 
 
 @asynccontextmanager
@@ -84,7 +94,7 @@ async def offline_page(
 
 
 async def screenshot(page: Page, name: str) -> Path:
-    """Saves the page for the README (docs/screenshots/NAME.png)."""
+    """Saves the page as NAME.png in SCREENSHOTS."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     target = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(target), full_page=False)
