@@ -30,7 +30,7 @@ onKeyNeeded((detail) => {
 const view = document.getElementById("view");
 let shown = 0;
 
-async function show() {
+async function show(navigation) {
   const [route, query = ""] = location.hash.replace(/^#/, "").split("?");
   const match = ROUTES.map(([pattern, module, nav]) => [route.match(pattern), module, nav]).find(
     ([found]) => found,
@@ -53,6 +53,9 @@ async function show() {
   replace(view, content);
   try {
     await module.render(content, params, new URLSearchParams(query));
+    // After a link, keyboard and screen-reader users start at the new view (unless the
+    // view focused something itself, as the chunk inspector does for a citation).
+    if (navigation && showing === shown && !content.contains(document.activeElement)) view.focus();
   } catch (error) {
     if (showing === shown) showNotice(error);
   }
@@ -84,10 +87,10 @@ async function showHealth() {
 
 document.getElementById("keys-button").addEventListener("click", async () => {
   await askForKeys();
-  show();
+  show(false);
 });
 // A button's failed request (a delete, a retry) has no form to show it in.
 window.addEventListener("unhandledrejection", (event) => showNotice(event.reason));
-window.addEventListener("hashchange", show);
+window.addEventListener("hashchange", () => show(true));
 showHealth();
-show();
+show(false);

@@ -7,12 +7,12 @@ import { formatBytes, h, plural } from "../dom.js";
 const PAGE_SIZE = 200;
 
 export async function render(view, [collectionId, documentId], query) {
-  const [collection, document] = await Promise.all([
+  const [collection, stored] = await Promise.all([
     getJson(path.collection(collectionId)),
     getJson(path.document(collectionId, documentId)),
   ]);
   const wanted = query.has("chunk") ? Number(query.get("chunk")) : null;
-  const list = h("ol", { class: "chunks", "aria-label": `Chunks of ${document.filename}` });
+  const list = h("ol", { class: "chunks", "aria-label": `Chunks of ${stored.filename}` });
   const more = h("button", { type: "button", class: "secondary" }, "Load more chunks");
   const counter = h("p", { class: "hint", role: "status" });
   view.append(
@@ -23,15 +23,15 @@ export async function render(view, [collectionId, documentId], query) {
       " / ",
       h("a", { href: `#/collections/${encodeURIComponent(collectionId)}` }, collection.name),
       " / ",
-      document.filename,
+      stored.filename,
     ),
-    h("h1", {}, document.filename),
+    h("h1", {}, stored.filename),
     h(
       "p",
       {},
-      h("span", { class: `badge ${document.status}` }, document.status),
-      ` ${formatBytes(document.size_bytes)} · ${plural(document.chunk_count, "chunk")}`,
-      document.chunk_size ? ` of ${document.chunk_size} characters (overlap ${document.chunk_overlap})` : "",
+      h("span", { class: `badge ${stored.status}` }, stored.status),
+      ` ${formatBytes(stored.size_bytes)} · ${plural(stored.chunk_count, "chunk")}`,
+      stored.chunk_size ? ` of ${stored.chunk_size} characters (overlap ${stored.chunk_overlap})` : "",
     ),
     counter,
     list,

@@ -99,9 +99,9 @@ async function upload(state, file, metadata) {
   form.append("file", file);
   if (metadata) form.append("metadata", metadata);
   try {
-    const document = await postForm(`${path.documents(state.collectionId)}?wait=false`, form);
-    if (document.job_id) await follow(document.job_id, item);
-    else item.show(document.status, `${document.status}: already processed`, 1);
+    const stored = await postForm(`${path.documents(state.collectionId)}?wait=false`, form);
+    if (stored.job_id) await follow(stored.job_id, item);
+    else item.show(stored.status, `${stored.status}: already processed`, 1);
   } catch (error) {
     item.show("refused", `refused: ${error.message}`, 0);
   }
@@ -158,7 +158,7 @@ async function refresh(state) {
           ),
         ),
       ),
-      h("tbody", {}, page.data.map((document) => row(state, document, changed))),
+      h("tbody", {}, page.data.map((stored) => row(state, stored, changed))),
     ),
     pager(state, page),
   );
@@ -179,10 +179,10 @@ function pager(state, page) {
   );
 }
 
-function row(state, document, changed) {
+function row(state, stored, changed) {
   const { collectionId } = state;
-  const metadataCell = h("td", { "data-label": "Metadata" }, metadataView(document.metadata));
-  const name = document.filename;
+  const metadataCell = h("td", { "data-label": "Metadata" }, metadataView(stored.metadata));
+  const name = stored.filename;
   const actions = [
     h(
       "button",
@@ -190,12 +190,12 @@ function row(state, document, changed) {
         type: "button",
         class: "secondary",
         "aria-label": `Edit the metadata of ${name}`,
-        onclick: () => replace(metadataCell, metadataForm(collectionId, document, changed)),
+        onclick: () => replace(metadataCell, metadataForm(collectionId, stored, changed)),
       },
       "Edit metadata",
     ),
   ];
-  if (document.status === "failed" && document.retryable !== false) {
+  if (stored.status === "failed" && stored.retryable !== false) {
     actions.push(
       h(
         "button",
@@ -204,7 +204,7 @@ function row(state, document, changed) {
           class: "secondary",
           "aria-label": `Retry ${name}`,
           onclick: async () => {
-            const job = await sendJson("POST", path.retry(collectionId, document.id));
+            const job = await sendJson("POST", path.retry(collectionId, stored.id));
             const item = progressItem(state.uploads, `${name} (retry)`);
             await changed();
             await follow(job.id, item);
@@ -224,7 +224,7 @@ function row(state, document, changed) {
         "aria-label": `Delete ${name}`,
         onclick: async () => {
           if (!(await confirmDeletion(`Delete ${name}, its chunks and vectors? This cannot be undone.`))) return;
-          await sendJson("DELETE", path.document(collectionId, document.id));
+          await sendJson("DELETE", path.document(collectionId, stored.id));
           await changed();
         },
       },
@@ -233,18 +233,18 @@ function row(state, document, changed) {
   );
   return h(
     "tr",
-    { dataset: { document: document.id } },
-    h("td", { "data-label": "File" }, h("a", { href: chunkLink(collectionId, document.id) }, name)),
+    { dataset: { document: stored.id } },
+    h("td", { "data-label": "File" }, h("a", { href: chunkLink(collectionId, stored.id) }, name)),
     h(
       "td",
       { "data-label": "Status" },
-      h("span", { class: `badge ${document.status}` }, document.status),
-      document.error ? h("p", { class: "error" }, document.error) : null,
+      h("span", { class: `badge ${stored.status}` }, stored.status),
+      stored.error ? h("p", { class: "error" }, stored.error) : null,
     ),
-    h("td", { class: "number", "data-label": "Size" }, formatBytes(document.size_bytes)),
-    h("td", { class: "number", "data-label": "Chunks" }, document.chunk_count),
+    h("td", { class: "number", "data-label": "Size" }, formatBytes(stored.size_bytes)),
+    h("td", { class: "number", "data-label": "Chunks" }, stored.chunk_count),
     metadataCell,
-    h("td", { "data-label": "Added" }, formatTime(document.created_at)),
+    h("td", { "data-label": "Added" }, formatTime(stored.created_at)),
     h("td", { class: "actions" }, actions),
   );
 }
@@ -253,8 +253,8 @@ function metadataView(metadata) {
   return Object.keys(metadata).length ? h("code", { class: "metadata" }, JSON.stringify(metadata)) : "—";
 }
 
-function metadataForm(collectionId, document, changed) {
-  const inputId = `metadata-${document.id}`;
+function metadataForm(collectionId, stored, changed) {
+  const inputId = `metadata-${stored.id}`;
   const status = statusLine(`${inputId}-status`);
   const form = h(
     "form",
@@ -262,8 +262,8 @@ function metadataForm(collectionId, document, changed) {
     h(
       "fieldset",
       {},
-      h("label", { for: inputId }, `Metadata of ${document.filename} (JSON object)`),
-      h("textarea", { id: inputId, name: "metadata", rows: 4 }, JSON.stringify(document.metadata, null, 2)),
+      h("label", { for: inputId }, `Metadata of ${stored.filename} (JSON object)`),
+      h("textarea", { id: inputId, name: "metadata", rows: 4 }, JSON.stringify(stored.metadata, null, 2)),
       h(
         "div",
         { class: "actions" },
@@ -280,7 +280,7 @@ function metadataForm(collectionId, document, changed) {
     } catch (error) {
       throw new Error(`not JSON: ${error.message}`);
     }
-    await sendJson("PATCH", path.document(collectionId, document.id), { metadata });
+    await sendJson("PATCH", path.document(collectionId, stored.id), { metadata });
     await changed();
   });
   return form;
