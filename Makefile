@@ -40,7 +40,9 @@ bench:
 	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BENCH_BIN)/python -m bench.ingest_vs_original
+	$(BENCH_BIN)/python -m bench.ingest_one_file
 	$(BENCH_BIN)/python -m bench.write_path
+	$(BENCH_BIN)/python -m bench.write_costs
 	$(BENCH_BIN)/python -m bench.cache
 	$(BENCH_BIN)/python -m bench.chat_overhead
 	$(BENCH_BIN)/python -m bench.retrieval_quality

@@ -27,12 +27,18 @@ class Upstream:
 
 @contextmanager
 def fake_upstream(
-    latency: float, failure_rate: float = 0.0, flaky: tuple[str, float] | None = None
+    latency: float,
+    failure_rate: float = 0.0,
+    flaky: tuple[str, float] | None = None,
+    dense: bool = False,
 ) -> Iterator[Upstream]:
     """The server answering after `latency` seconds, failing `failure_rate` of its calls
-    (and `flaky`'s rate of the calls whose input contains its marker)."""
+    (and `flaky`'s rate of the calls whose input contains its marker), with dense vectors
+    (sums of random word vectors) when `dense`, hashed words' slots otherwise."""
     command = [sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)]
     command += ["--failure-rate", str(failure_rate)]
+    if dense:
+        command.append("--dense")
     if flaky is not None:
         command += ["--flaky-marker", flaky[0], "--flaky-rate", str(flaky[1])]
     process = subprocess.Popen(

@@ -29,8 +29,10 @@ DEFAULT_EMBEDDING_MODEL: dict[str, str] = {
     "local": "all-MiniLM-L6-v2",
     "openai": "text-embedding-3-small",
 }
-# pgvector's HNSW index on the `vector` type holds at most 2,000 dimensions.
-MAX_INDEXED_DIMENSIONS = 2000
+# pgvector's HNSW index holds at most 2,000 dimensions of `vector` and 4,000 of
+# `halfvec`: past 2,000 ragstore indexes a half-precision copy (app/db/types.py).
+MAX_VECTOR_INDEX_DIMENSIONS = 2000
+MAX_INDEXED_DIMENSIONS = 4000
 # About 8k tokens, the most an OpenAI embedding model reads of one input.
 MAX_CHUNK_SIZE = 24_000
 
@@ -301,8 +303,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{self.embedding_model} gives {self.embedding_dimensions} dimensions but "
                 f"pgvector indexes at most {MAX_INDEXED_DIMENSIONS}: set "
-                "RAGSTORE_EMBEDDING_DIMENSIONS to 2000 or fewer (OpenAI text-embedding-3 "
-                "models shorten their vectors on request)"
+                f"RAGSTORE_EMBEDDING_DIMENSIONS to {MAX_INDEXED_DIMENSIONS} or fewer (OpenAI "
+                "text-embedding-3 models shorten their vectors on request)"
             )
         return self
 

@@ -3,9 +3,12 @@
 import math
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC, Vector
+from sqlalchemy import cast
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ColumnElement
 
+from app.core.config import MAX_VECTOR_INDEX_DIMENSIONS
 from app.core.errors import UnprocessableContent
 
 
@@ -25,6 +28,34 @@ class PgVector(Vector):
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> None:
         return None
+
+
+def indexes_half_precision(dimensions: int) -> bool:
+    """Whether the HNSW index holds a half-precision copy of the vectors: pgvector indexes
+    `vector` up to 2,000 dimensions, `halfvec` up to 4,000 (text-embedding-3-large's 3,072)."""
+    return dimensions > MAX_VECTOR_INDEX_DIMENSIONS
+
+
+def hnsw_index_sql(
+    dimensions: int, name: str = "ix_chunks_embedding_hnsw", options: str = ""
+) -> str:
+    """The CREATE INDEX of the chunks' HNSW index for this dimension (`options`: its WITH)."""
+    column = (
+        f"(embedding::halfvec({dimensions})) halfvec_cosine_ops"
+        if indexes_half_precision(dimensions)
+        else "embedding vector_cosine_ops"
+    )
+    return f"CREATE INDEX {name} ON chunks USING hnsw ({column}){options}"
+
+
+def indexed_cosine_distance(column: Any, vector: Any, dimensions: int) -> ColumnElement[float]:
+    """The cosine distance the HNSW index orders by: the column's own, or that of the
+    half-precision copies, the index's expression, past 2,000 dimensions."""
+    if not indexes_half_precision(dimensions):
+        return column.cosine_distance(vector)  # type: ignore[no-any-return]
+    half = HALFVEC(dimensions)
+    full_vector = cast(vector, PgVector(dimensions))
+    return cast(column, half).cosine_distance(cast(full_vector, half))  # type: ignore[no-any-return]
 
 
 def jsonb_refusal(value: object) -> str | None:

@@ -50,6 +50,11 @@ class SearchPlan:
     bm25_exact: bool = False
 
     @property
+    def dimensions(self) -> int:
+        """The query vector's dimension (the database's): it decides the index's expression."""
+        return 0 if self.vector is None else int(self.vector.shape[0])
+
+    @property
     def uses_operators(self) -> bool:
         return self.text is not None and OPERATORS.search(self.text) is not None
 

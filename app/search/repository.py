@@ -16,26 +16,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.db.models import Chunk, Document
+from app.db.types import indexed_cosine_distance
 from app.search import bm25
 from app.search.plan import RESULT_COLUMNS, AnySelect, SearchPlan, SearchRows, scoped
 
 __all__ = ["SearchPlan", "SearchRepository"]
 
 
-def _distance(vector: Any, exact: bool) -> ColumnElement[float]:
-    distance: ColumnElement[float] = Chunk.embedding.cosine_distance(vector)
-    # `+ 0` hides the expression from the HNSW index, forcing an exact scan.
-    return distance + 0 if exact else distance
+def _distance(vector: Any, exact: bool, dimensions: int) -> ColumnElement[float]:
+    if exact:
+        # Full precision, and `+ 0` hides the expression from the HNSW index, forcing an
+        # exact scan.
+        full: ColumnElement[float] = Chunk.embedding.cosine_distance(vector)
+        return full + 0
+    return indexed_cosine_distance(Chunk.embedding, vector, dimensions)
 
 
 def _vector_statement(
     collection_id: str | BindParameter[str],
     k: int | BindParameter[int],
     distance: ColumnElement[float],
+    vector: Any,
     condition: ColumnElement[bool] | None = None,
 ) -> AnySelect:
+    # Scores in full precision, also where the index orders by half-precision copies.
+    similarity = 1 - Chunk.embedding.cosine_distance(vector)
     nearest = (
-        scoped(select(*RESULT_COLUMNS, distance.label("distance")), collection_id, condition)
+        scoped(
+            select(*RESULT_COLUMNS, distance.label("distance"), similarity.label("similarity")),
+            collection_id,
+            condition,
+        )
         .order_by(distance)
         .limit(k)
         .cte("nearest")
@@ -43,23 +54,25 @@ def _vector_statement(
     )
     return select(
         *(nearest.c[name] for name in ("id", "document_id", "filename", "text", "metadata")),
-        (1 - nearest.c.distance).label("score"),
-        (1 - nearest.c.distance).label("similarity"),
+        nearest.c.similarity.label("score"),
+        nearest.c.similarity,
         cast(literal(None), Float).label("keyword_rank"),
-    ).order_by(nearest.c.distance, nearest.c.id)
+    ).order_by(nearest.c.similarity.desc(), nearest.c.id)
 
 
 @cache
-def _plain_vector_statement() -> AnySelect:
+def _plain_vector_statement(dimensions: int) -> AnySelect:
     """The unfiltered index search, built once with its values as bind parameters.
 
     Building the statement took about 1.2 ms of SQLAlchemy work per search
     (benchmark 4); only filtered and exact searches still pay it.
     """
+    query_vector: BindParameter[Any] = bindparam("query_vector")
     return _vector_statement(
         bindparam("collection_id"),
         bindparam("k"),
-        _distance(bindparam("query_vector"), exact=False),
+        _distance(query_vector, exact=False, dimensions=dimensions),
+        query_vector,
     )
 
 
@@ -83,9 +96,11 @@ class SearchRepository:
                 "k": query.k,
                 "query_vector": query.vector,
             }
-            return await self._rows(_plain_vector_statement(), parameters)
-        distance = _distance(query.vector, query.exact)
-        statement = _vector_statement(query.collection_id, query.k, distance, query.condition)
+            return await self._rows(_plain_vector_statement(query.dimensions), parameters)
+        distance = _distance(query.vector, query.exact, query.dimensions)
+        statement = _vector_statement(
+            query.collection_id, query.k, distance, query.vector, query.condition
+        )
         return await self._rows(statement)
 
     async def keyword(self, query: SearchPlan) -> SearchRows:
@@ -106,10 +121,10 @@ class SearchRepository:
         exhaustive = query.exact or query.bm25_exact
         plain = query.condition is None and query.keyword_condition is None and not query.exact
         statement = (
-            _plain_hybrid_statement(exhaustive)
+            _plain_hybrid_statement(exhaustive, query.dimensions)
             if plain
             else _hybrid_statement(
-                query.condition, query.keyword_condition, query.exact, exhaustive
+                query.condition, query.keyword_condition, query.exact, exhaustive, query.dimensions
             )
         )
         parameters = {
@@ -150,9 +165,10 @@ def _hybrid_statement(
     keyword_condition: ColumnElement[bool] | None,
     exact: bool,
     exhaustive: bool,
+    dimensions: int,
 ) -> AnySelect:
     query_vector: BindParameter[Any] = bindparam("query_vector")
-    distance = _distance(query_vector, exact)
+    distance = _distance(query_vector, exact, dimensions)
     nearest = (
         scoped(select(Chunk.id, distance.label("distance")), bindparam("collection_id"), condition)
         .order_by(distance)
@@ -205,6 +221,6 @@ def _hybrid_statement(
 
 
 @cache
-def _plain_hybrid_statement(exhaustive: bool) -> AnySelect:
+def _plain_hybrid_statement(exhaustive: bool, dimensions: int) -> AnySelect:
     """The unfiltered hybrid search, built once (as _plain_keyword_statement)."""
-    return _hybrid_statement(None, None, exact=False, exhaustive=exhaustive)
+    return _hybrid_statement(None, None, exact=False, exhaustive=exhaustive, dimensions=dimensions)

@@ -18,6 +18,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
 
 from app.core.config import Settings
+from app.db.types import hnsw_index_sql
 
 revision: str = "0001_initial_schema"
 down_revision: str | None = None
@@ -194,13 +195,9 @@ def upgrade() -> None:
         comment="A piece of a document's text with its embedding.",
     )
     op.create_index("ix_chunks_collection_id", "chunks", ["collection_id"])
-    op.create_index(
-        "ix_chunks_embedding_hnsw",
-        "chunks",
-        ["embedding"],
-        postgresql_using="hnsw",
-        postgresql_ops={"embedding": "vector_cosine_ops"},
-    )
+    # Past 2,000 dimensions (allowed since issue 17) the index holds half-precision
+    # copies; up to 2,000 this is the index this revision always built.
+    op.execute(hnsw_index_sql(dimensions))
     op.create_index("ix_chunks_text_search", "chunks", ["text_search"], postgresql_using="gin")
 
     op.create_table(

@@ -37,6 +37,8 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
         ("chat_overhead", ["--requests", "3", "--latency", "0.001"]),
         ("search_scale", ["--sizes", "300,600", "--texts", "30", "--queries", "3"]),
         ("bm25_pruning", ["--size", "500", "--queries", "3"]),
+        ("ingest_one_file", ["--megabytes", "0.02", "--latency", "0.001"]),
+        ("write_costs", ["--megabytes", "0.02", "--repeat", "1"]),
         ("memory", ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "absent.pdf"]),
         ("soak", ["--seconds", "3", "--clients", "3"]),
     ],

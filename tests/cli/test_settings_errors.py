@@ -38,14 +38,14 @@ def test_settings_that_conflict_are_named_too() -> None:
     result = ragstore_with(
         "serve",
         RAGSTORE_EMBEDDING_PROVIDER="openai",
-        RAGSTORE_EMBEDDING_MODEL="text-embedding-3-large",
-        RAGSTORE_EMBEDDING_DIMENSIONS="3072",
+        RAGSTORE_EMBEDDING_MODEL="embedder-xl",
+        RAGSTORE_EMBEDDING_DIMENSIONS="4096",
     )
 
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
-    assert result.stderr.startswith("ragstore: invalid settings: text-embedding-3-large gives")
-    assert "pgvector indexes at most 2000" in result.stderr
+    assert result.stderr.startswith("ragstore: invalid settings: embedder-xl gives 4096")
+    assert "pgvector indexes at most 4000" in result.stderr
     assert "RAGSTORE_EMBEDDING_DIMENSIONS" in result.stderr
     assert "Traceback" not in result.stderr
 

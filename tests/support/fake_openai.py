@@ -6,7 +6,13 @@ base64, and error bodies `{"error": {...}}` with their status codes. Tests
 script failures and delays, and read back every request it received.
 
 Embeddings are deterministic bags of hashed words, so texts that share words
-are close: good enough to test retrieval without a model.
+are close: good enough to test retrieval without a model. Those vectors are
+sparse (a 100-word text sets about 100 of 1,536 dimensions), and HNSW graphs
+behave differently on sparse vectors than on a model's dense ones, so
+benchmarks ask for `dense_vectors` (`--dense`): each word is the sum of three
+fixed random Gaussian rows, a text the normalised sum of its distinct words. They are
+dense in every dimension and still text-dependent: texts that share words are
+close.
 
 With `fail_randomly` (or `--failure-rate` on the command line) a share of
 calls fails the ways real providers and proxies fail: 429 with Retry-After,
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -99,6 +106,8 @@ class FakeOpenAI:
     token_delay: float = 0.0
     response_delay: float = 0.0
     embedding_dimensions: int = 384
+    # Dense vectors (sums of fixed random word vectors) instead of hashed words' slots.
+    dense_vectors: bool = False
     # When set, a stream pauses after its first token until the event is set.
     hold_stream_after_first_token: threading.Event | None = None
     # When set, every request waits for the event before it is answered.
@@ -357,13 +366,18 @@ class FakeOpenAI:
             return _error(400, "'input' must have at most 2048 items")
         dimensions = int(body.get("dimensions") or self.embedding_dimensions)
         as_base64 = body.get("encoding_format") == "base64"
+        texts = [str(text) for text in inputs]
+        vectors = (
+            dense_embed_texts(texts, dimensions)
+            if self.dense_vectors
+            else np.asarray([embed_text(text, dimensions) for text in texts], np.float32)
+        )
         data = []
-        for index, text in enumerate(inputs):
-            vector = embed_text(str(text), dimensions)
+        for index, vector in enumerate(vectors):
             encoded: Any = (
-                base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+                base64.b64encode(vector.astype("<f4").tobytes()).decode()
                 if as_base64
-                else vector
+                else vector.tolist()
             )
             data.append({"object": "embedding", "index": index, "embedding": encoded})
         if drop_last:
@@ -428,6 +442,48 @@ def embed_text(text: str, dimensions: int) -> list[float]:
     if norm == 0:
         vector[0] = norm = 1.0
     return [value / norm for value in vector]
+
+
+# Rows of the dense vectors' random basis: a word is the sum of three of them.
+DENSE_BASIS_ROWS = 1024
+
+
+def dense_embed_texts(texts: Sequence[str], dimensions: int) -> npt.NDArray[np.float32]:
+    """Dense unit vectors, one row per text: the sum of its words, each three fixed
+    random Gaussian rows with signs (one matrix product for the whole batch)."""
+    text_of: list[int] = []
+    rows: list[int] = []
+    signs: list[float] = []
+    for index, text in enumerate(texts):
+        # Each distinct word once: repeated function words would otherwise pull every
+        # text toward the same direction (mean cosine 0.65 between unrelated paragraphs).
+        for word in set(re.findall(r"\w+", text.lower())):
+            word_rows, word_signs = _word_rows(word)
+            text_of += (index, index, index)
+            rows += word_rows
+            signs += word_signs
+    counts = np.zeros((len(texts), DENSE_BASIS_ROWS), np.float32)
+    np.add.at(counts, (text_of, rows), signs)
+    vectors: npt.NDArray[np.float32] = counts @ _dense_basis(dimensions)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    empty = norms[:, 0] == 0
+    vectors[empty, 0] = norms[empty, 0] = 1.0
+    return vectors / norms
+
+
+@functools.cache
+def _dense_basis(dimensions: int) -> npt.NDArray[np.float32]:
+    return np.random.default_rng(0).standard_normal((DENSE_BASIS_ROWS, dimensions), np.float32)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _word_rows(word: str) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    digest = hashlib.blake2b(word.encode(), digest_size=16).digest()
+    rows = [
+        int.from_bytes(digest[4 * i : 4 * i + 4], "little") % DENSE_BASIS_ROWS for i in range(3)
+    ]
+    signs = [1.0 if digest[12 + i] & 1 else -1.0 for i in range(3)]
+    return (rows[0], rows[1], rows[2]), (signs[0], signs[1], signs[2])
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -505,8 +561,15 @@ def main() -> None:
     parser.add_argument(
         "--hang-seconds", type=float, default=60.0, help="how long a timeout fault hangs"
     )
+    parser.add_argument(
+        "--dense", action="store_true", help="dense vectors (sums of random word vectors)"
+    )
     arguments = parser.parse_args()
-    server = FakeOpenAI(response_delay=arguments.latency, hang_seconds=arguments.hang_seconds)
+    server = FakeOpenAI(
+        response_delay=arguments.latency,
+        hang_seconds=arguments.hang_seconds,
+        dense_vectors=arguments.dense,
+    )
     server.fail_randomly(
         arguments.failure_rate, arguments.failure_kinds.split(","), seed=arguments.seed
     )

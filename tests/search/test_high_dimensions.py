@@ -1,0 +1,133 @@
+"""Vectors of 3,072 dimensions (OpenAI's text-embedding-3-large). pgvector's HNSW index
+holds at most 2,000 dimensions of `vector`, so past that the index holds half-precision
+copies (`halfvec`, up to 4,000): every search mode uses it and scores in full precision."""
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.core.config import Settings
+from app.db import migrate
+from app.db.embedded import EmbeddedPostgres
+from tests.support.db import create_database
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import serve_app
+from tests.support.settings import APP_SETTINGS, SERVER_KEY, base_settings
+from tests.support.uploads import upload
+
+LARGE = {"embedding_model": "text-embedding-3-large", "embedding_dimensions": 3072}
+PARAGRAPHS = [
+    "Supersonic inlets swallow their shock at the design Mach number.",
+    "Laminar boundary layers separate early under adverse pressure gradients.",
+    "Panel flutter of thin plates grows with dynamic pressure.",
+]
+
+
+@pytest.fixture
+def large_settings(postgres: EmbeddedPostgres, upstream: FakeOpenAI) -> Iterator[Settings]:
+    """A database migrated for 3,072-dimensional vectors, and the app's settings for it."""
+    name = create_database(postgres)
+    # With three rows, scanning and sorting them is cheaper than any index: with both
+    # discouraged, the planner uses the HNSW index wherever the statement's expression
+    # matches the index's, so its scan count shows that the searches' SQL does.
+    postgres.psql(
+        f"ALTER DATABASE {name} SET enable_seqscan = off;"
+        f"ALTER DATABASE {name} SET enable_sort = off;"
+    )
+    url = postgres.url(name)
+    settings = base_settings(
+        database_url=url,
+        openai_base_url=upstream.url,
+        openai_api_key=SERVER_KEY,
+        **{**APP_SETTINGS, **LARGE},
+    )
+    migrate.upgrade(settings, url)
+    yield settings
+    postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+
+
+async def _index_facts(url: str) -> tuple[str, int]:
+    """The HNSW index's definition, and how many scans it has served."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        definition = await connection.scalar(
+            text("SELECT pg_get_indexdef('ix_chunks_embedding_hnsw'::regclass)")
+        )
+        scans = await connection.scalar(
+            text(
+                "SELECT idx_scan FROM pg_stat_user_indexes "
+                "WHERE indexrelname = 'ix_chunks_embedding_hnsw'"
+            )
+        )
+    await engine.dispose()
+    return str(definition), int(scans or 0)
+
+
+async def _search(client: httpx.AsyncClient, body: dict[str, object]) -> list[dict[str, object]]:
+    answer = await client.post("/api/collections/wide/search", json=body)
+    assert answer.status_code == 200, answer.text
+    results: list[dict[str, object]] = answer.json()["results"]
+    return results
+
+
+async def test_vectors_past_2000_dimensions_are_indexed_as_halfvec_and_searched(
+    large_settings: Settings, upstream: FakeOpenAI
+) -> None:
+    assert large_settings.database_url
+    definition, _ = await _index_facts(large_settings.database_url)
+    assert "(embedding)::halfvec(3072)) halfvec_cosine_ops" in definition
+    async with serve_app(large_settings) as client:
+        health = (await client.get("/api/health")).json()
+        created = await client.post("/api/collections", json={"id": "wide", "name": "Wide"})
+        for number, paragraph in enumerate(PARAGRAPHS):
+            stored = await upload(
+                client,
+                paragraph,
+                f"note-{number}.txt",
+                route="/api/collections/wide/documents",
+                metadata=f'{{"number": {number}}}',
+            )
+            assert stored.status_code == 201, stored.text
+
+        question = PARAGRAPHS[1]
+        by_mode = {
+            mode: await _search(client, {"query": question, "mode": mode, "k": 3})
+            for mode in ("vector", "keyword", "hybrid")
+        }
+        filtered = await _search(
+            client,
+            {
+                "query": question,
+                "mode": "vector",
+                "k": 3,
+                "filters": {"type": "ne", "key": "number", "value": 1},
+            },
+        )
+
+    # Server processes report their statistics at most once a second.
+    for _ in range(50):
+        _, scans = await _index_facts(large_settings.database_url)
+        if scans >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert scans >= 2  # the vector search and hybrid's vector list went through it
+    assert health["embedding_dimensions"] == 3072
+    assert created.status_code == 201
+    assert all(
+        request.body.get("dimensions") == 3072
+        for request in upstream.requests
+        if request.path == "embeddings"
+    )
+    for mode, results in by_mode.items():
+        assert results[0]["text"] == question, mode
+    # The same text: full-precision cosine similarity 1, not a half-precision rounding.
+    assert by_mode["vector"][0]["score"] == pytest.approx(1.0, abs=1e-6)
+    assert [r["score"] for r in by_mode["vector"]] == sorted(
+        (r["score"] for r in by_mode["vector"]), reverse=True
+    )
+    assert len(filtered) == 2
+    assert question not in {result["text"] for result in filtered}
