@@ -167,13 +167,13 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             reason = (
                 f"the model provider sent an invalid response ({exc})"
                 if isinstance(exc, InvalidResponse)
-                else translate_upstream_error(exc).message
+                else translate_upstream_error(exc, client.api_key).message
             )
             raise EmbeddingFailed(
                 f"embedding failed after {self._settings.embedding_max_attempts} attempts: {reason}"
             ) from exc
         except openai.OpenAIError as exc:
-            raise translate_upstream_error(exc) from exc
+            raise translate_upstream_error(exc, client.api_key) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _request(self, client: openai.AsyncOpenAI, texts: list[str]) -> Vectors:

@@ -26,21 +26,18 @@ logger = logging.getLogger(__name__)
 _MAX_UPSTREAM_MESSAGE = 300
 
 
-def _upstream_message(exc: openai.APIStatusError) -> str:
+def _upstream_message(exc: openai.APIStatusError, sent_key: str) -> str:
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else None
     text = str(message or exc.message)[:_MAX_UPSTREAM_MESSAGE]
-    return redact(text, [request_api_key.get() or "", _key_sent(exc)])
+    return redact(text, [request_api_key.get() or "", sent_key])
 
 
-def _key_sent(exc: openai.APIStatusError) -> str:
-    """The key the refused call carried: the request's own or, without one, the server's."""
-    _scheme, _, key = exc.request.headers.get("authorization", "").partition(" ")
-    return key.strip()
-
-
-def translate_upstream_error(exc: openai.OpenAIError) -> AppError:
-    """The AppError a caller should see for an upstream failure."""
+def translate_upstream_error(exc: openai.OpenAIError, sent_key: str) -> AppError:
+    """The AppError a caller should see for an upstream failure; `sent_key` is the key the
+    failed call carried (the request's own or the server's), scrubbed from any message
+    shown. It is passed in because openai 3.x drops the Authorization header from the
+    request an exception keeps."""
     if isinstance(exc, openai.APITimeoutError):
         return GatewayTimeout("the model provider did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
@@ -55,7 +52,8 @@ def translate_upstream_error(exc: openai.OpenAIError) -> AppError:
         )
     if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
         return BadRequest(
-            f"the model provider refused the request ({exc.status_code}): {_upstream_message(exc)}"
+            f"the model provider refused the request ({exc.status_code}): "
+            f"{_upstream_message(exc, sent_key)}"
         )
     if isinstance(exc, openai.APIStatusError):
         return BadGateway(f"the model provider failed ({exc.status_code})")
@@ -63,10 +61,10 @@ def translate_upstream_error(exc: openai.OpenAIError) -> AppError:
 
 
 @asynccontextmanager
-async def upstream_errors() -> AsyncIterator[None]:
+async def upstream_errors(sent_key: str) -> AsyncIterator[None]:
     """Raise the translated AppError for any upstream failure inside the block."""
     try:
         yield
     except openai.OpenAIError as exc:
         logger.warning("upstream error: %s: %s", type(exc).__name__, exc)
-        raise translate_upstream_error(exc) from exc
+        raise translate_upstream_error(exc, sent_key) from exc

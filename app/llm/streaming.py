@@ -43,17 +43,19 @@ async def stream_chat(
     with a status code. A failure after that ends the stream with a
     StreamFailed part (and a log line).
     """
-    async with upstream_errors():
+    async with upstream_errors(client.api_key):
         stream = await client.chat.completions.create(
             model=model,
             messages=messages,
             stream=True,
             stream_options={"include_usage": True} if include_usage else openai.omit,
         )
-    return _parts(stream)
+    return _parts(stream, client.api_key)
 
 
-async def _parts(stream: openai.AsyncStream[ChatCompletionChunk]) -> AsyncIterator[StreamPart]:
+async def _parts(
+    stream: openai.AsyncStream[ChatCompletionChunk], sent_key: str
+) -> AsyncIterator[StreamPart]:
     try:
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -68,7 +70,7 @@ async def _parts(stream: openai.AsyncStream[ChatCompletionChunk]) -> AsyncIterat
         # The SDK decodes each event itself and lets a cut-off one through unwrapped.
         logger.warning("chat stream broke off: %s: %s", type(exc).__name__, exc)
         reason = (
-            translate_upstream_error(exc).message
+            translate_upstream_error(exc, sent_key).message
             if isinstance(exc, openai.OpenAIError)
             else "the model provider sent an invalid response"
         )
