@@ -13,7 +13,11 @@ The original app's floor is its embedding calls alone: sequential calls of 5
 chunks, each taking the latency, with nothing written anywhere.
 
     python -m bench.ingest_one_file [--megabytes 1] [--dimensions 1536,384]
-        [--latency 0.1]
+        [--latency 0.1] [--existing 100000] [--uploads 2]
+
+With `--existing N` the collection already holds N indexed chunks (the live
+path: an upload into a collection that is searched); with `--uploads K`, K
+copies of the file (numbered, so each is embedded) are uploaded at once.
 """
 
 import argparse
@@ -23,16 +27,24 @@ import math
 import tempfile
 from pathlib import Path
 
+import asyncpg
 import httpx
+import numpy as np
+from pgvector.asyncpg import register_vector
 
+from app.core.config import Settings
+from app.db.database import Database
 from bench.common import database, report, served, timer
 from bench.corpus import CRANFIELD, paragraphs
+from bench.search_scale import DOCUMENTS, blend, chunk_rows, grow, source_texts
+from bench.seed import seed_documents
 from bench.upstream import (
     UPSTREAM_EMBEDDINGS,
     embedding_calls,
     fake_upstream,
     upstream_environment,
 )
+from tests.support.fake_openai import dense_embed_texts
 
 COLLECTION = "bench"
 
@@ -56,11 +68,41 @@ def large_text(megabytes: float) -> str:
     return "\n\n".join(parts)
 
 
-async def upload_once(path: Path, dimensions: int, latency: float) -> list[object]:
+async def preload(settings: Settings, dimensions: int, existing: int) -> None:
+    """`existing` chunks in the collection before the upload, indexed (benchmark 4's
+    loader: Cranfield abstracts blended, with the upstream's dense vectors of the text)."""
+    texts, _ = source_texts(1400, 0)
+    base = dense_embed_texts(texts, dimensions)
+    vectors, sources, blended = blend(base, texts, existing, np.random.default_rng(3))
+    database = await Database.open(settings)
+    try:
+        documents = await seed_documents(
+            database, COLLECTION, [f"existing-{n}.txt" for n in range(DOCUMENTS)]
+        )
+        rows = chunk_rows(documents, 0, vectors, sources, blended, COLLECTION)
+        assert settings.database_url
+        connection = await asyncpg.connect(
+            settings.database_url.replace("postgresql+asyncpg", "postgresql")
+        )
+        await register_vector(connection)
+        try:
+            await grow(database, connection, rows)
+        finally:
+            await connection.close()
+    finally:
+        await database.close()
+
+
+async def upload_files(
+    paths: list[Path], dimensions: int, latency: float, existing: int
+) -> list[object]:
+    """The files uploaded at once into one collection; one row of the table."""
     with (
         fake_upstream(latency, dense=True) as upstream,
         database(**{**UPSTREAM_EMBEDDINGS, "embedding_dimensions": dimensions}) as (_, settings),
     ):
+        if existing:
+            await preload(settings, dimensions, existing)
         environment = upstream_environment(
             upstream.url, RAGSTORE_EMBEDDING_DIMENSIONS=str(dimensions)
         )
@@ -68,21 +110,30 @@ async def upload_once(path: Path, dimensions: int, latency: float) -> list[objec
             served(settings, **environment) as base_url,
             httpx.AsyncClient(base_url=base_url, timeout=600) as client,
         ):
-            created = await client.post(
-                "/api/collections", json={"id": COLLECTION, "name": COLLECTION}
-            )
-            created.raise_for_status()
-            with path.open("rb") as file, timer() as seconds:
+            if not existing:
+                created = await client.post(
+                    "/api/collections", json={"id": COLLECTION, "name": COLLECTION}
+                )
+                created.raise_for_status()
+
+            contents = {path.name: path.read_bytes() for path in paths}
+
+            async def upload(name: str) -> int:
                 answer = await client.post(
                     f"/api/collections/{COLLECTION}/documents",
-                    files={"file": (path.name, file, "text/plain")},
+                    files={"file": (name, contents[name], "text/plain")},
                 )
-            answer.raise_for_status()
-            chunks = int(answer.json()["chunk_count"])
+                answer.raise_for_status()
+                return int(answer.json()["chunk_count"])
+
+            with timer() as seconds:
+                chunks = sum(await asyncio.gather(*(upload(name) for name in contents)))
             calls = embedding_calls(upstream.url)
     floor = math.ceil(chunks / 5) * latency
     return [
         f"{dimensions:,}",
+        f"{existing:,}",
+        len(paths),
         chunks,
         calls,
         seconds[0],
@@ -92,17 +143,28 @@ async def upload_once(path: Path, dimensions: int, latency: float) -> list[objec
     ]
 
 
-async def run(megabytes: float, dimensions: list[int], latency: float) -> None:
+async def run(
+    megabytes: float, dimensions: list[int], latency: float, existing: int, uploads: int
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "abstracts.txt"
-        path.write_text(large_text(megabytes))
-        rows = [await upload_once(path, size, latency) for size in dimensions]
+        text = large_text(megabytes)
+        paths = []
+        for number in range(uploads):
+            path = Path(folder) / f"abstracts-{number}.txt"
+            # Distinct bytes, so the cache embeds each file: the same text, numbered.
+            path.write_text(f"Copy {number}.\n\n{text}")
+            paths.append(path)
+        rows = [await upload_files(paths, size, latency, existing) for size in dimensions]
     report(
-        "ingest_one_file",
-        f"One upload of a {megabytes:g} MB text over HTTP, {latency * 1000:.0f} ms per "
-        "embedding call, dense vectors",
+        "ingest_one_file"
+        + (f"_{existing}" if existing else "")
+        + (f"_x{uploads}" if uploads > 1 else ""),
+        f"{uploads} upload(s) of a {megabytes:g} MB text over HTTP at once, into a collection "
+        f"of {existing:,} chunks, {latency * 1000:.0f} ms per embedding call, dense vectors",
         [
             "dimensions",
+            "chunks before",
+            "uploads",
             "chunks",
             "embedding calls",
             "seconds",
@@ -114,6 +176,8 @@ async def run(megabytes: float, dimensions: list[int], latency: float) -> None:
         {
             "megabytes": megabytes,
             "latency_seconds": latency,
+            "existing_chunks": existing,
+            "uploads": uploads,
             "corpus": "cranfield" if CRANFIELD.is_dir() else "generated",
         },
     )
@@ -124,9 +188,15 @@ def main() -> None:
     parser.add_argument("--megabytes", type=float, default=1.0, help="size of the text file")
     parser.add_argument("--dimensions", default="1536,384", help="comma-separated")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per embedding call")
+    parser.add_argument(
+        "--existing", type=int, default=0, help="chunks in the collection before (indexed)"
+    )
+    parser.add_argument("--uploads", type=int, default=1, help="files uploaded at once")
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.dimensions.split(",")]
-    asyncio.run(run(arguments.megabytes, sizes, arguments.latency))
+    asyncio.run(
+        run(arguments.megabytes, sizes, arguments.latency, arguments.existing, arguments.uploads)
+    )
 
 
 if __name__ == "__main__":

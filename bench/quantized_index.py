@@ -18,7 +18,7 @@ table by binary COPY; each index is built after the load. Per index:
   scan (numpy, full vectors), and the SQL p50.
 
     python -m bench.quantized_index [--rows 100000] [--dimensions 1536]
-        [--candidates 40,100,200,400] [--inserts 5000]
+        [--candidates 40,100,200,400] [--inserts 5000] [--name quantized_index]
 """
 
 import argparse
@@ -139,7 +139,7 @@ async def measure_index(
     return rows
 
 
-async def run(rows: int, dimensions: int, candidates: list[int], inserts: int) -> None:
+async def run(rows: int, dimensions: int, candidates: list[int], inserts: int, name: str) -> None:
     with database() as (_, settings):
         vectors, questions = await model_vectors(settings, rows, inserts, dimensions)
         stored, extra = vectors[:rows], vectors[rows:]
@@ -156,7 +156,7 @@ async def run(rows: int, dimensions: int, candidates: list[int], inserts: int) -
             )
         await connection.close()
     report(
-        "quantized_index",
+        name,
         f"HNSW on full vectors vs on binary-quantized ones (exact re-rank), {rows:,} rows, "
         f"{dimensions:,}-d projected local-model vectors, 100 Cranfield questions",
         [
@@ -179,9 +179,12 @@ def main() -> None:
     parser.add_argument("--dimensions", type=int, default=1536)
     parser.add_argument("--candidates", default="40,100,200,400", help="re-ranked, comma-separated")
     parser.add_argument("--inserts", type=int, default=5000, help="rows written after the build")
+    parser.add_argument("--name", default="quantized_index", help="results file name")
     arguments = parser.parse_args()
     counts = [int(count) for count in arguments.candidates.split(",")]
-    asyncio.run(run(arguments.rows, arguments.dimensions, counts, arguments.inserts))
+    asyncio.run(
+        run(arguments.rows, arguments.dimensions, counts, arguments.inserts, arguments.name)
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import text as sql_text
 
 from app.db.database import Database
+from app.db.types import hnsw_index_column
 from app.runtime import Runtime
 from app.search.filters import ComparisonFilter, compile_filter
 from app.search.repository import SearchPlan, SearchRepository
@@ -175,14 +176,20 @@ async def grow(
 
 
 async def build_index(connection: asyncpg.Connection, index: tuple[int, int]) -> float:
-    """(Re)build the HNSW index with (m, ef_construction); returns the build seconds."""
+    """(Re)build the HNSW index, of the expression the migrations give this dimension, with
+    (m, ef_construction); returns the build seconds."""
     m, ef_construction = index
+    dimensions = await connection.fetchval(
+        "SELECT atttypmod FROM pg_attribute "
+        "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+    )
     await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
     await connection.execute("SET maintenance_work_mem = '2GB'")
     with timer() as build:
         await connection.execute(
             "CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw "
-            f"(embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"
+            f"({hnsw_index_column(dimensions)}) "
+            f"WITH (m = {m}, ef_construction = {ef_construction})"
         )
     return build[0]
 

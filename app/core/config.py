@@ -29,10 +29,13 @@ DEFAULT_EMBEDDING_MODEL: dict[str, str] = {
     "local": "all-MiniLM-L6-v2",
     "openai": "text-embedding-3-small",
 }
-# pgvector's HNSW index holds at most 2,000 dimensions of `vector` and 4,000 of
-# `halfvec`: past 2,000 ragstore indexes a half-precision copy (app/db/types.py).
-MAX_VECTOR_INDEX_DIMENSIONS = 2000
-MAX_INDEXED_DIMENSIONS = 4000
+# From this many dimensions the HNSW index holds binary-quantized vectors and searches
+# re-rank its candidates by the full ones (app/db/types.py; benchmarks 2b and 4c: 3.6x
+# cheaper to keep at 1,536-d, recall@10 0.982 vs 0.958). Below it, one bit per dimension
+# keeps too little (384-d: recall@10 0.886 vs 0.958, and only 1.7x cheaper to keep).
+QUANTIZED_INDEX_MIN_DIMENSIONS = 1024
+# pgvector's `vector` type holds at most 16,000 dimensions.
+MAX_INDEXED_DIMENSIONS = 16_000
 # About 8k tokens, the most an OpenAI embedding model reads of one input.
 MAX_CHUNK_SIZE = 24_000
 
@@ -193,6 +196,13 @@ class Settings(BaseSettings):
         "postings of each word.",
     )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    vector_rerank_candidates: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="With the binary-quantized index (1,024 dimensions or more): how many "
+        "of its best candidates a search re-ranks by their full vectors.",
+    )
     query_cache_size: int = Field(default=1024, ge=0)
     rag_top_k: int = Field(default=4, ge=1, le=50)
     rag_min_similarity: float = Field(
@@ -302,7 +312,7 @@ class Settings(BaseSettings):
         if self.embedding_dimensions > MAX_INDEXED_DIMENSIONS:
             raise ValueError(
                 f"{self.embedding_model} gives {self.embedding_dimensions} dimensions but "
-                f"pgvector indexes at most {MAX_INDEXED_DIMENSIONS}: set "
+                f"pgvector stores at most {MAX_INDEXED_DIMENSIONS}: set "
                 f"RAGSTORE_EMBEDDING_DIMENSIONS to {MAX_INDEXED_DIMENSIONS} or fewer (OpenAI "
                 "text-embedding-3 models shorten their vectors on request)"
             )

@@ -3,12 +3,12 @@
 import math
 from typing import Any
 
-from pgvector.sqlalchemy import HALFVEC, Vector
-from sqlalchemy import cast
+from pgvector.sqlalchemy import BIT, Vector
+from sqlalchemy import Float, cast, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ColumnElement
 
-from app.core.config import MAX_VECTOR_INDEX_DIMENSIONS
+from app.core.config import QUANTIZED_INDEX_MIN_DIMENSIONS
 from app.core.errors import UnprocessableContent
 
 
@@ -30,32 +30,29 @@ class PgVector(Vector):
         return None
 
 
-def indexes_half_precision(dimensions: int) -> bool:
-    """Whether the HNSW index holds a half-precision copy of the vectors: pgvector indexes
-    `vector` up to 2,000 dimensions, `halfvec` up to 4,000 (text-embedding-3-large's 3,072)."""
-    return dimensions > MAX_VECTOR_INDEX_DIMENSIONS
+def quantizes_vectors(dimensions: int) -> bool:
+    """Whether the HNSW index holds binary-quantized vectors (one bit per dimension), whose
+    candidates searches re-rank by the full vectors (see QUANTIZED_INDEX_MIN_DIMENSIONS)."""
+    return dimensions >= QUANTIZED_INDEX_MIN_DIMENSIONS
 
 
-def hnsw_index_sql(
-    dimensions: int, name: str = "ix_chunks_embedding_hnsw", options: str = ""
-) -> str:
-    """The CREATE INDEX of the chunks' HNSW index for this dimension (`options`: its WITH)."""
-    column = (
-        f"(embedding::halfvec({dimensions})) halfvec_cosine_ops"
-        if indexes_half_precision(dimensions)
-        else "embedding vector_cosine_ops"
-    )
-    return f"CREATE INDEX {name} ON chunks USING hnsw ({column}){options}"
+def hnsw_index_column(dimensions: int) -> str:
+    """The column and operator class of the chunks' HNSW index (as migration 0011 makes
+    it), for rebuilding it with other options."""
+    if quantizes_vectors(dimensions):
+        return f"(binary_quantize(embedding)::bit({dimensions})) bit_hamming_ops"
+    return "embedding vector_cosine_ops"
 
 
 def indexed_cosine_distance(column: Any, vector: Any, dimensions: int) -> ColumnElement[float]:
-    """The cosine distance the HNSW index orders by: the column's own, or that of the
-    half-precision copies, the index's expression, past 2,000 dimensions."""
-    if not indexes_half_precision(dimensions):
+    """The distance the HNSW index orders by: the full vectors' cosine distance, or from
+    1,024 dimensions the Hamming distance of their binary quantizations, written as the
+    index's expression so that PostgreSQL uses it."""
+    if not quantizes_vectors(dimensions):
         return column.cosine_distance(vector)  # type: ignore[no-any-return]
-    half = HALFVEC(dimensions)
-    full_vector = cast(vector, PgVector(dimensions))
-    return cast(column, half).cosine_distance(cast(full_vector, half))  # type: ignore[no-any-return]
+    quantized = cast(func.binary_quantize(column), BIT(dimensions))
+    question = func.binary_quantize(cast(vector, PgVector(dimensions)))
+    return quantized.op("<~>", return_type=Float)(question)
 
 
 def jsonb_refusal(value: object) -> str | None:

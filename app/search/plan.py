@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from app.db.models import Chunk, Document
+from app.db.types import quantizes_vectors
 
 AnySelect = Select[*tuple[Any, ...]]
 SearchRows = Sequence[Row[*tuple[Any, ...]]]
@@ -48,11 +49,20 @@ class SearchPlan:
     bm25_exact_postings: int = 25_000
     # Score every chunk that holds a query word, not only the best postings of each.
     bm25_exact: bool = False
+    # Candidates re-ranked by their full vectors when the index holds quantized ones.
+    vector_rerank_candidates: int = 200
 
     @property
     def dimensions(self) -> int:
         """The query vector's dimension (the database's): it decides the index's expression."""
         return 0 if self.vector is None else int(self.vector.shape[0])
+
+    def vector_shortlist(self, wanted: int) -> int:
+        """How many of the HNSW index's nearest rows to read for `wanted`: more than that
+        when the index holds binary-quantized vectors, to re-rank by the full ones."""
+        if self.exact or not quantizes_vectors(self.dimensions):
+            return wanted
+        return max(wanted, self.vector_rerank_candidates)
 
     @property
     def uses_operators(self) -> bool:

@@ -34,30 +34,43 @@ def _distance(vector: Any, exact: bool, dimensions: int) -> ColumnElement[float]
 
 def _vector_statement(
     collection_id: str | BindParameter[str],
-    k: int | BindParameter[int],
+    limits: tuple[int | BindParameter[int], int | BindParameter[int]],
     distance: ColumnElement[float],
     vector: Any,
     condition: ColumnElement[bool] | None = None,
 ) -> AnySelect:
-    # Scores in full precision, also where the index orders by half-precision copies.
+    """The `k` nearest chunks among the index's best `shortlist` (limits = (shortlist, k)),
+    re-ranked and scored by their full vectors' cosine similarity."""
+    shortlist, k = limits
     similarity = 1 - Chunk.embedding.cosine_distance(vector)
     nearest = (
         scoped(
-            select(*RESULT_COLUMNS, distance.label("distance"), similarity.label("similarity")),
+            select(Chunk.id, distance.label("distance"), similarity.label("similarity")),
             collection_id,
             condition,
         )
         .order_by(distance)
-        .limit(k)
+        .limit(shortlist)
         .cte("nearest")
         .prefix_with("MATERIALIZED")
     )
-    return select(
-        *(nearest.c[name] for name in ("id", "document_id", "filename", "text", "metadata")),
-        nearest.c.similarity.label("score"),
-        nearest.c.similarity,
-        cast(literal(None), Float).label("keyword_rank"),
-    ).order_by(nearest.c.similarity.desc(), nearest.c.id)
+    best = (
+        select(nearest.c.id, nearest.c.similarity)
+        .order_by(nearest.c.similarity.desc(), nearest.c.id)
+        .limit(k)
+        .cte("best")
+    )
+    return (
+        select(
+            *RESULT_COLUMNS,
+            best.c.similarity.label("score"),
+            best.c.similarity,
+            cast(literal(None), Float).label("keyword_rank"),
+        )
+        .join(best, best.c.id == Chunk.id)
+        .join(Document, Document.id == Chunk.document_id)
+        .order_by(best.c.similarity.desc(), Chunk.id)
+    )
 
 
 @cache
@@ -70,7 +83,7 @@ def _plain_vector_statement(dimensions: int) -> AnySelect:
     query_vector: BindParameter[Any] = bindparam("query_vector")
     return _vector_statement(
         bindparam("collection_id"),
-        bindparam("k"),
+        (bindparam("shortlist"), bindparam("k")),
         _distance(query_vector, exact=False, dimensions=dimensions),
         query_vector,
     )
@@ -93,13 +106,15 @@ class SearchRepository:
         if query.condition is None and not query.exact:
             parameters = {
                 "collection_id": query.collection_id,
+                "shortlist": query.vector_shortlist(query.k),
                 "k": query.k,
                 "query_vector": query.vector,
             }
             return await self._rows(_plain_vector_statement(query.dimensions), parameters)
         distance = _distance(query.vector, query.exact, query.dimensions)
+        limits = (query.vector_shortlist(query.k), query.k)
         statement = _vector_statement(
-            query.collection_id, query.k, distance, query.vector, query.condition
+            query.collection_id, limits, distance, query.vector, query.condition
         )
         return await self._rows(statement)
 
@@ -130,6 +145,7 @@ class SearchRepository:
         parameters = {
             **bm25.parameters(query, query.candidates),
             "query_vector": query.vector,
+            "shortlist": query.vector_shortlist(query.candidates),
             "candidates": query.candidates,
             "rrf_k": float(query.rrf_k),
             "keyword_weight": float(query.keyword_weight),
@@ -169,17 +185,30 @@ def _hybrid_statement(
 ) -> AnySelect:
     query_vector: BindParameter[Any] = bindparam("query_vector")
     distance = _distance(query_vector, exact, dimensions)
+    full_distance = Chunk.embedding.cosine_distance(query_vector)
     nearest = (
-        scoped(select(Chunk.id, distance.label("distance")), bindparam("collection_id"), condition)
+        scoped(
+            select(Chunk.id, distance.label("distance"), full_distance.label("full_distance")),
+            bindparam("collection_id"),
+            condition,
+        )
         .order_by(distance)
-        .limit(bindparam("candidates", type_=Integer))
+        .limit(bindparam("shortlist", type_=Integer))
         .cte("nearest")
         .prefix_with("MATERIALIZED")
     )
+    # The index's best `shortlist`, re-ranked by the full vectors (the same rows, when
+    # the index holds them: shortlist = candidates).
+    reranked = (
+        select(nearest.c.id, nearest.c.full_distance)
+        .order_by(nearest.c.full_distance, nearest.c.id)
+        .limit(bindparam("candidates", type_=Integer))
+        .cte("reranked")
+    )
     semantic = select(
-        nearest.c.id,
-        (1 - nearest.c.distance).label("similarity"),
-        func.rank().over(order_by=nearest.c.distance).label("rank"),
+        reranked.c.id,
+        (1 - reranked.c.full_distance).label("similarity"),
+        func.rank().over(order_by=reranked.c.full_distance).label("rank"),
     ).cte("semantic")
     ranked = bm25.ranked_chunks(keyword_condition, exhaustive)
     keyword = select(

@@ -115,6 +115,7 @@ class SearchService:
             bm25_depth=self.settings.bm25_depth,
             bm25_exact_postings=self.settings.bm25_exact_postings,
             bm25_exact=self.settings.bm25_exact,
+            vector_rerank_candidates=self.settings.vector_rerank_candidates,
         )
         repository = SearchRepository(session)
         run = {

@@ -18,7 +18,6 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
 
 from app.core.config import Settings
-from app.db.types import hnsw_index_sql
 
 revision: str = "0001_initial_schema"
 down_revision: str | None = None
@@ -195,9 +194,15 @@ def upgrade() -> None:
         comment="A piece of a document's text with its embedding.",
     )
     op.create_index("ix_chunks_collection_id", "chunks", ["collection_id"])
-    # Past 2,000 dimensions (allowed since issue 17) the index holds half-precision
-    # copies; up to 2,000 this is the index this revision always built.
-    op.execute(hnsw_index_sql(dimensions))
+    # pgvector's HNSW index takes at most 2,000 dimensions of `vector`: past that (allowed
+    # since issue 17) it holds half-precision copies until 0011 quantizes it. Up to 2,000
+    # this is the index this revision always built.
+    indexed = (
+        f"(embedding::halfvec({dimensions})) halfvec_cosine_ops"
+        if dimensions > 2000
+        else "embedding vector_cosine_ops"
+    )
+    op.execute(f"CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw ({indexed})")
     op.create_index("ix_chunks_text_search", "chunks", ["text_search"], postgresql_using="gin")
 
     op.create_table(

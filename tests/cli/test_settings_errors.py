@@ -39,13 +39,13 @@ def test_settings_that_conflict_are_named_too() -> None:
         "serve",
         RAGSTORE_EMBEDDING_PROVIDER="openai",
         RAGSTORE_EMBEDDING_MODEL="embedder-xl",
-        RAGSTORE_EMBEDDING_DIMENSIONS="4096",
+        RAGSTORE_EMBEDDING_DIMENSIONS="20000",
     )
 
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
-    assert result.stderr.startswith("ragstore: invalid settings: embedder-xl gives 4096")
-    assert "pgvector indexes at most 4000" in result.stderr
+    assert result.stderr.startswith("ragstore: invalid settings: embedder-xl gives 20000")
+    assert "pgvector stores at most 16000" in result.stderr
     assert "RAGSTORE_EMBEDDING_DIMENSIONS" in result.stderr
     assert "Traceback" not in result.stderr
 

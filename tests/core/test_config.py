@@ -47,8 +47,12 @@ def test_cors_origins_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) 
             "set RAGSTORE_EMBEDDING_DIMENSIONS",
         ),
         (
-            {"embedding_provider": "openai", "embedding_model": "text-embedding-3-large"},
-            "2000 or fewer",
+            {
+                "embedding_provider": "openai",
+                "embedding_model": "mine",
+                "embedding_dimensions": 16_001,
+            },
+            "16000 or fewer",
         ),
         ({"embedding_model": "text-embedding-3-small"}, "is not a local model"),
         ({"embedding_dimensions": 128}, "always gives 384 dimensions"),

@@ -55,13 +55,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0010_file_batches (head)"
+    assert migrate.current(settings, empty_database_url) == "0011_quantized_vector_index (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0010_file_batches (head)"
+    assert migrate.current(settings, empty_database_url) == "0011_quantized_vector_index (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -182,3 +182,55 @@ async def test_the_keyword_index_is_built_for_existing_chunks(empty_database_url
     # rocket, engin, burn, fuel and the numbers 0 and 1 (one chunk each).
     assert tuple(counts) == (4, 6, 2)
     assert "keyword_postings" not in remaining
+
+
+async def test_vectors_of_1536_dimensions_get_a_quantized_index(empty_database_url: str) -> None:
+    """0011 rebuilds a 1,536-d database's HNSW index on binary-quantized vectors, over the
+    chunks already stored; the downgrade rebuilds the full-precision one. 384-d is left as
+    it is."""
+    settings = base_settings(embedding_provider="openai", embedding_model="text-embedding-3-small")
+    assert settings.embedding_dimensions == 1536
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url, "0010_file_batches")
+    engine = create_async_engine(empty_database_url)
+    stored = """
+        WITH c AS (INSERT INTO collections (id, name) VALUES ('a', 'a') RETURNING id),
+             d AS (INSERT INTO documents (collection_id, filename, content_type, size_bytes,
+                                          content_sha256, status, chunk_count, chunk_size,
+                                          chunk_overlap, cache_key)
+                   SELECT id, 'f.txt', 'text/plain', 1, 'x', 'completed', 3, 500, 50, 'k'
+                   FROM c RETURNING id, collection_id)
+        INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
+        SELECT id, collection_id, i, 'chunk ' || i,
+               array(SELECT CASE WHEN n = i THEN 1.0 ELSE 0.0 END
+                     FROM generate_series(1, 1536) n)::vector
+        FROM d CROSS JOIN generate_series(1, 3) AS i
+    """
+    index = "SELECT pg_get_indexdef('ix_chunks_embedding_hnsw'::regclass)"
+    nearest = """
+        SELECT text FROM chunks
+        ORDER BY binary_quantize(embedding)::bit(1536)
+                 <~> binary_quantize(array(SELECT CASE WHEN n = 2 THEN 1.0 ELSE 0.0 END
+                                           FROM generate_series(1, 1536) n)::vector)
+        LIMIT 1
+    """
+    async with engine.begin() as connection:
+        await connection.execute(text(stored))
+        before = await connection.scalar(text(index))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.begin() as connection:
+        upgraded = await connection.scalar(text(index))
+        await connection.execute(text("SET LOCAL enable_seqscan = off"))
+        await connection.execute(text("SET LOCAL enable_sort = off"))
+        plan = "\n".join(row[0] for row in await connection.execute(text("EXPLAIN " + nearest)))
+        found = await connection.scalar(text(nearest))
+    await asyncio.to_thread(migrate.downgrade, settings, empty_database_url, "0010_file_batches")
+    async with engine.connect() as connection:
+        downgraded = await connection.scalar(text(index))
+    await engine.dispose()
+
+    assert "embedding vector_cosine_ops" in before
+    assert "(binary_quantize(embedding))::bit(1536)) bit_hamming_ops" in upgraded
+    assert "ix_chunks_embedding_hnsw" in plan
+    assert found == "chunk 2"
+    assert downgraded == before

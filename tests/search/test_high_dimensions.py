@@ -1,6 +1,7 @@
-"""Vectors of 3,072 dimensions (OpenAI's text-embedding-3-large). pgvector's HNSW index
-holds at most 2,000 dimensions of `vector`, so past that the index holds half-precision
-copies (`halfvec`, up to 4,000): every search mode uses it and scores in full precision."""
+"""Vectors of 3,072 dimensions (OpenAI's text-embedding-3-large): past the 2,000 that
+pgvector's HNSW index takes of `vector`. From 1,024 dimensions the index holds
+binary-quantized vectors; every search mode uses it, re-ranks its candidates by the full
+vectors and scores in full precision."""
 
 import asyncio
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from app.core.config import Settings
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import create_database
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, embed_text
 from tests.support.servers import serve_app
 from tests.support.settings import APP_SETTINGS, SERVER_KEY, base_settings
 from tests.support.uploads import upload
@@ -79,7 +80,7 @@ async def test_vectors_past_2000_dimensions_are_indexed_as_halfvec_and_searched(
 ) -> None:
     assert large_settings.database_url
     definition, _ = await _index_facts(large_settings.database_url)
-    assert "(embedding)::halfvec(3072)) halfvec_cosine_ops" in definition
+    assert "(binary_quantize(embedding))::bit(3072)) bit_hamming_ops" in definition
     async with serve_app(large_settings) as client:
         health = (await client.get("/api/health")).json()
         created = await client.post("/api/collections", json={"id": "wide", "name": "Wide"})
@@ -124,10 +125,47 @@ async def test_vectors_past_2000_dimensions_are_indexed_as_halfvec_and_searched(
     )
     for mode, results in by_mode.items():
         assert results[0]["text"] == question, mode
-    # The same text: full-precision cosine similarity 1, not a half-precision rounding.
+    # The same text: full-precision cosine similarity 1, not a Hamming distance.
     assert by_mode["vector"][0]["score"] == pytest.approx(1.0, abs=1e-6)
     assert [r["score"] for r in by_mode["vector"]] == sorted(
         (r["score"] for r in by_mode["vector"]), reverse=True
     )
     assert len(filtered) == 2
     assert question not in {result["text"] for result in filtered}
+
+
+def _words_of_sign(positive: bool, count: int) -> list[str]:
+    """Words whose hashed-word vector (the fake upstream's) is one +1 or one -1, each in a
+    slot of its own: binary quantization keeps a +1 as a 1 bit and a -1 as a 0 bit."""
+    words: list[str] = []
+    slots: set[int] = set()
+    for number in range(10_000):
+        word = f"w{number}"
+        vector = embed_text(word, 3072)
+        slot = max(range(3072), key=lambda i: abs(vector[i]))
+        if (vector[slot] > 0) == positive and slot not in slots:
+            words.append(word)
+            slots.add(slot)
+            if len(words) == count:
+                return words
+    raise AssertionError("not enough words")
+
+
+async def test_the_quantized_index_candidates_are_re_ranked_by_the_full_vectors(
+    large_settings: Settings,
+) -> None:
+    """A text holding every query word plus many words that quantize to 0 bits is at Hamming
+    distance 0 from the question but far in cosine; a text missing one query word is one
+    bit away but nearer in cosine. The nearest by the full vectors must win."""
+    asked = _words_of_sign(True, 3)
+    padding = [word for word in _words_of_sign(False, 40) if word not in asked][:20]
+    same_bits = " ".join(asked + padding)
+    nearer = " ".join(asked[:2])
+    async with serve_app(large_settings) as client:
+        await client.post("/api/collections", json={"id": "wide", "name": "Wide"})
+        for name, content in (("same-bits.txt", same_bits), ("nearer.txt", nearer)):
+            stored = await upload(client, content, name, route="/api/collections/wide/documents")
+            assert stored.status_code == 201, stored.text
+        results = await _search(client, {"query": " ".join(asked), "mode": "vector", "k": 1})
+
+    assert [result["filename"] for result in results] == ["nearer.txt"]
