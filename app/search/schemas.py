@@ -45,6 +45,14 @@ class SearchResult(BaseModel):
     text: str
     score: float
     metadata: dict[str, Any]
+    similarity: float | None = Field(
+        default=None,
+        description="Cosine similarity to the query (vector and hybrid modes).",
+    )
+    keyword_rank: float | None = Field(
+        default=None,
+        description="BM25 score, when the chunk was in the keyword list (keyword and hybrid).",
+    )
 
 
 class SearchResponse(BaseModel):

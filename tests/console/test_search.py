@@ -1,6 +1,8 @@
 """The search playground in a real browser: each mode with a filter from the builder,
 scores, the question's words marked, and a result's link to its chunk."""
 
+import re
+
 import httpx
 import pytest
 from playwright.async_api import expect
@@ -53,6 +55,10 @@ async def test_each_mode_finds_only_what_the_filter_lets_through(
         await expect(results).to_contain_text("x200.txt")
         await expect(results.locator("dt").first).to_have_text("score")
         await expect(results.locator("mark").first).to_have_text("reset")
+    # Hybrid's score is a fused rank; the parts behind it are shown too.
+    await expect(results.locator("dt")).to_have_text(["score", "similarity", "keyword rank"])
+    await expect(results.locator("dd").nth(1)).to_have_text(re.compile(r"^0\.\d{3}$"))
+    await expect(results.locator("dd").nth(2)).to_have_text(re.compile(r"^\d+\.\d{3}$"))
     await screenshot(ui, "search")
 
     await results.get_by_role("link", name="x200.txt · chunk #0").click()

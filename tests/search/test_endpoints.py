@@ -69,9 +69,23 @@ async def test_each_mode_puts_the_matching_chunk_first(
     results = response.json()["results"]
     assert response.status_code == 200
     assert results[0]["filename"] == "shell.txt"
-    assert set(results[0]) == {"chunk_id", "document_id", "filename", "text", "score", "metadata"}
+    assert set(results[0]) == {
+        "chunk_id",
+        "document_id",
+        "filename",
+        "text",
+        "score",
+        "metadata",
+        "similarity",
+        "keyword_rank",
+    }
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
+    # The parts of the score: each list's own, None where a mode has no such list.
+    assert (results[0]["similarity"] is None) == (mode == "keyword")
+    assert (results[0]["keyword_rank"] is None) == (mode == "vector")
+    if mode == "vector":
+        assert results[0]["similarity"] == results[0]["score"]
 
 
 async def test_a_rare_keyword_is_found_by_keyword_and_hybrid_search(
