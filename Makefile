@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_BIN := $(BENCH_VENV)/bin
+FIREFOX_DRIVER := tests/console/firefox
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -25,8 +26,14 @@ run: $(INSTALLED)
 	$(BIN)/ragstore serve --host $(HOST) --port $(PORT)
 
 ## Lint, then the whole test suite (real PostgreSQL, fake OpenAI server on 127.0.0.1).
-test: lint
+test: lint $(FIREFOX_DRIVER)/node_modules/.package-lock.json
 	$(BIN)/pytest
+
+## The console's Firefox test drives Debian's firefox-esr with puppeteer-core, which
+## downloads no browser. Without npm that test skips and says how to install it.
+$(FIREFOX_DRIVER)/node_modules/.package-lock.json: $(FIREFOX_DRIVER)/package-lock.json
+	if command -v npm >/dev/null; then \
+		npm ci --prefix $(FIREFOX_DRIVER) --no-audit --no-fund --loglevel=error; fi
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
