@@ -40,12 +40,13 @@ def _vector_statement(
     condition: ColumnElement[bool] | None = None,
 ) -> AnySelect:
     """The `k` nearest chunks among the index's best `shortlist` (limits = (shortlist, k)),
-    re-ranked and scored by their full vectors' cosine similarity."""
+    re-ranked and scored by their full vectors' cosine similarity (for an index of full
+    vectors, shortlist = k and the re-rank keeps the same rows)."""
     shortlist, k = limits
     similarity = 1 - Chunk.embedding.cosine_distance(vector)
     nearest = (
         scoped(
-            select(Chunk.id, distance.label("distance"), similarity.label("similarity")),
+            select(*RESULT_COLUMNS, distance.label("distance"), similarity.label("similarity")),
             collection_id,
             condition,
         )
@@ -54,22 +55,15 @@ def _vector_statement(
         .cte("nearest")
         .prefix_with("MATERIALIZED")
     )
-    best = (
-        select(nearest.c.id, nearest.c.similarity)
-        .order_by(nearest.c.similarity.desc(), nearest.c.id)
-        .limit(k)
-        .cte("best")
-    )
     return (
         select(
-            *RESULT_COLUMNS,
-            best.c.similarity.label("score"),
-            best.c.similarity,
+            *(nearest.c[name] for name in ("id", "document_id", "filename", "text", "metadata")),
+            nearest.c.similarity.label("score"),
+            nearest.c.similarity,
             cast(literal(None), Float).label("keyword_rank"),
         )
-        .join(best, best.c.id == Chunk.id)
-        .join(Document, Document.id == Chunk.document_id)
-        .order_by(best.c.similarity.desc(), Chunk.id)
+        .order_by(nearest.c.similarity.desc(), nearest.c.id)
+        .limit(k)
     )
 
 
