@@ -156,11 +156,11 @@ async def grow(
     primary_key = await connection.fetchval(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_keyword_postings'"
     )
-    await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
+    await drop_vector_indexes(connection)
     await connection.execute("DROP INDEX ix_keyword_postings_term_id_impact")
     await connection.execute("ALTER TABLE keyword_postings DROP CONSTRAINT pk_keyword_postings")
     for start in range(0, len(rows), COPY_SLICE):
-        await copy_chunks(database, rows[start : start + COPY_SLICE])
+        await copy_chunks(database, rows[start : start + COPY_SLICE], vector_index=False)
     await connection.execute("SET maintenance_work_mem = '2GB'")
     await connection.execute(
         f"ALTER TABLE keyword_postings ADD CONSTRAINT pk_keyword_postings {primary_key}"
@@ -183,15 +183,30 @@ async def build_index(connection: asyncpg.Connection, index: tuple[int, int]) ->
         "SELECT atttypmod FROM pg_attribute "
         "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
     )
-    await connection.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
+    partitions = await drop_vector_indexes(connection)
     await connection.execute("SET maintenance_work_mem = '2GB'")
     with timer() as build:
-        await connection.execute(
-            "CREATE INDEX ix_chunks_embedding_hnsw ON chunks USING hnsw "
-            f"({hnsw_index_column(dimensions)}) "
-            f"WITH (m = {m}, ef_construction = {ef_construction})"
-        )
+        for partition in partitions:
+            await connection.execute(
+                f"CREATE INDEX {partition}_embedding_hnsw ON {partition} USING hnsw "
+                f"({hnsw_index_column(dimensions)}) "
+                f"WITH (m = {m}, ef_construction = {ef_construction})"
+            )
     return build[0]
+
+
+async def drop_vector_indexes(connection: asyncpg.Connection) -> list[str]:
+    """Drop the HNSW index of every collection's partition of chunks; returns the partitions."""
+    partitions: list[str] = [
+        row[0]
+        for row in await connection.fetch(
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'chunks'::regclass ORDER BY 1"
+        )
+    ]
+    for partition in partitions:
+        await connection.execute(f"DROP INDEX IF EXISTS {partition}_embedding_hnsw")
+    return partitions
 
 
 async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:

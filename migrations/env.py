@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings
 from app.db import models  # noqa: F401  (registers every table on Base.metadata)
-from app.db.base import Base
+from app.db.base import Base, described_by_models
 from app.db.embedded import EmbeddedPostgres
 
 config = context.config
@@ -22,7 +22,11 @@ settings: Settings = config.attributes.setdefault("settings", Settings())
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=Base.metadata)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        include_name=described_by_models,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

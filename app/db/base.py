@@ -1,5 +1,7 @@
 """Declarative base: stable constraint names so migrations never guess them."""
 
+import re
+
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -14,3 +16,15 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# chunk_partition_name() (migration 0012): a collection's partition of `chunks`.
+CHUNK_PARTITION = re.compile(r"chunks_[0-9a-f]{24}")
+
+
+def described_by_models(name: str | None, type_: str, _parent: object) -> bool:
+    """What Alembic compares with the models: not procrastinate's tables (its own SQL), nor
+    the partitions of `chunks`, which ragstore makes as collections get chunks."""
+    if type_ != "table":
+        return True
+    return not ((name or "").startswith("procrastinate_") or CHUNK_PARTITION.fullmatch(name or ""))

@@ -227,16 +227,14 @@ def _embedding_column(dimensions: int | None) -> Mapped[Any]:
 
 
 class Chunk(Base):
+    """Partitioned by collection (migration 0012): each collection's chunks are a table of
+    their own, `chunk_partition_name(collection_id)`, made when its first chunks are written
+    (app/document/partitions.py) with its own HNSW index, which is why none is declared here:
+    an index on the parent would be built again at every attach."""
+
     __tablename__ = "chunks"
     __table_args__ = (
-        UniqueConstraint("document_id", "chunk_index"),
-        Index("ix_chunks_collection_id", "collection_id"),
-        Index(
-            "ix_chunks_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
+        UniqueConstraint("document_id", "chunk_index", "collection_id"),
         Index("ix_chunks_text_search", "text_search", postgresql_using="gin"),
         # Serves the containment (@>) that eq and in filters compile to.
         Index(
@@ -245,18 +243,23 @@ class Chunk(Base):
             postgresql_using="gin",
             postgresql_ops={"metadata": "jsonb_path_ops"},
         ),
-        {"comment": "A piece of a document's text with its embedding."},
+        {
+            "comment": "A piece of a document's text with its embedding; one partition per "
+            "collection (chunk_partition_name).",
+            "postgresql_partition_by": "LIST (collection_id)",
+        },
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     document_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
     )
+    # In the primary key because a partitioned table's keys must hold its partition key.
     collection_id: Mapped[str] = mapped_column(
         Text,
         ForeignKey("collections.id", ondelete="CASCADE"),
-        nullable=False,
-        comment="Copied from the document so a search filters without a join.",
+        primary_key=True,
+        comment="Copied from the document so a search filters without a join; the partition key.",
     )
     chunk_index: Mapped[int] = mapped_column(
         Integer, nullable=False, comment="Position of the chunk in its document, from 0."

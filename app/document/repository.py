@@ -259,8 +259,13 @@ class ChunkRepository(RepositoryBase[Chunk]):
             },
         )
 
-    async def delete_for_document(self, document_id: uuid.UUID) -> None:
-        await self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+    async def delete_for_document(self, document_id: uuid.UUID, collection_id: str) -> None:
+        # The collection names the one partition to look in.
+        await self.session.execute(
+            delete(Chunk).where(
+                Chunk.collection_id == collection_id, Chunk.document_id == document_id
+            )
+        )
 
     async def list_page(
         self, document_id: uuid.UUID, limit: int, offset: int

@@ -31,7 +31,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -46,6 +47,7 @@ from app.core.errors import AppError, Conflict, UnprocessableContent, Unsupporte
 from app.db.database import Database
 from app.db.models import Collection, Document, DocumentSource, DocumentStatus
 from app.document.metadata import check_copied_metadata
+from app.document.partitions import ChunkPartitionRepository
 from app.document.repository import ChunkRepository, DocumentFileRepository, DocumentRepository
 from app.document.service import replace_metadata
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
@@ -227,7 +229,7 @@ class IngestionService:
         """Process a registered version; raises VersionGone if it stopped being current."""
 
         async def commit(entry: BuiltEntry) -> Document:
-            async with self.database.session() as session:
+            async with self._chunk_transaction(prepared.collection_id) as session:
                 document = await _lock_version(session, prepared.collection_id, version)
                 await self._install_chunks(session, document, prepared, entry)
                 return document
@@ -310,7 +312,7 @@ class IngestionService:
         vectors = as_vectors(vectors, self.embedding_model.dimensions)
         if len(vectors) != len(texts):
             raise UnprocessableContent(f"{len(texts)} texts but {len(vectors)} vectors")
-        async with self.database.session() as session:
+        async with self._chunk_transaction(collection_id) as session:
             collections = CollectionRepository(session)
             await collections.create_if_absent(collection_id, collection_id)
             if await collections.lock_for_share(collection_id) is None:
@@ -426,7 +428,7 @@ class IngestionService:
         self, prepared: PreparedUpload, baseline: Baseline, entry: BuiltEntry
     ) -> IngestResult:
         """Make the built content the current version, if what the upload saw still stands."""
-        async with self.database.session() as session:
+        async with self._chunk_transaction(prepared.collection_id) as session:
             collection = await _lock_collection(session, baseline.collection)
             documents = DocumentRepository(session)
             document = await documents.lock_by_filename(collection.id, prepared.filename)
@@ -444,6 +446,21 @@ class IngestionService:
             await self._install_chunks(session, document, prepared, entry)
             return IngestResult(document, collection, False, from_cache=entry.from_cache)
 
+    @asynccontextmanager
+    async def _chunk_transaction(self, collection_id: str) -> AsyncIterator[AsyncSession]:
+        """A transaction that writes the collection's chunks (app/document/partitions.py):
+        the partition is made first, in a transaction of its own; if it has no vector index
+        yet, this one takes its lock before anything else and builds the index over the
+        chunks it wrote, before it commits."""
+        async with self.database.session() as session:
+            await ChunkPartitionRepository(session).create_if_missing(collection_id)
+        async with self.database.session() as session:
+            partitions = ChunkPartitionRepository(session)
+            first_fill = await partitions.claim_first_fill(collection_id)
+            yield session
+            if first_fill:
+                await partitions.build_vector_index(collection_id)
+
     async def _install_chunks(
         self,
         session: AsyncSession,
@@ -460,7 +477,7 @@ class IngestionService:
             "upload_time": datetime.now(UTC).isoformat(),
         }
         chunks = ChunkRepository(session)
-        await chunks.delete_for_document(document.id)
+        await chunks.delete_for_document(document.id, document.collection_id)
         count = await chunks.copy_from_cache(
             entry.cache_key, document.id, document.collection_id, chunk_metadata
         )
@@ -662,7 +679,7 @@ async def _mark_failed(
     """Failed documents keep no chunks: nothing of a version that did not complete is found."""
     document.status, document.error, document.chunk_count = DocumentStatus.FAILED, reason, 0
     document.retryable = retryable
-    await ChunkRepository(session).delete_for_document(document.id)
+    await ChunkRepository(session).delete_for_document(document.id, document.collection_id)
     await session.flush()
 
 

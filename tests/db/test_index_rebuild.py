@@ -12,8 +12,10 @@ from tests.support.uploads import long_text, upload
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MARKER = "<!-- hnsw-rebuild -->"
+PARTITION = "chunks_2a21fe6d592a19b7de898b50"  # chunk_partition_name('big'), as the README says
 INDEX_NAMES = (
-    "SELECT array_agg(indexname ORDER BY indexname) FROM pg_indexes WHERE tablename = 'chunks'"
+    "SELECT array_agg(indexname ORDER BY indexname) FROM pg_indexes "
+    f"WHERE tablename = '{PARTITION}'"
 )
 
 
@@ -56,11 +58,12 @@ async def test_the_readme_rebuild_moves_search_to_a_larger_index_without_schema_
     )
 
     options = await scalar(
-        db, "SELECT reloptions FROM pg_class WHERE relname = 'ix_chunks_embedding_hnsw'"
+        db, f"SELECT reloptions FROM pg_class WHERE relname = '{PARTITION}_embedding_hnsw'"
     )
     assert options == ["m=32", "ef_construction=128"]
     assert await scalar(db, INDEX_NAMES) == indexes_before, "the same indexes, by name"
-    assert "ix_chunks_embedding_hnsw" in plan
+    assert await scalar(db, "SELECT chunk_partition_name('big')") == PARTITION
+    assert f"{PARTITION}_embedding_hnsw" in plan
     assert differences == [], "alembic sees the rebuilt index as the migration's"
     assert response.status_code == 200, response.text
     assert len(response.json()["results"]) == 3

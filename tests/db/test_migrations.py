@@ -55,13 +55,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0011_quantized_vector_index (head)"
+    assert migrate.current(settings, empty_database_url) == "0012_chunks_by_collection (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0011_quantized_vector_index (head)"
+    assert migrate.current(settings, empty_database_url) == "0012_chunks_by_collection (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -217,7 +217,9 @@ async def test_vectors_of_1536_dimensions_get_a_quantized_index(empty_database_u
         await connection.execute(text(stored))
         before = await connection.scalar(text(index))
 
-    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0011_quantized_vector_index"
+    )
     async with engine.begin() as connection:
         upgraded = await connection.scalar(text(index))
         await connection.execute(text("SET LOCAL enable_seqscan = off"))
@@ -234,3 +236,101 @@ async def test_vectors_of_1536_dimensions_get_a_quantized_index(empty_database_u
     assert "ix_chunks_embedding_hnsw" in plan
     assert found == "chunk 2"
     assert downgraded == before
+
+
+async def test_chunks_move_into_a_partition_per_collection_and_back(
+    empty_database_url: str,
+) -> None:
+    """0012 moves stored chunks, with their ids, into one indexed partition per collection
+    (an id with a quote and a colon included); searches, the BM25 index and new writes work
+    on them; the downgrade puts every chunk back into one table, ids and indexes as before."""
+    settings = base_settings()
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0011_quantized_vector_index"
+    )
+    engine = create_async_engine(empty_database_url)
+    stored = """
+        WITH c AS (INSERT INTO collections (id, name) VALUES ('a', 'a'), ('it''s:b', 'b')
+                   RETURNING id),
+             d AS (INSERT INTO documents (collection_id, filename, content_type, size_bytes,
+                                          content_sha256, status, chunk_count, chunk_size,
+                                          chunk_overlap, cache_key)
+                   SELECT id, 'f.txt', 'text/plain', 1, 'x' || id, 'completed', 3, 500, 50,
+                          'k' || id FROM c RETURNING id, collection_id)
+        INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
+        SELECT id, collection_id, i, 'rocket engines number ' || i,
+               array(SELECT CASE WHEN n = i THEN 1.0 ELSE 0.01 END
+                     FROM generate_series(1, 384) n)::vector
+        FROM d CROSS JOIN generate_series(1, 3) AS i
+    """
+    rows = "SELECT array_agg((id, collection_id, text) ORDER BY id)::text FROM chunks"
+    where = """
+        SELECT array_agg(c.tableoid::regclass::text || ' ' || c.collection_id ORDER BY c.id)
+        FROM chunks c
+    """
+    nearest = """
+        SELECT text FROM chunks WHERE collection_id = 'it''s:b'
+        ORDER BY embedding <=> array(SELECT CASE WHEN n = 2 THEN 1.0 ELSE 0.01 END
+                                     FROM generate_series(1, 384) n)::vector
+        LIMIT 1
+    """
+    add = """
+        WITH added AS (
+            INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
+            SELECT document_id, collection_id, 9, 'added later', embedding
+            FROM chunks WHERE collection_id = 'a' AND chunk_index = 1
+            RETURNING id, document_id
+        ), counted AS (
+            UPDATE documents SET chunk_count = chunk_count + 1
+            WHERE id IN (SELECT document_id FROM added)
+        )
+        SELECT id FROM added
+    """
+    index = "SELECT pg_get_indexdef('ix_chunks_embedding_hnsw'::regclass)"
+    async with engine.begin() as connection:
+        await connection.execute(text(stored))
+        before = await connection.scalar(text(rows))
+        index_before = await connection.scalar(text(index))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.begin() as connection:
+        after = await connection.scalar(text(rows))
+        placed = await connection.scalar(text(where))
+        names = (
+            await connection.execute(
+                text("SELECT chunk_partition_name('a'), chunk_partition_name('it''s:b')")
+            )
+        ).one()
+        await connection.execute(text("SET LOCAL enable_seqscan = off"))
+        await connection.execute(text("SET LOCAL enable_sort = off"))
+        plan = "\n".join(row[0] for row in await connection.execute(text("EXPLAIN " + nearest)))
+        found = await connection.scalar(text(nearest))
+        added_id = await connection.scalar(text(add))
+        with_added = await connection.scalar(text(rows))
+    async with engine.connect() as connection:
+        broken = await violations(connection)
+        differences = await connection.run_sync(schema_differences)
+    await asyncio.to_thread(
+        migrate.downgrade, settings, empty_database_url, "0011_quantized_vector_index"
+    )
+    async with engine.begin() as connection:
+        downgraded = await connection.scalar(text(rows))
+        index_after = await connection.scalar(text(index))
+        kind = await connection.scalar(
+            text("SELECT relkind::text FROM pg_class WHERE relname = 'chunks'")
+        )
+        next_id = await connection.scalar(text(add.replace(" 9,", " 10,")))
+    await engine.dispose()
+
+    assert after == before
+    partition_a, partition_b = names
+    assert placed == [f"{partition_a} a"] * 3 + [f"{partition_b} it's:b"] * 3
+    assert f"{partition_b}_embedding_hnsw" in plan
+    assert found == "rocket engines number 2"
+    assert added_id == 7  # the identity sequence went on where the old table's stopped
+    assert broken == {}
+    assert differences == []
+    assert downgraded == with_added
+    assert kind == "r"
+    assert index_after == index_before
+    assert next_id == 8

@@ -5,11 +5,14 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.support.db import chunk_partition, index_chunk_partition
+
 ROWS = 5000
 BUCKETS = 500  # each bucket holds ROWS / BUCKETS = 10 chunks: 0.2 % of the collection
 
 
-async def fill(db: AsyncConnection) -> None:
+async def fill(db: AsyncConnection) -> str:
+    """The rows, in the collection's partition, whose name this returns."""
     await db.exec_driver_sql("INSERT INTO collections (id, name) VALUES ('big', 'big')")
     await db.exec_driver_sql(
         """INSERT INTO documents (id, collection_id, filename, content_type, size_bytes,
@@ -17,6 +20,7 @@ async def fill(db: AsyncConnection) -> None:
            VALUES ('00000000-0000-0000-0000-000000000001', 'big', 'big.txt', 'text/plain',
                0, '', 'completed', 500, 50, '')"""
     )
+    partition = await chunk_partition(db, "big")
     await db.exec_driver_sql(
         f"""INSERT INTO chunks (document_id, collection_id, chunk_index, text, metadata, embedding)
             SELECT '00000000-0000-0000-0000-000000000001', 'big', i, 'chunk ' || i,
@@ -24,14 +28,17 @@ async def fill(db: AsyncConnection) -> None:
                    array(SELECT random() - 0.5 + i * 0 FROM generate_series(1, 384))::vector
             FROM generate_series(0, {ROWS - 1}) AS i"""
     )
+    await db.commit()
+    await index_chunk_partition(db, "big")
     await db.exec_driver_sql("ANALYZE chunks")
     await db.commit()
+    return partition
 
 
 async def test_a_filter_matching_few_rows_still_gets_k_of_them(
     client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await fill(db)
+    partition = await fill(db)
     plan = "\n".join(
         row[0]
         for row in await db.exec_driver_sql(
@@ -39,7 +46,7 @@ async def test_a_filter_matching_few_rows_still_gets_k_of_them(
             "(SELECT embedding FROM chunks LIMIT 1) LIMIT 10"
         )
     )
-    assert "ix_chunks_embedding_hnsw" in plan, "the HNSW index serves nearest-neighbour queries"
+    assert f"{partition}_embedding_hnsw" in plan, "the HNSW index serves nearest-neighbour queries"
 
     response = await client.post(
         "/api/collections/big/search",

@@ -7,10 +7,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db.base import Base
+from app.db.base import Base, described_by_models
 from app.db.embedded import EmbeddedPostgres
+from app.document.partitions import ChunkPartitionRepository
 
 TEMPLATE_DATABASE = "ragstore_template"
 
@@ -28,12 +29,23 @@ async def scalar(db: AsyncConnection, sql: str, **params: object) -> Any:
     return result
 
 
-def _ours(name: str | None, type_: str, _parent: object) -> bool:
-    """procrastinate's tables come from its own SQL, not from our models."""
-    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
-
-
 def schema_differences(connection: Connection) -> list[object]:
     """What Alembic's autogenerate finds between the models and this database's schema."""
-    context = MigrationContext.configure(connection, opts={"include_name": _ours})
+    context = MigrationContext.configure(connection, opts={"include_name": described_by_models})
     return list(compare_metadata(context, Base.metadata))
+
+
+async def chunk_partition(db: AsyncConnection, collection_id: str) -> str:
+    """The collection's partition of `chunks`, made as ragstore makes it if it is missing,
+    for tests that write chunk rows with SQL (then `index_chunk_partition`)."""
+    async with AsyncSession(bind=db) as session:
+        await ChunkPartitionRepository(session).create_if_missing(collection_id)
+        await session.commit()
+    return str(await scalar(db, "SELECT chunk_partition_name(:id)", id=collection_id))
+
+
+async def index_chunk_partition(db: AsyncConnection, collection_id: str) -> None:
+    """The HNSW index over the rows a test wrote into the collection's partition."""
+    async with AsyncSession(bind=db) as session:
+        await ChunkPartitionRepository(session).build_vector_index(collection_id)
+        await session.commit()

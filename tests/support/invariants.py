@@ -62,6 +62,21 @@ VIOLATIONS = {
         FULL JOIN keyword_postings p USING (chunk_id, term_id)
         WHERE e.frequency IS DISTINCT FROM p.term_frequency
            OR e.length IS DISTINCT FROM p.chunk_length""",
+    # One partition per collection (migration 0012), each with its HNSW index.
+    "chunks outside their collection's partition": """
+        SELECT count(*) FROM chunks
+        WHERE tableoid::regclass::text <> chunk_partition_name(collection_id)""",
+    "chunk partitions holding chunks but no valid HNSW index": """
+        SELECT count(*) FROM pg_inherits i
+        WHERE i.inhparent = 'chunks'::regclass
+          AND EXISTS (SELECT 1 FROM chunks c WHERE c.tableoid = i.inhrelid)
+          AND NOT EXISTS (SELECT 1 FROM pg_index x
+                          JOIN pg_class c ON c.oid = x.indexrelid
+                          JOIN pg_am a ON a.oid = c.relam
+                          WHERE x.indrelid = i.inhrelid AND a.amname = 'hnsw' AND x.indisvalid)""",
+    "chunk partition tables left unattached": """
+        SELECT count(*) FROM pg_class
+        WHERE relkind = 'r' AND relname ~ '^chunks_[0-9a-f]{24}$' AND NOT relispartition""",
 }
 TEMP_PREFIXES = ("ragstore-upload-", "ragstore-job-")
 

@@ -1,0 +1,109 @@
+"""Each collection's chunks are a partition of `chunks`, indexed after its first fill.
+
+The partition is made empty, with no HNSW index, in a short transaction of
+its own (`create_if_missing`) before the writer's transaction. That writer
+then sees no index (`claim_first_fill`), writes its chunks through `chunks`
+without any graph to keep up to date, and builds the collection's HNSW index
+over them in the same transaction (`build_vector_index`): pgvector builds a
+graph about 4x faster than it keeps one up to date, and with every core. A
+search sees the document, indexed, exactly when its upload answers; a crash
+rolls the rows and the index back together. Later writes go through
+`chunks` and keep that partition's own graph up to date.
+
+Locks, in this order, so that no two transactions wait for each other:
+- a writer that finds no index takes the collection's partition lock first,
+  before it touches any document; a second first writer waits there and then
+  finds the index;
+- attaching a partition adds foreign keys, which takes SHARE ROW EXCLUSIVE on
+  `documents` and `collections`: it waits for the writers in flight, so it
+  runs in a transaction that holds nothing else.
+"""
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.locks import advisory_lock
+from app.db.repository import driver_connection
+from app.db.types import hnsw_index_column
+
+HAS_VECTOR_INDEX = """
+    SELECT EXISTS (
+        SELECT 1 FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_am a ON a.oid = i.relam
+        WHERE x.indrelid = to_regclass(chunk_partition_name(:id)) AND a.amname = 'hnsw'
+    )
+"""
+
+
+class ChunkPartitionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create_if_missing(self, collection_id: str) -> None:
+        """The collection's partition, empty and not yet vector-indexed, if it is missing.
+        Run it in a transaction of its own (see the module's locks)."""
+        await self._lock(collection_id)
+        name = await self.name(collection_id)
+        if await self._scalar("SELECT to_regclass(:name) IS NOT NULL", name=name):
+            return
+        # PostgreSQL quotes the name and the id (free text) itself; the CHECK spares the
+        # attach its scan of the table.
+        await self._execute_formatted(
+            "CREATE TABLE %I (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
+            "CHECK (collection_id = %L))",
+            name,
+            collection_id,
+        )
+        await self._execute_formatted(
+            "ALTER TABLE chunks ATTACH PARTITION %I FOR VALUES IN (%L)", name, collection_id
+        )
+
+    async def claim_first_fill(self, collection_id: str) -> bool:
+        """Whether the partition has no HNSW index yet: this transaction then holds the
+        collection's partition lock, writes its chunks, and calls build_vector_index. False
+        when the index exists (chunks written keep it up to date). Call it before the
+        transaction touches any document."""
+        if await self._scalar(HAS_VECTOR_INDEX, id=collection_id):
+            return False
+        await self._lock(collection_id)
+        return not await self._scalar(HAS_VECTOR_INDEX, id=collection_id)
+
+    async def build_vector_index(self, collection_id: str) -> None:
+        """The partition's HNSW index, built over the chunks it holds; none while it holds
+        none (the first chunks written will build it)."""
+        if not await self._scalar(
+            "SELECT EXISTS (SELECT 1 FROM chunks WHERE collection_id = :id)", id=collection_id
+        ):
+            return
+        name = await self.name(collection_id)
+        dimensions = await self._scalar(
+            "SELECT atttypmod FROM pg_attribute "
+            "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+        )
+        await self._execute_formatted(
+            f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(int(dimensions))})",
+            f"{name}_embedding_hnsw",
+            name,
+        )
+
+    async def name(self, collection_id: str) -> str:
+        return str(await self._scalar("SELECT chunk_partition_name(:id)", id=collection_id))
+
+    async def _lock(self, collection_id: str) -> None:
+        await advisory_lock(self.session, f"chunks of {collection_id}")
+
+    async def _execute_formatted(self, template: str, *arguments: str) -> None:
+        """DDL takes no parameters: PostgreSQL's format() quotes the names (%I) and values
+        (%L), and the statement goes to the driver as it is (a `:` in an id is no bind)."""
+        driver = await driver_connection(self.session)
+        placeholders = "".join(f", ${number + 2}::text" for number in range(len(arguments)))
+        statement = await driver.fetchval(
+            f"SELECT format($1::text{placeholders})", template, *arguments
+        )
+        await driver.execute(statement)
+
+    async def _scalar(self, sql: str, **parameters: object) -> Any:
+        return await self.session.scalar(text(sql), parameters)
