@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.embedded import EmbeddedPostgres
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.invariants import violations
 from tests.support.jobs import wait_for_job
 from tests.support.net import free_port
 from tests.support.settings import APP_SETTINGS, RAGSTORE, SERVER_KEY
@@ -277,3 +278,103 @@ async def test_a_machine_crash_during_an_async_job_is_recovered_and_the_job_fini
     document = state["documents"]["large.txt"]
     assert document.status == "completed"
     assert document.chunk_count == len(clean_chunking(content, data_dir)) == state["chunks"]
+
+
+async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leaves_nothing(
+    start_server: StartServer, data_dir: Path
+) -> None:
+    """A collection's first upload writes its chunks and builds its HNSW index in the
+    transaction that commits the document (app/document/partitions.py). The test holds up
+    that transaction once its chunks are written (its BM25 trigger waits for the collection's
+    statistics row, which the test holds locked), kills the server, and lets the orphaned
+    transaction go on: it must roll back whole, and the upload made again must index the
+    collection."""
+    first = start_server()
+    await first.wait_until_healthy()
+    content = large_text(600)
+    embedded = EmbeddedPostgres(data_dir)
+    engine = create_async_engine(await asyncio.to_thread(embedded.start))
+    writer = """SELECT count(*) FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO chunks%'"""
+    try:
+        async with engine.connect() as holder, engine.connect() as observer:
+            async with httpx.AsyncClient(base_url=first.url, timeout=120) as client:
+                made = await client.post("/api/collections", json={"id": "fresh", "name": "f"})
+                assert made.status_code == 201, made.text
+                await holder.execute(
+                    text("INSERT INTO keyword_collections (collection_id) VALUES ('fresh')")
+                )
+                await holder.commit()
+                await holder.execute(
+                    text(
+                        "SELECT 1 FROM keyword_collections WHERE collection_id = 'fresh' FOR UPDATE"
+                    )
+                )
+                interrupted = asyncio.create_task(
+                    upload(client, content, "large.txt", session_id="fresh")
+                )
+                for _ in range(600):
+                    if await observer.scalar(text(writer)):
+                        break
+                    await observer.rollback()
+                    await asyncio.sleep(0.05)
+                else:
+                    seen = (
+                        await observer.execute(
+                            text(
+                                "SELECT state, wait_event_type, left(query, 200) "
+                                "FROM pg_stat_activity"
+                            )
+                        )
+                    ).all()
+                    raise TimeoutError(f"the first chunks were never written: {seen}")
+                partition = await observer.scalar(text("SELECT chunk_partition_name('fresh')"))
+                indexes_meanwhile = await observer.scalar(
+                    text("SELECT count(*) FROM pg_indexes WHERE tablename = :p"), {"p": partition}
+                )
+
+                first.kill()
+
+                with pytest.raises(httpx.TransportError):
+                    await interrupted
+            await holder.rollback()  # the orphaned transaction goes on, and finds its client gone
+            await observer.rollback()
+            for _ in range(600):
+                if not await observer.scalar(
+                    text(writer.replace("wait_event_type = 'Lock' AND ", ""))
+                ):
+                    break
+                await observer.rollback()
+                await asyncio.sleep(0.05)
+            broken = await violations(observer)
+            stored = await observer.scalar(text("SELECT count(*) FROM chunks"))
+            documents = await observer.scalar(
+                text("SELECT count(*) FROM documents WHERE status = 'completed'")
+            )
+            await observer.rollback()
+
+        second = start_server()
+        await second.wait_until_healthy()
+        async with httpx.AsyncClient(base_url=second.url, timeout=120) as client:
+            again = await upload(client, content, "large.txt", session_id="fresh")
+        async with engine.connect() as observer:
+            broken_after = await violations(observer)
+            vector_indexes = await observer.scalar(
+                text(
+                    "SELECT count(*) FROM pg_indexes WHERE tablename = :p "
+                    "AND indexdef LIKE '%USING hnsw%'"
+                ),
+                {"p": partition},
+            )
+    finally:
+        await engine.dispose()
+        await asyncio.to_thread(embedded.stop)
+
+    # Only the partition's own indexes (primary key, unique, GIN): no HNSW while writing.
+    assert indexes_meanwhile == 4
+    assert (stored, documents) == (0, 0)
+    assert broken == {}
+    assert again.status_code == 200, again.text
+    assert again.json()["chunk_count"] == len(clean_chunking(content, data_dir)) > 500
+    assert broken_after == {}
+    assert vector_indexes == 1

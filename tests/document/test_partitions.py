@@ -1,0 +1,124 @@
+"""Each collection's chunks are a partition of `chunks`, whose HNSW index is built over the
+first chunks written, in the transaction that commits them (app/document/partitions.py)."""
+
+import asyncio
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.support.db import chunk_partition, scalar
+from tests.support.invariants import violations
+from tests.support.uploads import long_text, upload
+
+WAITING_BUILD = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND query LIKE 'CREATE INDEX%'
+"""
+INDEX_OID = (
+    "SELECT oid FROM pg_class WHERE relname = chunk_partition_name('c') || '_embedding_hnsw'"
+)
+VECTOR_INDEXES = """
+    SELECT count(*) FROM pg_indexes
+    WHERE tablename = chunk_partition_name(:id) AND indexdef LIKE '%USING hnsw%'
+"""
+
+
+async def search(client: httpx.AsyncClient, collection: str, mode: str) -> list[dict[str, Any]]:
+    answer = await client.post(
+        f"/api/collections/{collection}/search", json={"query": "Part 3", "mode": mode, "k": 3}
+    )
+    assert answer.status_code == 200, answer.text
+    results: list[dict[str, Any]] = answer.json()["results"]
+    return results
+
+
+async def test_searches_go_on_while_a_collections_first_chunks_are_indexed(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """The test holds a lock that the index build waits for, after the chunks and their
+    keyword index are written: meanwhile searches of that collection answer, without the
+    document, and so do searches of another; once the build goes on, both find it."""
+    for collection in ("fresh", "other"):
+        made = await client.post("/api/collections", json={"id": collection, "name": collection})
+        assert made.status_code == 201, made.text
+    other = await upload(client, long_text(), "a.txt", route="/api/collections/other/documents")
+    assert other.status_code == 201, other.text
+    partition = await chunk_partition(db, "fresh")
+    # The build needs SHARE on the partition; the writes before it need ROW EXCLUSIVE only.
+    await db.execute(text(f"LOCK TABLE {partition} IN ROW EXCLUSIVE MODE"))
+
+    writing = asyncio.create_task(
+        upload(client, long_text(), "a.txt", route="/api/collections/fresh/documents")
+    )
+    async with db.engine.connect() as observer:
+        for _ in range(400):
+            if await observer.scalar(text(WAITING_BUILD)):
+                break
+            await observer.rollback()
+            await asyncio.sleep(0.05)
+        else:
+            raise TimeoutError("the index build never started")
+        during = {mode: await search(client, "fresh", mode) for mode in ("vector", "hybrid")}
+        other_during = await search(client, "other", "vector")
+        indexes_during = await observer.scalar(text(VECTOR_INDEXES), {"id": "fresh"})
+        await observer.rollback()
+    await db.rollback()
+    written = await writing
+    after = {mode: await search(client, "fresh", mode) for mode in ("vector", "hybrid")}
+
+    assert during == {"vector": [], "hybrid": []}
+    assert [result["filename"] for result in other_during] == ["a.txt"] * 3
+    assert indexes_during == 0
+    assert written.status_code == 201, written.text
+    for mode, results in after.items():
+        assert len(results) == 3, mode
+        assert "Part 3" in results[0]["text"], mode
+    assert await scalar(db, VECTOR_INDEXES, id="fresh") == 1
+    assert await violations(db) == {}
+
+
+async def test_a_second_upload_keeps_the_index_the_first_built(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Only the first chunks build the index; later ones keep it up to date, and a
+    collection's chunks never land in another's partition."""
+    made = await client.post("/api/collections", json={"id": "c", "name": "c"})
+    assert made.status_code == 201, made.text
+    for number in range(2):
+        stored = await upload(
+            client, long_text(), f"{number}.txt", route="/api/collections/c/documents"
+        )
+        assert stored.status_code == 201, stored.text
+    index_before = await scalar(db, INDEX_OID)
+    assert index_before is not None
+    third = await upload(client, long_text(), "3.txt", route="/api/collections/c/documents")
+
+    assert third.status_code == 201, third.text
+    assert await scalar(db, INDEX_OID) == index_before
+    assert await scalar(db, "SELECT count(DISTINCT tableoid) FROM chunks") == 1
+    assert await violations(db) == {}
+
+
+async def test_ids_with_colons_dots_and_128_characters_get_partitions_of_their_own(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """PostgreSQL names and quotes each partition itself (the migration's test covers ids
+    with quotes, which the API refuses)."""
+    ids = ["team:alpha", "v1.2-beta_3", "A" * 128]
+    for collection in ids:
+        made = await client.post("/api/collections", json={"id": collection, "name": "x"})
+        assert made.status_code == 201, made.text
+        stored = await upload(
+            client, long_text(), "a.txt", route=f"/api/collections/{collection}/documents"
+        )
+        assert stored.status_code == 201, stored.text
+
+    partitions = await scalar(
+        db, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'chunks'::regclass"
+    )
+    assert partitions == len(ids)
+    for collection in ids:
+        assert len(await search(client, collection, "vector")) == 3
+    assert await violations(db) == {}
