@@ -19,15 +19,26 @@ Locks, in this order, so that no two transactions wait for each other:
   runs in a transaction that holds nothing else.
 """
 
+import logging
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.locks import advisory_lock
 from app.db.repository import driver_connection
 from app.db.types import hnsw_index_column
 
+logger = logging.getLogger(__name__)
+
+# Partitions whose collection is gone (deleted: its rows went with it, by cascade).
+ORPHANED_PARTITIONS = """
+    SELECT p.relname::text, i.inhdetachpending
+    FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+    WHERE i.inhparent = 'chunks'::regclass
+      AND NOT EXISTS (SELECT 1 FROM collections c WHERE chunk_partition_name(c.id) = p.relname)
+    ORDER BY 1
+"""
 HAS_VECTOR_INDEX = """
     SELECT EXISTS (
         SELECT 1 FROM pg_index x
@@ -93,7 +104,7 @@ class ChunkPartitionRepository:
         return str(await self._scalar("SELECT chunk_partition_name(:id)", id=collection_id))
 
     async def _lock(self, collection_id: str) -> None:
-        await advisory_lock(self.session, f"chunks of {collection_id}")
+        await advisory_lock(self.session, f"chunks of {await self.name(collection_id)}")
 
     async def _execute_formatted(self, template: str, *arguments: str) -> None:
         """DDL takes no parameters: PostgreSQL's format() quotes the names (%I) and values
@@ -107,3 +118,37 @@ class ChunkPartitionRepository:
 
     async def _scalar(self, sql: str, **parameters: object) -> Any:
         return await self.session.scalar(text(sql), parameters)
+
+
+async def drop_orphaned_partitions(engine: AsyncEngine) -> list[str]:
+    """Drop the partitions of deleted collections; returns their names.
+
+    DETACH ... CONCURRENTLY waits for the searches in flight instead of stopping every
+    search of every collection, as a DROP of an attached partition would (it locks all of
+    `chunks`). It cannot run in a transaction, so this holds the partition's lock for the
+    session, and looks again, under it, that the collection has not been made again. A
+    detach cut short (the process died) is finished by the next call.
+    """
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        dropped = []
+        for name, detach_pending in (await connection.execute(text(ORPHANED_PARTITIONS))).all():
+            lock = "SELECT pg_advisory_{}(hashtextextended(:key, 0))"
+            key = {"key": f"chunks of {name}"}
+            await connection.execute(text(lock.format("lock")), key)
+            try:
+                still_orphaned = {
+                    row[0] for row in await connection.execute(text(ORPHANED_PARTITIONS))
+                }
+                if name not in still_orphaned:
+                    continue
+                # name is chunk_partition_name()'s `chunks_` and hex digits.
+                how = "FINALIZE" if detach_pending else "CONCURRENTLY"
+                await connection.execute(text(f"ALTER TABLE chunks DETACH PARTITION {name} {how}"))
+                await connection.execute(text(f"DROP TABLE {name}"))
+                dropped.append(name)
+            finally:
+                await connection.execute(text(lock.format("unlock")), key)
+        if dropped:
+            logger.info("dropped the chunk partitions of deleted collections: %s", dropped)
+        return dropped

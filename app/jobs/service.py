@@ -32,6 +32,7 @@ from app.db.models import (
     JobState,
     StoredFile,
 )
+from app.document.partitions import drop_orphaned_partitions
 from app.document.repository import DocumentFileRepository, DocumentRepository
 from app.files.service import copy_to_disk
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
@@ -80,7 +81,7 @@ class JobService:
         self.ingestion = ingestion
         self.settings = settings
         self.queue = queue
-        queue.bind(self.run, self.requeue_lost)
+        queue.bind(self.run, self.sweep)
 
     async def accept(
         self,
@@ -222,6 +223,12 @@ class JobService:
     ) -> dict[uuid.UUID, IngestionJob]:
         """Each of these documents' most recent job, for those that had one."""
         return await IngestionJobRepository(session).latest_for([d.id for d in documents])
+
+    async def sweep(self) -> None:
+        """What the workers do now and then besides jobs: requeue the lost ones, and drop the
+        chunk partitions of deleted collections."""
+        await self.requeue_lost()
+        await drop_orphaned_partitions(self.database.engine)
 
     async def requeue_lost(self) -> None:
         """Hand the queue again every job that is `queued` with no task to run it, so no job

@@ -8,6 +8,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.core.config import Settings
+from app.document.partitions import drop_orphaned_partitions
+from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar
 from tests.support.invariants import violations
 from tests.support.uploads import long_text, upload
@@ -121,4 +124,42 @@ async def test_ids_with_colons_dots_and_128_characters_get_partitions_of_their_o
     assert partitions == len(ids)
     for collection in ids:
         assert len(await search(client, collection, "vector")) == 3
+    assert await violations(db) == {}
+
+
+async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
+    client: httpx.AsyncClient, db: AsyncConnection, settings: Settings
+) -> None:
+    """The delete leaves an empty partition (its rows went by cascade); the sweep detaches
+    it concurrently and drops it, and a collection made again with that id gets a new one."""
+    for collection in ("gone", "kept"):
+        made = await client.post("/api/collections", json={"id": collection, "name": collection})
+        assert made.status_code == 201, made.text
+        stored = await upload(
+            client, long_text(), "a.txt", route=f"/api/collections/{collection}/documents"
+        )
+        assert stored.status_code == 201, stored.text
+    gone = await scalar(db, "SELECT chunk_partition_name('gone')")
+    deleted = await client.delete("/api/collections/gone")
+    left_by_the_delete = await scalar(db, "SELECT to_regclass(:name)::text", name=gone)
+
+    runtime = await Runtime.open(settings)
+    try:
+        await runtime.jobs.sweep()
+        after_sweep = await scalar(db, "SELECT to_regclass(:name)::text", name=gone)
+        dropped_again = await drop_orphaned_partitions(runtime.database.engine)
+    finally:
+        await runtime.close()
+    kept_results = await search(client, "kept", "vector")
+    await client.post("/api/collections", json={"id": "gone", "name": "again"})
+    again = await upload(client, long_text(), "b.txt", route="/api/collections/gone/documents")
+
+    assert deleted.status_code == 204
+    assert left_by_the_delete == gone
+    assert after_sweep is None
+    assert dropped_again == []
+    assert len(kept_results) == 3
+    assert again.status_code == 201, again.text
+    assert len(await search(client, "gone", "vector")) == 3
+    assert await scalar(db, VECTOR_INDEXES, id="gone") == 1
     assert await violations(db) == {}
