@@ -13,11 +13,12 @@ The original app's floor is its embedding calls alone: sequential calls of 5
 chunks, each taking the latency, with nothing written anywhere.
 
     python -m bench.ingest_one_file [--megabytes 1] [--dimensions 1536,384]
-        [--latency 0.1] [--existing 100000] [--uploads 2]
+        [--latency 0.1] [--existing 100000] [--uploads 2] [--spread]
 
 With `--existing N` the collection already holds N indexed chunks (the live
 path: an upload into a collection that is searched); with `--uploads K`, K
-copies of the file (numbered, so each is embedded) are uploaded at once.
+copies of the file (numbered, so each is embedded) are uploaded at once,
+into one collection, or with `--spread` each into a new collection of its own.
 """
 
 import argparse
@@ -94,7 +95,7 @@ async def preload(settings: Settings, dimensions: int, existing: int) -> None:
 
 
 async def upload_files(
-    paths: list[Path], dimensions: int, latency: float, existing: int
+    paths: list[Path], dimensions: int, latency: float, existing: int, spread: bool
 ) -> list[object]:
     """The files uploaded at once into one collection; one row of the table."""
     with (
@@ -110,17 +111,21 @@ async def upload_files(
             served(settings, **environment) as base_url,
             httpx.AsyncClient(base_url=base_url, timeout=600) as client,
         ):
-            if not existing:
-                created = await client.post(
-                    "/api/collections", json={"id": COLLECTION, "name": COLLECTION}
-                )
-                created.raise_for_status()
-
             contents = {path.name: path.read_bytes() for path in paths}
+            collection_of = {
+                name: f"{COLLECTION}-{number}" if spread else COLLECTION
+                for number, name in enumerate(contents)
+            }
+            for collection in sorted(set(collection_of.values())):
+                if not existing or collection != COLLECTION:
+                    created = await client.post(
+                        "/api/collections", json={"id": collection, "name": collection}
+                    )
+                    created.raise_for_status()
 
             async def upload(name: str) -> int:
                 answer = await client.post(
-                    f"/api/collections/{COLLECTION}/documents",
+                    f"/api/collections/{collection_of[name]}/documents",
                     files={"file": (name, contents[name], "text/plain")},
                 )
                 answer.raise_for_status()
@@ -144,7 +149,12 @@ async def upload_files(
 
 
 async def run(
-    megabytes: float, dimensions: list[int], latency: float, existing: int, uploads: int
+    megabytes: float,
+    dimensions: list[int],
+    latency: float,
+    existing: int,
+    uploads: int,
+    spread: bool,
 ) -> None:
     with tempfile.TemporaryDirectory() as folder:
         text = large_text(megabytes)
@@ -154,13 +164,16 @@ async def run(
             # Distinct bytes, so the cache embeds each file: the same text, numbered.
             path.write_text(f"Copy {number}.\n\n{text}")
             paths.append(path)
-        rows = [await upload_files(paths, size, latency, existing) for size in dimensions]
+        rows = [await upload_files(paths, size, latency, existing, spread) for size in dimensions]
     report(
         "ingest_one_file"
         + (f"_{existing}" if existing else "")
-        + (f"_x{uploads}" if uploads > 1 else ""),
-        f"{uploads} upload(s) of a {megabytes:g} MB text over HTTP at once, into a collection "
-        f"of {existing:,} chunks, {latency * 1000:.0f} ms per embedding call, dense vectors",
+        + (f"_x{uploads}" if uploads > 1 else "")
+        + ("_spread" if spread else ""),
+        f"{uploads} upload(s) of a {megabytes:g} MB text over HTTP at once, into "
+        f"{'a new collection each' if spread else 'one collection'} "
+        f"(first holding {existing:,} chunks), {latency * 1000:.0f} ms per embedding call, "
+        "dense vectors",
         [
             "dimensions",
             "chunks before",
@@ -178,6 +191,7 @@ async def run(
             "latency_seconds": latency,
             "existing_chunks": existing,
             "uploads": uploads,
+            "spread": spread,
             "corpus": "cranfield" if CRANFIELD.is_dir() else "generated",
         },
     )
@@ -192,10 +206,20 @@ def main() -> None:
         "--existing", type=int, default=0, help="chunks in the collection before (indexed)"
     )
     parser.add_argument("--uploads", type=int, default=1, help="files uploaded at once")
+    parser.add_argument(
+        "--spread", action="store_true", help="each upload into a new collection of its own"
+    )
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.dimensions.split(",")]
     asyncio.run(
-        run(arguments.megabytes, sizes, arguments.latency, arguments.existing, arguments.uploads)
+        run(
+            arguments.megabytes,
+            sizes,
+            arguments.latency,
+            arguments.existing,
+            arguments.uploads,
+            arguments.spread,
+        )
     )
 
 

@@ -19,6 +19,10 @@ table by binary COPY; each index is built after the load. Per index:
 
     python -m bench.quantized_index [--rows 100000] [--dimensions 1536]
         [--candidates 40,100,200,400] [--inserts 5000] [--name quantized_index]
+        [--graphs 16:64,16:32,8:32] [--only bit]
+
+`--graphs` builds each index with each (m, ef_construction); pgvector's
+defaults, which the migrations use, are 16:64.
 """
 
 import argparse
@@ -93,6 +97,7 @@ async def measure_index(
     questions: Vectors,
     truths: list[set[int]],
     candidates: list[int],
+    graph: tuple[int, int],
 ) -> list[list[object]]:
     await connection.execute("DROP TABLE IF EXISTS items")
     await connection.execute(f"CREATE TABLE items (id integer, embedding vector({dimensions}))")
@@ -101,8 +106,10 @@ async def measure_index(
     )
     await connection.execute("SET maintenance_work_mem = '2GB'")
     started = time.perf_counter()
+    m, ef_construction = graph
     await connection.execute(
-        f"CREATE INDEX ix_items ON items {INDEXES[index].format(d=dimensions)}"
+        f"CREATE INDEX ix_items ON items {INDEXES[index].format(d=dimensions)} "
+        f"WITH (m = {m}, ef_construction = {ef_construction})"
     )
     build = time.perf_counter() - started
     await connection.execute("ANALYZE items")
@@ -119,6 +126,7 @@ async def measure_index(
         rows.append(
             [
                 index,
+                f"{m}:{ef_construction}",
                 count if index.startswith("bit") else "-",
                 build,
                 float(np.mean(recalls)),
@@ -139,7 +147,15 @@ async def measure_index(
     return rows
 
 
-async def run(rows: int, dimensions: int, candidates: list[int], inserts: int, name: str) -> None:
+async def run(
+    rows: int,
+    dimensions: int,
+    candidates: list[int],
+    inserts: int,
+    name: str,
+    graphs: list[tuple[int, int]],
+    only: str,
+) -> None:
     with database() as (_, settings):
         vectors, questions = await model_vectors(settings, rows, inserts, dimensions)
         stored, extra = vectors[:rows], vectors[rows:]
@@ -150,10 +166,19 @@ async def run(rows: int, dimensions: int, candidates: list[int], inserts: int, n
         )
         await register_vector(connection)
         table: list[list[object]] = []
-        for index in INDEXES:
-            table += await measure_index(
-                connection, index, dimensions, stored, extra, questions, truths, candidates
-            )
+        for index in [index for index in INDEXES if index.startswith(only)]:
+            for graph in graphs:
+                table += await measure_index(
+                    connection,
+                    index,
+                    dimensions,
+                    stored,
+                    extra,
+                    questions,
+                    truths,
+                    candidates,
+                    graph,
+                )
         await connection.close()
     report(
         name,
@@ -161,6 +186,7 @@ async def run(rows: int, dimensions: int, candidates: list[int], inserts: int, n
         f"{dimensions:,}-d projected local-model vectors, 100 Cranfield questions",
         [
             "index",
+            "m:ef_construction",
             "candidates re-ranked",
             "build (s)",
             "recall@10",
@@ -169,7 +195,7 @@ async def run(rows: int, dimensions: int, candidates: list[int], inserts: int, n
             "kept up to date (rows/s)",
         ],
         table,
-        {"rows": rows, "dimensions": dimensions, "inserts": inserts},
+        {"rows": rows, "dimensions": dimensions, "inserts": inserts, "graphs": graphs},
     )
 
 
@@ -180,10 +206,23 @@ def main() -> None:
     parser.add_argument("--candidates", default="40,100,200,400", help="re-ranked, comma-separated")
     parser.add_argument("--inserts", type=int, default=5000, help="rows written after the build")
     parser.add_argument("--name", default="quantized_index", help="results file name")
+    parser.add_argument("--graphs", default="16:64", help="m:ef_construction, comma-separated")
+    parser.add_argument("--only", default="", help="only the indexes whose name starts so")
     arguments = parser.parse_args()
     counts = [int(count) for count in arguments.candidates.split(",")]
+    graphs = [
+        (int(m), int(ef)) for m, ef in (pair.split(":") for pair in arguments.graphs.split(","))
+    ]
     asyncio.run(
-        run(arguments.rows, arguments.dimensions, counts, arguments.inserts, arguments.name)
+        run(
+            arguments.rows,
+            arguments.dimensions,
+            counts,
+            arguments.inserts,
+            arguments.name,
+            graphs,
+            arguments.only,
+        )
     )
 
 

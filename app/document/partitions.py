@@ -61,10 +61,11 @@ class ChunkPartitionRepository:
         if await self._scalar("SELECT to_regclass(:name) IS NOT NULL", name=name):
             return
         # PostgreSQL quotes the name and the id (free text) itself; the CHECK spares the
-        # attach its scan of the table.
+        # attach its scan of the table. Rows stay inline, vectors included (migration 0003:
+        # a partitioned table holds no storage parameters, so each partition gets them).
         await self._execute_formatted(
             "CREATE TABLE %I (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
-            "CHECK (collection_id = %L))",
+            "CHECK (collection_id = %L)) WITH (toast_tuple_target = 8160)",
             name,
             collection_id,
         )

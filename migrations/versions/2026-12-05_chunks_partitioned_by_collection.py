@@ -20,6 +20,8 @@ What this migration does:
 - The parent keeps the identity sequence, the foreign keys, the text and
   metadata GIN indexes (created on every partition), the primary key, now
   (id, collection_id), and the BM25 triggers, which fire for every partition.
+- Each partition keeps its rows inline (`toast_tuple_target`, as 0003 set
+  on the old table: a partitioned table holds no storage parameters).
 - The HNSW index is per partition only (`<partition>_embedding_hnsw`): a
   partitioned index would be built again at every attach.
 
@@ -173,7 +175,8 @@ def upgrade() -> None:
         statement = op.get_bind().scalar(
             sa.text(
                 "SELECT format('CREATE TABLE %I (LIKE chunks INCLUDING DEFAULTS "
-                "INCLUDING GENERATED, CHECK (collection_id = %L))', "
+                "INCLUDING GENERATED, CHECK (collection_id = %L)) "
+                "WITH (toast_tuple_target = 8160)', "
                 "CAST(:partition AS text), CAST(:id AS text))"
             ),
             {"partition": partition, "id": collection_id},
@@ -212,7 +215,7 @@ def downgrade() -> None:
         f"CREATE TABLE chunks ({_columns(dimensions, text_search)},\n"
         "    CONSTRAINT pk_chunks PRIMARY KEY (id),\n"
         "    CONSTRAINT uq_chunks_document_id_chunk_index UNIQUE (document_id, chunk_index)\n"
-        ")"
+        ") WITH (toast_tuple_target = 8160)"
     )
     op.execute("COMMENT ON TABLE chunks IS 'A piece of a document''s text with its embedding.'")
     _comment_columns()

@@ -39,7 +39,10 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
         ("bm25_pruning", ["--size", "500", "--queries", "3"]),
         ("ingest_one_file", ["--megabytes", "0.02", "--latency", "0.001"]),
         ("write_costs", ["--megabytes", "0.02", "--repeat", "1"]),
-        ("quantized_index", ["--rows", "500", "--inserts", "50", "--candidates", "20"]),
+        (
+            "quantized_index",
+            ["--rows", "500", "--inserts", "50", "--candidates", "20", "--graphs", "16:64,8:32"],
+        ),
         ("memory", ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "absent.pdf"]),
         ("soak", ["--seconds", "3", "--clients", "3"]),
     ],

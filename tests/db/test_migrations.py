@@ -305,6 +305,9 @@ async def test_chunks_move_into_a_partition_per_collection_and_back(
         await connection.execute(text("SET LOCAL enable_sort = off"))
         plan = "\n".join(row[0] for row in await connection.execute(text("EXPLAIN " + nearest)))
         found = await connection.scalar(text(nearest))
+        partition_options = await connection.scalar(
+            text("SELECT reloptions FROM pg_class WHERE relname = chunk_partition_name('a')")
+        )
         added_id = await connection.scalar(text(add))
         with_added = await connection.scalar(text(rows))
     async with engine.connect() as connection:
@@ -316,9 +319,11 @@ async def test_chunks_move_into_a_partition_per_collection_and_back(
     async with engine.begin() as connection:
         downgraded = await connection.scalar(text(rows))
         index_after = await connection.scalar(text(index))
-        kind = await connection.scalar(
-            text("SELECT relkind::text FROM pg_class WHERE relname = 'chunks'")
-        )
+        kind, options_after = (
+            await connection.execute(
+                text("SELECT relkind::text, reloptions FROM pg_class WHERE relname = 'chunks'")
+            )
+        ).one()
         next_id = await connection.scalar(text(add.replace(" 9,", " 10,")))
     await engine.dispose()
 
@@ -332,5 +337,7 @@ async def test_chunks_move_into_a_partition_per_collection_and_back(
     assert differences == []
     assert downgraded == with_added
     assert kind == "r"
+    # Rows stay inline (0003), in the partitions and back in the one table.
+    assert partition_options == options_after == ["toast_tuple_target=8160"]
     assert index_after == index_before
     assert next_id == 8
