@@ -396,6 +396,9 @@ class IngestionService:
         """Build (or find) the content's cache entry, then `commit` it to a document; built
         again if it was evicted in between."""
         started = time.perf_counter()
+        # Made now, while nothing is written yet: attaching a partition waits for the
+        # transactions writing documents, and a commit of another upload may be one.
+        await self._create_partition(prepared.collection_id)
         for _attempt in range(_BUILD_ATTEMPTS):
             entry = await self._build(prepared, on_progress)
             try:
@@ -452,14 +455,18 @@ class IngestionService:
         the partition is made first, in a transaction of its own; if it has no vector index
         yet, this one takes its lock before anything else and builds the index over the
         chunks it wrote, before it commits."""
-        async with self.database.session() as session:
-            await ChunkPartitionRepository(session).create_if_missing(collection_id)
+        await self._create_partition(collection_id)
         async with self.database.session() as session:
             partitions = ChunkPartitionRepository(session)
             first_fill = await partitions.claim_first_fill(collection_id)
             yield session
             if first_fill:
                 await partitions.build_vector_index(collection_id)
+
+    async def _create_partition(self, collection_id: str) -> None:
+        """The collection's partition, if it is missing, in a transaction of its own."""
+        async with self.database.session() as session:
+            await ChunkPartitionRepository(session).create_if_missing(collection_id)
 
     async def _install_chunks(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,29 @@ def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     )
 
 
+class EnvironmentHeaderDeadlineProtocol(HeaderDeadline, AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """The same, named by an import path, for worker processes (`ragstore serve --workers`):
+    a class made at run time cannot be sent to them. Its deadline comes from the
+    environment's settings, which those processes read."""
+
+    @property
+    def header_timeout(self) -> float:  # type: ignore[override]
+        return get_settings().request_header_timeout_seconds
+
+
 def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
     """The uvicorn configuration ragstore is served with (the CLI's and the tests');
     `options` are uvicorn.Config's, and win over the settings'."""
+    return uvicorn.Config(app, **server_options(settings, **options))
+
+
+def server_options(settings: Settings, **options: Any) -> dict[str, Any]:
+    """uvicorn's options for ragstore (for uvicorn.run, which runs several processes)."""
+    several = options.get("workers", 1) > 1
     defaults = {
-        "http": http_protocol(settings.request_header_timeout_seconds),
+        "http": "app.web.server:EnvironmentHeaderDeadlineProtocol"
+        if several
+        else http_protocol(settings.request_header_timeout_seconds),
         "log_level": settings.log_level.lower(),
     }
-    return uvicorn.Config(app, **{**defaults, **options})
+    return {**defaults, **options}

@@ -1,7 +1,9 @@
 """The `ragstore` command, run as a user runs it: a real process."""
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,10 +13,16 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import create_database
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.invariants import violations
 from tests.support.net import free_port
+from tests.support.settings import APP_SETTINGS, SERVER_KEY
+from tests.support.uploads import long_text, upload
 
 RAGSTORE = str(Path(sys.executable).with_name("ragstore"))
 
@@ -92,6 +100,73 @@ def test_serve_starts_the_embedded_database_migrates_and_stops_it_on_exit(
     # uvicorn re-raises the signal it stopped on, after a clean shutdown.
     assert server.returncode in (0, -signal.SIGTERM), stderr
     assert "Application shutdown complete" in stderr
+    assert not psutil.pid_exists(postgres_pid) or (
+        psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
+    ), "the embedded server stops with the last process using it"
+
+
+async def test_serve_with_two_workers_shares_the_port_and_the_database(
+    tmp_path: Path, upstream: FakeOpenAI
+) -> None:
+    """`--workers 2`: the schema is migrated once, two processes answer on the port (with
+    the request-header deadline, which they read from the environment), concurrent uploads
+    into new collections all land consistently, and SIGTERM stops everything."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY")}
+    env.update({f"RAGSTORE_{k.upper()}": str(v) for k, v in APP_SETTINGS.items()})
+    env.update(
+        {
+            "RAGSTORE_DATA_DIR": str(tmp_path / "data"),
+            "OPENAI_BASE_URL": upstream.url,
+            "OPENAI_API_KEY": SERVER_KEY,
+            "RAGSTORE_REQUEST_HEADER_TIMEOUT_SECONDS": "1",
+        }
+    )
+    # Started once, and waited for in a thread below.
+    server = subprocess.Popen(  # noqa: ASYNC220
+        [RAGSTORE, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(_wait_for_health, f"{url}/api/health", server)
+        workers = [
+            child
+            for child in psutil.Process(server.pid).children()
+            if "spawn_main" in " ".join(child.cmdline())
+        ]
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(upload(client, long_text(), f"{n}.txt", session_id=f"s{n % 3}") for n in range(6))
+            )
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            slow.settimeout(10)
+            deadline_answer = slow.recv(200)
+        embedded = EmbeddedPostgres(tmp_path / "data")
+        engine = create_async_engine(await asyncio.to_thread(embedded.start))
+        async with engine.connect() as connection:
+            broken = await violations(connection)
+            partitions = await connection.scalar(
+                text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'chunks'::regclass")
+            )
+        await engine.dispose()
+        await asyncio.to_thread(embedded.stop)
+        postgres_pid = int((tmp_path / "data" / "pgdata" / "postmaster.pid").read_text().split()[0])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+
+    assert len(workers) == 2
+    assert [answer.status_code for answer in answers] == [200] * 6, answers[0].text
+    assert broken == {}
+    assert partitions == 3
+    assert deadline_answer.startswith(b"HTTP/1.1 408")
+    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert not any(worker.is_running() for worker in workers)
     assert not psutil.pid_exists(postgres_pid) or (
         psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
     ), "the embedded server stops with the last process using it"
