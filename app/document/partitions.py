@@ -36,7 +36,8 @@ ORPHANED_PARTITIONS = """
     SELECT p.relname::text, i.inhdetachpending
     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
     WHERE i.inhparent = 'chunks'::regclass
-      AND NOT EXISTS (SELECT 1 FROM collections c WHERE chunk_partition_name(c.id) = p.relname)
+      -- Hashed once per call: every collection's name, not one lookup per partition.
+      AND p.relname::text NOT IN (SELECT chunk_partition_name(c.id) FROM collections c)
     ORDER BY 1
 """
 HAS_VECTOR_INDEX = """
