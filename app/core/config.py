@@ -196,6 +196,13 @@ class Settings(BaseSettings):
         "postings of each word.",
     )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    index_build_memory_mb: int = Field(
+        default=512,
+        ge=64,
+        le=65_536,
+        description="PostgreSQL's maintenance_work_mem while a collection's HNSW index is "
+        "built over its first chunks: a graph that fits is built several times faster.",
+    )
     vector_rerank_candidates: int = Field(
         default=200,
         ge=1,

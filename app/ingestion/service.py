@@ -461,7 +461,9 @@ class IngestionService:
             first_fill = await partitions.claim_first_fill(collection_id)
             yield session
             if first_fill:
-                await partitions.build_vector_index(collection_id)
+                await partitions.build_vector_index(
+                    collection_id, self.settings.index_build_memory_mb
+                )
 
     async def _create_partition(self, collection_id: str) -> None:
         """The collection's partition, if it is missing, in a transaction of its own."""

@@ -2,9 +2,12 @@
 first chunks written, in the transaction that commits them (app/document/partitions.py)."""
 
 import asyncio
+import logging
+import re
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -83,10 +86,12 @@ async def test_searches_go_on_while_a_collections_first_chunks_are_indexed(
 
 
 async def test_a_second_upload_keeps_the_index_the_first_built(
-    client: httpx.AsyncClient, db: AsyncConnection
+    client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Only the first chunks build the index; later ones keep it up to date, and a
-    collection's chunks never land in another's partition."""
+    """Only the first chunks build the index (with RAGSTORE_INDEX_BUILD_MEMORY_MB of
+    maintenance_work_mem); later ones keep it up to date, and a collection's chunks never
+    land in another's partition."""
+    caplog.set_level(logging.INFO, logger="app.document.partitions")
     made = await client.post("/api/collections", json={"id": "c", "name": "c"})
     assert made.status_code == 201, made.text
     for number in range(2):
@@ -94,11 +99,20 @@ async def test_a_second_upload_keeps_the_index_the_first_built(
             client, long_text(), f"{number}.txt", route="/api/collections/c/documents"
         )
         assert stored.status_code == 201, stored.text
+        if number == 0:
+            first_chunks = stored.json()["chunk_count"]
     index_before = await scalar(db, INDEX_OID)
     assert index_before is not None
     third = await upload(client, long_text(), "3.txt", route="/api/collections/c/documents")
 
     assert third.status_code == 201, third.text
+    builds = [r.getMessage() for r in caplog.records if "built the HNSW index" in r.getMessage()]
+    assert len(builds) == 1
+    assert re.fullmatch(
+        f"built the HNSW index of collection c over its first {first_chunks} chunks "
+        r"in [0-9.]+ s \(maintenance_work_mem 512 MB\)",
+        builds[0],
+    )
     assert await scalar(db, INDEX_OID) == index_before
     assert await scalar(db, "SELECT count(DISTINCT tableoid) FROM chunks") == 1
     assert await violations(db) == {}
