@@ -26,19 +26,24 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core.errors import ServiceUnavailable
 from app.db.locks import advisory_lock
 from app.db.repository import driver_connection
 from app.db.types import hnsw_index_column
 
 logger = logging.getLogger(__name__)
 
-# Partitions whose collection is gone (deleted: its rows went with it, by cascade).
+# Partitions whose collection is gone (deleted: its rows went with it, by cascade), or
+# whose detach was cut short.
 ORPHANED_PARTITIONS = """
     SELECT p.relname::text, i.inhdetachpending
     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
     WHERE i.inhparent = 'chunks'::regclass
       -- Hashed once per call: every collection's name, not one lookup per partition.
-      AND p.relname::text NOT IN (SELECT chunk_partition_name(c.id) FROM collections c)
+      -- A detach cut short is finished whatever the collection: its rows went with the
+      -- collection that was deleted.
+      AND (i.inhdetachpending
+           OR p.relname::text NOT IN (SELECT chunk_partition_name(c.id) FROM collections c))
     ORDER BY 1
 """
 HAS_VECTOR_INDEX = """
@@ -60,6 +65,16 @@ class ChunkPartitionRepository:
         Run it in a transaction of its own (see the module's locks)."""
         await self._lock(collection_id)
         name = await self.name(collection_id)
+        detaching = await self._scalar(
+            "SELECT bool_or(inhdetachpending) FROM pg_inherits WHERE inhrelid = to_regclass(:name)",
+            name=name,
+        )
+        if detaching:
+            # A sweep's DETACH ... CONCURRENTLY was cut short; the next sweep finishes it.
+            raise ServiceUnavailable(
+                f"the chunks table of an earlier collection {collection_id!r} is still being "
+                "dropped; retry in a minute"
+            )
         if await self._scalar("SELECT to_regclass(:name) IS NOT NULL", name=name):
             return
         # PostgreSQL quotes the name and the id (free text) itself; the CHECK spares the

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
@@ -176,4 +177,61 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
     assert again.status_code == 201, again.text
     assert len(await search(client, "gone", "vector")) == 3
     assert await scalar(db, VECTOR_INDEXES, id="gone") == 1
+    assert await violations(db) == {}
+
+
+async def test_a_detach_cut_short_answers_503_until_the_sweep_finishes_it(
+    client: httpx.AsyncClient, db: AsyncConnection, settings: Settings
+) -> None:
+    """A sweep killed in the middle of DETACH ... CONCURRENTLY leaves the partition
+    'detach pending'. An upload into a collection made again under that id is then
+    answered 503 with the reason, not 500, and the next sweep finishes the detach."""
+    await client.post("/api/collections", json={"id": "gone", "name": "gone"})
+    first = await upload(client, long_text(), "a.txt", route="/api/collections/gone/documents")
+    assert first.status_code == 201, first.text
+    partition = await scalar(db, "SELECT chunk_partition_name('gone')")
+    assert (await client.delete("/api/collections/gone")).status_code == 204
+    # A reader holds the partition, so the detach waits in its second phase; then it is
+    # cancelled there, as if its process had died.
+    await db.execute(text("SELECT count(*) FROM chunks WHERE collection_id = 'gone'"))
+    detacher = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with detacher.connect() as connection:
+        pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        detaching = asyncio.create_task(
+            connection.execute(
+                text(f"ALTER TABLE chunks DETACH PARTITION {partition} CONCURRENTLY")
+            )
+        )
+        async with db.engine.connect() as observer:
+            for _ in range(200):
+                pending = await observer.scalar(
+                    text(
+                        "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(:p)"
+                    ),
+                    {"p": partition},
+                )
+                await observer.rollback()
+                if pending:
+                    break
+                await asyncio.sleep(0.05)
+            await observer.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError):
+            await detaching
+    await db.rollback()
+
+    await client.post("/api/collections", json={"id": "gone", "name": "again"})
+    refused = await upload(client, long_text(), "b.txt", route="/api/collections/gone/documents")
+    runtime = await Runtime.open(settings)
+    try:
+        dropped = await drop_orphaned_partitions(runtime.database.engine)
+    finally:
+        await runtime.close()
+    accepted = await upload(client, long_text(), "b.txt", route="/api/collections/gone/documents")
+
+    assert pending is True
+    assert refused.status_code == 503, refused.text
+    assert "still being dropped" in refused.json()["detail"]
+    assert dropped == [partition]
+    assert accepted.status_code == 201, accepted.text
+    assert len(await search(client, "gone", "vector")) == 3
     assert await violations(db) == {}
