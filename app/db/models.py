@@ -250,7 +250,10 @@ class Chunk(Base):
         },
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    # A sequence, not an identity: PostgreSQL 14-16 take no identity on a partitioned table.
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("nextval('chunks_id_seq'::regclass)")
+    )
     document_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
     )

@@ -17,7 +17,9 @@ What this migration does:
   them), into one partition per collection, each with its HNSW index built
   after its rows; the old table is then dropped. This moves every chunk once:
   about 30 s per 100,000 chunks at 1,536 dimensions on 2 cores.
-- The parent keeps the identity sequence, the foreign keys, the text and
+- The parent draws ids from `chunks_id_seq` (a column default, which every
+  partition copies: identity columns on partitioned tables need PostgreSQL
+  17), and keeps the foreign keys, the text and
   metadata GIN indexes (created on every partition), the primary key, now
   (id, collection_id), and the BM25 triggers, which fire for every partition.
 - Each partition keeps its rows inline (`toast_tuple_target`, as 0003 set
@@ -51,6 +53,8 @@ TRIGGERS = {
     "REFERENCING OLD TABLE AS old_chunks NEW TABLE AS new_chunks",
 }
 COLUMNS = "id, document_id, collection_id, chunk_index, text, metadata, embedding"
+ID_DEFAULT = "DEFAULT nextval('chunks_id_seq'::regclass)"
+IDENTITY = "GENERATED ALWAYS AS IDENTITY"  # the one table's, before this revision
 EMBEDDING_COMMENT = "Embedding of text; its model and dimension are in embedding_space."
 
 
@@ -84,9 +88,9 @@ def _text_search_expression() -> str:
     return str(expression)
 
 
-def _columns(dimensions: int, text_search: str) -> str:
+def _columns(dimensions: int, text_search: str, ids: str) -> str:
     return f"""
-        id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+        id bigint {ids} NOT NULL,
         document_id uuid NOT NULL,
         collection_id text NOT NULL,
         chunk_index integer NOT NULL,
@@ -141,10 +145,13 @@ def upgrade() -> None:
     _drop_triggers("chunks")
     op.execute("ALTER TABLE chunks RENAME TO chunks_unpartitioned")
     op.execute("ALTER INDEX pk_chunks RENAME TO pk_chunks_unpartitioned")
-    # Its sequence goes, so that the new table's is chunks_id_seq again.
+    # Ids come from a sequence of the table's own, not an identity: PostgreSQL takes
+    # identity columns on partitioned tables from version 17 only (ragstore runs on 14).
+    # The old identity's sequence goes first, so that the new one is chunks_id_seq.
     op.execute("ALTER TABLE chunks_unpartitioned ALTER COLUMN id DROP IDENTITY")
+    op.execute("CREATE SEQUENCE chunks_id_seq AS bigint")
     op.execute(
-        f"CREATE TABLE chunks ({_columns(dimensions, text_search)},\n"
+        f"CREATE TABLE chunks ({_columns(dimensions, text_search, ID_DEFAULT)},\n"
         "    CONSTRAINT pk_chunks PRIMARY KEY (id, collection_id),\n"
         "    CONSTRAINT uq_chunks_document_id_chunk_index_collection_id\n"
         "        UNIQUE (document_id, chunk_index, collection_id)\n"
@@ -155,8 +162,9 @@ def upgrade() -> None:
         "one partition per collection (chunk_partition_name).'"
     )
     _comment_columns()
+    op.execute("ALTER SEQUENCE chunks_id_seq OWNED BY chunks.id")
     op.execute(
-        "SELECT setval(pg_get_serial_sequence('chunks', 'id'), "
+        "SELECT setval('chunks_id_seq', "
         "(SELECT coalesce(max(id), 0) + 1 FROM chunks_unpartitioned), false)"
     )
     op.execute("DROP INDEX ix_chunks_metadata")
@@ -210,9 +218,9 @@ def downgrade() -> None:
     _drop_triggers("chunks")
     op.execute("ALTER TABLE chunks RENAME TO chunks_partitioned")
     op.execute("ALTER INDEX pk_chunks RENAME TO pk_chunks_partitioned")
-    op.execute("ALTER TABLE chunks_partitioned ALTER COLUMN id DROP IDENTITY")
+    op.execute("ALTER SEQUENCE chunks_id_seq RENAME TO chunks_partitioned_id_seq")
     op.execute(
-        f"CREATE TABLE chunks ({_columns(dimensions, text_search)},\n"
+        f"CREATE TABLE chunks ({_columns(dimensions, text_search, IDENTITY)},\n"
         "    CONSTRAINT pk_chunks PRIMARY KEY (id),\n"
         "    CONSTRAINT uq_chunks_document_id_chunk_index UNIQUE (document_id, chunk_index)\n"
         ") WITH (toast_tuple_target = 8160)"
