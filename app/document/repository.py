@@ -243,18 +243,24 @@ class ChunkRepository(RepositoryBase[Chunk]):
         return int(getattr(result, "rowcount", 0))
 
     async def replace_document_metadata(
-        self, document_id: uuid.UUID, old_keys: Sequence[str], metadata: dict[str, Any]
+        self,
+        collection_id: str,
+        document_id: uuid.UUID,
+        old_keys: Sequence[str],
+        metadata: dict[str, Any],
     ) -> None:
         """Swap the document's metadata in every chunk's copy: its old keys out, the new
         ones in; the keys ragstore set (page, filename, ...) stay."""
         await self.session.execute(
             text(
                 "UPDATE chunks SET metadata = (metadata - CAST(:old_keys AS text[])) "
-                "|| CAST(:metadata AS jsonb) WHERE document_id = :document_id"
+                "|| CAST(:metadata AS jsonb) "
+                "WHERE collection_id = :collection_id AND document_id = :document_id"
             ),
             {
                 "old_keys": list(old_keys),
                 "metadata": json.dumps(metadata),
+                "collection_id": collection_id,
                 "document_id": document_id,
             },
         )
@@ -268,18 +274,14 @@ class ChunkRepository(RepositoryBase[Chunk]):
         )
 
     async def list_page(
-        self, document_id: uuid.UUID, limit: int, offset: int
+        self, collection_id: str, document_id: uuid.UUID, limit: int, offset: int
     ) -> tuple[Sequence[Chunk], int]:
+        # The collection names the one partition to read.
+        of_document = and_(Chunk.collection_id == collection_id, Chunk.document_id == document_id)
         rows = await self.session.scalars(
-            select(Chunk)
-            .where(Chunk.document_id == document_id)
-            .order_by(Chunk.chunk_index)
-            .limit(limit)
-            .offset(offset)
+            select(Chunk).where(of_document).order_by(Chunk.chunk_index).limit(limit).offset(offset)
         )
-        total = await self.session.scalar(
-            select(func.count()).where(Chunk.document_id == document_id)
-        )
+        total = await self.session.scalar(select(func.count()).where(of_document))
         return rows.all(), total or 0
 
 

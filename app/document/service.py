@@ -66,7 +66,9 @@ async def replace_metadata(
 ) -> None:
     """The document (locked by the caller) and its chunks carry `metadata` from now on."""
     old_keys = [key for key in document.metadata_ if key not in CHUNK_KEYS]
-    await ChunkRepository(session).replace_document_metadata(document.id, old_keys, metadata)
+    await ChunkRepository(session).replace_document_metadata(
+        document.collection_id, document.id, old_keys, metadata
+    )
     document.metadata_ = metadata
     await session.flush()
     # Load server-set columns (updated_at) now: the result outlives the session.
@@ -101,4 +103,4 @@ async def list_chunks(
     session: AsyncSession, collection_id: str, document_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[Sequence[Chunk], int]:
     await get_document(session, collection_id, document_id)
-    return await ChunkRepository(session).list_page(document_id, limit, offset)
+    return await ChunkRepository(session).list_page(collection_id, document_id, limit, offset)
