@@ -52,6 +52,7 @@ HAS_VECTOR_INDEX = """
         JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_am a ON a.oid = i.relam
         WHERE x.indrelid = to_regclass(chunk_partition_name(:id)) AND a.amname = 'hnsw'
+          AND x.indisvalid
     )
 """
 
