@@ -24,7 +24,6 @@ into empty indexes, as the first upload into a new database does:
 
 import argparse
 import asyncio
-import hashlib
 import tempfile
 import time
 from pathlib import Path
@@ -44,9 +43,6 @@ from bench.upstream import UPSTREAM_EMBEDDINGS
 from tests.support.fake_openai import FakeOpenAI
 
 COLLECTION = "bench"
-# chunk_partition_name('bench'): the collection's partition of chunks (migration 0012).
-PARTITION = "chunks_" + hashlib.sha256(COLLECTION.encode()).hexdigest()[:24]
-NO_HNSW = f"DROP INDEX {PARTITION}_embedding_hnsw"
 NO_BM25 = "ALTER TABLE chunks DISABLE TRIGGER keyword_index_add"
 FULL_PRECISION = "embedding vector_cosine_ops"
 NO_GIN = ("DROP INDEX ix_chunks_text_search", "DROP INDEX ix_chunks_metadata")
@@ -55,9 +51,12 @@ NO_GIN = ("DROP INDEX ix_chunks_text_search", "DROP INDEX ix_chunks_metadata")
 FIRST_FILL = "first fill: written without HNSW, then the index built"
 
 
-def variants(dimensions: int) -> dict[str, list[str]]:
+def variants(dimensions: int, partition: str) -> dict[str, list[str]]:
+    """The setups, for the collection's partition of chunks (migration 0012)."""
+    no_hnsw = f"DROP INDEX {partition}_embedding_hnsw"
+
     def instead(name: str, indexed: str) -> list[str]:
-        return [NO_HNSW, f"CREATE INDEX {name} ON {PARTITION} USING hnsw ({indexed})"]
+        return [no_hnsw, f"CREATE INDEX {name} ON {partition} USING hnsw ({indexed})"]
 
     full = (
         {"HNSW on full-precision vectors instead": instead("ix_bench_full", FULL_PRECISION)}
@@ -67,10 +66,10 @@ def variants(dimensions: int) -> dict[str, list[str]]:
     )
     return {
         "everything (the migrations' indexes)": [],
-        FIRST_FILL: [NO_HNSW],
-        "without the HNSW index": [NO_HNSW],
-        "without HNSW and the BM25 trigger": [NO_HNSW, NO_BM25],
-        "without HNSW, BM25 and the GIN indexes": [NO_HNSW, NO_BM25, *NO_GIN],
+        FIRST_FILL: [no_hnsw],
+        "without the HNSW index": [no_hnsw],
+        "without HNSW and the BM25 trigger": [no_hnsw, NO_BM25],
+        "without HNSW, BM25 and the GIN indexes": [no_hnsw, NO_BM25, *NO_GIN],
         **full,
         "HNSW on binary_quantize (bit) instead": instead(
             "ix_bench_bit", f"(binary_quantize(embedding)::bit({dimensions})) bit_hamming_ops"
@@ -102,7 +101,9 @@ async def measure(dimensions: int, megabytes: float, repeat: int) -> list[list[o
                 )
                 document = result.document
                 rows: list[list[object]] = []
-                for name, setup in variants(dimensions).items():
+                async with runtime.database.session() as session:
+                    partition = await ChunkPartitionRepository(session).name(COLLECTION)
+                for name, setup in variants(dimensions, partition).items():
                     seconds = await time_variant(
                         runtime.database, setup, document, repeat, build=name == FIRST_FILL
                     )

@@ -51,10 +51,14 @@ HAS_VECTOR_INDEX = """
         SELECT 1 FROM pg_index x
         JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_am a ON a.oid = i.relam
-        WHERE x.indrelid = to_regclass(chunk_partition_name(:id)) AND a.amname = 'hnsw'
-          AND x.indisvalid
+        WHERE x.indrelid = to_regclass(:name) AND a.amname = 'hnsw' AND x.indisvalid
     )
 """
+
+
+def lock_key(partition: str) -> str:
+    """The advisory lock of a partition's making, first fill and dropping."""
+    return f"chunks of {partition}"
 
 
 class ChunkPartitionRepository:
@@ -64,8 +68,8 @@ class ChunkPartitionRepository:
     async def create_if_missing(self, collection_id: str) -> None:
         """The collection's partition, empty and not yet vector-indexed, if it is missing.
         Run it in a transaction of its own (see the module's locks)."""
-        await self._lock(collection_id)
         name = await self.name(collection_id)
+        await advisory_lock(self.session, lock_key(name))
         detaching = await self._scalar(
             "SELECT bool_or(inhdetachpending) FROM pg_inherits WHERE inhrelid = to_regclass(:name)",
             name=name,
@@ -96,10 +100,11 @@ class ChunkPartitionRepository:
         collection's partition lock, writes its chunks, and calls build_vector_index. False
         when the index exists (chunks written keep it up to date). Call it before the
         transaction touches any document."""
-        if await self._scalar(HAS_VECTOR_INDEX, id=collection_id):
+        name = await self.name(collection_id)
+        if await self._scalar(HAS_VECTOR_INDEX, name=name):
             return False
-        await self._lock(collection_id)
-        return not await self._scalar(HAS_VECTOR_INDEX, id=collection_id)
+        await advisory_lock(self.session, lock_key(name))
+        return not await self._scalar(HAS_VECTOR_INDEX, name=name)
 
     async def build_vector_index(self, collection_id: str, memory_mb: int = 64) -> None:
         """The partition's HNSW index, built over the chunks it holds, with `memory_mb` of
@@ -136,9 +141,6 @@ class ChunkPartitionRepository:
     async def name(self, collection_id: str) -> str:
         return str(await self._scalar("SELECT chunk_partition_name(:id)", id=collection_id))
 
-    async def _lock(self, collection_id: str) -> None:
-        await advisory_lock(self.session, f"chunks of {await self.name(collection_id)}")
-
     async def _execute_formatted(self, template: str, *arguments: str) -> None:
         """DDL takes no parameters: PostgreSQL's format() quotes the names (%I) and values
         (%L), and the statement goes to the driver as it is (a `:` in an id is no bind)."""
@@ -167,7 +169,7 @@ async def drop_orphaned_partitions(engine: AsyncEngine) -> list[str]:
         dropped = []
         for name, detach_pending in (await connection.execute(text(ORPHANED_PARTITIONS))).all():
             lock = "SELECT pg_advisory_{}(hashtextextended(:key, 0))"
-            key = {"key": f"chunks of {name}"}
+            key = {"key": lock_key(name)}
             await connection.execute(text(lock.format("lock")), key)
             try:
                 still_orphaned = {

@@ -265,7 +265,7 @@ class ChunkRepository(RepositoryBase[Chunk]):
             },
         )
 
-    async def delete_for_document(self, document_id: uuid.UUID, collection_id: str) -> None:
+    async def delete_for_document(self, collection_id: str, document_id: uuid.UUID) -> None:
         # The collection names the one partition to look in.
         await self.session.execute(
             delete(Chunk).where(

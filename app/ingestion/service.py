@@ -312,6 +312,7 @@ class IngestionService:
         vectors = as_vectors(vectors, self.embedding_model.dimensions)
         if len(vectors) != len(texts):
             raise UnprocessableContent(f"{len(texts)} texts but {len(vectors)} vectors")
+        await self._create_partition(collection_id)
         async with self._chunk_transaction(collection_id) as session:
             collections = CollectionRepository(session)
             await collections.create_if_absent(collection_id, collection_id)
@@ -396,7 +397,7 @@ class IngestionService:
         """Build (or find) the content's cache entry, then `commit` it to a document; built
         again if it was evicted in between."""
         started = time.perf_counter()
-        # Made now, while nothing is written yet: attaching a partition waits for the
+        # Made once, now, while nothing is written yet: attaching a partition waits for the
         # transactions writing documents, and a commit of another upload may be one.
         await self._create_partition(prepared.collection_id)
         for _attempt in range(_BUILD_ATTEMPTS):
@@ -451,11 +452,10 @@ class IngestionService:
 
     @asynccontextmanager
     async def _chunk_transaction(self, collection_id: str) -> AsyncIterator[AsyncSession]:
-        """A transaction that writes the collection's chunks (app/document/partitions.py):
-        the partition is made first, in a transaction of its own; if it has no vector index
-        yet, this one takes its lock before anything else and builds the index over the
-        chunks it wrote, before it commits."""
-        await self._create_partition(collection_id)
+        """A transaction that writes the collection's chunks (app/document/partitions.py),
+        into the partition the caller made first (`_create_partition`): if it has no vector
+        index yet, this one takes its lock before anything else and builds the index over
+        the chunks it wrote, before it commits."""
         async with self.database.session() as session:
             partitions = ChunkPartitionRepository(session)
             first_fill = await partitions.claim_first_fill(collection_id)
@@ -486,7 +486,7 @@ class IngestionService:
             "upload_time": datetime.now(UTC).isoformat(),
         }
         chunks = ChunkRepository(session)
-        await chunks.delete_for_document(document.id, document.collection_id)
+        await chunks.delete_for_document(document.collection_id, document.id)
         count = await chunks.copy_from_cache(
             entry.cache_key, document.id, document.collection_id, chunk_metadata
         )
@@ -688,7 +688,7 @@ async def _mark_failed(
     """Failed documents keep no chunks: nothing of a version that did not complete is found."""
     document.status, document.error, document.chunk_count = DocumentStatus.FAILED, reason, 0
     document.retryable = retryable
-    await ChunkRepository(session).delete_for_document(document.id, document.collection_id)
+    await ChunkRepository(session).delete_for_document(document.collection_id, document.id)
     await session.flush()
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.embedded import EmbeddedPostgres
+from tests.support.db import wait_until
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.invariants import violations
 from tests.support.jobs import wait_for_job
@@ -294,8 +295,12 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
     content = large_text(600)
     embedded = EmbeddedPostgres(data_dir)
     engine = create_async_engine(await asyncio.to_thread(embedded.start))
-    writer = """SELECT count(*) FROM pg_stat_activity
-                WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO chunks%'"""
+    # The upload's INSERT waiting for the row the test holds; then gone (not this session's
+    # own query, whose text holds the pattern too).
+    writer_waits = """SELECT count(*) > 0 FROM pg_stat_activity
+                      WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO chunks%'"""
+    writer_gone = """SELECT count(*) = 0 FROM pg_stat_activity
+                     WHERE pid <> pg_backend_pid() AND query LIKE '%INSERT INTO chunks%'"""
     try:
         async with engine.connect() as holder, engine.connect() as observer:
             async with httpx.AsyncClient(base_url=first.url, timeout=120) as client:
@@ -313,21 +318,7 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
                 interrupted = asyncio.create_task(
                     upload(client, content, "large.txt", session_id="fresh")
                 )
-                for _ in range(600):
-                    if await observer.scalar(text(writer)):
-                        break
-                    await observer.rollback()
-                    await asyncio.sleep(0.05)
-                else:
-                    seen = (
-                        await observer.execute(
-                            text(
-                                "SELECT state, wait_event_type, left(query, 200) "
-                                "FROM pg_stat_activity"
-                            )
-                        )
-                    ).all()
-                    raise TimeoutError(f"the first chunks were never written: {seen}")
+                await wait_until(observer, writer_waits, "the first chunks written")
                 partition = await observer.scalar(text("SELECT chunk_partition_name('fresh')"))
                 indexes_meanwhile = await observer.scalar(
                     text("SELECT count(*) FROM pg_indexes WHERE tablename = :p"), {"p": partition}
@@ -339,13 +330,7 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
                     await interrupted
             await holder.rollback()  # the orphaned transaction goes on, and finds its client gone
             await observer.rollback()
-            for _ in range(600):
-                if not await observer.scalar(
-                    text(writer.replace("wait_event_type = 'Lock' AND ", ""))
-                ):
-                    break
-                await observer.rollback()
-                await asyncio.sleep(0.05)
+            await wait_until(observer, writer_gone, "the orphaned transaction ended")
             broken = await violations(observer)
             stored = await observer.scalar(text("SELECT count(*) FROM chunks"))
             documents = await observer.scalar(

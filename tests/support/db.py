@@ -1,5 +1,6 @@
 """Databases for tests: created from the migrated template, read from outside any request."""
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -49,3 +50,20 @@ async def index_chunk_partition(db: AsyncConnection, collection_id: str) -> None
     async with AsyncSession(bind=db) as session:
         await ChunkPartitionRepository(session).build_vector_index(collection_id)
         await session.commit()
+
+
+async def wait_until(
+    connection: AsyncConnection, sql: str, what: str, seconds: float = 30, **params: object
+) -> Any:
+    """The first true value `sql` gives, read every 50 ms each in a transaction of its own
+    (for tests that wait for another session to reach a point); TimeoutError naming `what`
+    if it has not after `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = await connection.scalar(text(sql), params)
+        await connection.rollback()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{what}: not within {seconds:g} s")
+        await asyncio.sleep(0.05)
