@@ -9,6 +9,8 @@ document failed; nothing is dropped silently.
 """
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -189,10 +191,15 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         # Only OpenAI's text-embedding-3 models take `dimensions`; other servers may refuse it.
         shortened = self.model.startswith("text-embedding-3")
         try:
+            # base64 asked for by name, so the SDK leaves the strings alone: left to
+            # itself it decodes them into Python lists of floats, which took 0.5 s of the
+            # event loop for 2,730 vectors of 1,536 dimensions (benchmark 1b), against
+            # a few milliseconds for one np.frombuffer per vector.
             response = await client.embeddings.create(
                 model=self.model,
                 input=texts,
                 dimensions=self.dimensions if shortened else openai.omit,
+                encoding_format="base64",
             )
         except json.JSONDecodeError as exc:
             # The SDK parses a 200's body without wrapping this in one of its errors.
@@ -201,9 +208,23 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         if [item.index for item in ordered] != list(range(len(texts))):
             raise InvalidResponse(f"{len(ordered)} embeddings for {len(texts)} inputs")
         try:
-            return as_vectors([item.embedding for item in ordered], self.dimensions)
+            return as_vectors([_decoded(item.embedding) for item in ordered], self.dimensions)
         except ValueError as exc:
             raise InvalidResponse(str(exc)) from exc
+
+
+def _decoded(embedding: object) -> npt.NDArray[np.float32] | object:
+    """A base64 embedding as float32s; a list of floats (a server that ignores
+    `encoding_format`) as it came."""
+    if not isinstance(embedding, str):
+        return embedding
+    try:
+        raw = base64.b64decode(embedding, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"an embedding is not valid base64 ({exc})") from exc
+    if len(raw) % 4:
+        raise ValueError(f"an embedding of {len(raw)} bytes is not a whole number of float32s")
+    return np.frombuffer(raw, dtype="<f4")
 
 
 def _log_retry(state: RetryCallState) -> None:

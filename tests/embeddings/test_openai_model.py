@@ -123,6 +123,36 @@ async def test_every_kind_of_upstream_fault_is_retried_and_nothing_is_lost(
     assert len(upstream.requests) == 15 + upstream.faults["embeddings"][kind]
 
 
+@pytest.mark.parametrize("encoding", ["as_asked", "float"])
+async def test_vectors_arrive_whole_as_base64_or_as_floats(
+    settings: Settings, upstream: FakeOpenAI, encoding: str
+) -> None:
+    upstream.embedding_encoding = encoding  # "float": a server that ignores encoding_format
+    texts = [f"text number {n}" for n in range(5)]
+
+    vectors = await make_model(settings).aget_embeddings_batched(texts)
+
+    assert upstream.requests[0].body["encoding_format"] == "base64"
+    assert vectors.dtype == np.float32
+    expected = np.array([embed_text(t, 384) for t in texts], dtype=np.float32)
+    assert np.array_equal(vectors, expected)
+
+
+async def test_base64_vectors_cut_short_are_retried_then_fail_with_the_reason(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    upstream.embedding_encoding = "cut_base64"
+
+    with pytest.raises(EmbeddingFailed) as raised:
+        await make_model(settings).aget_embeddings_batched(["first text", "second text"])
+
+    assert raised.value.message == (
+        "embedding failed after 3 attempts: the model provider sent an invalid response "
+        "(an embedding of 1534 bytes is not a whole number of float32s)"
+    )
+    assert len(upstream.requests) == 3
+
+
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [

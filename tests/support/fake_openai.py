@@ -35,7 +35,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -108,6 +108,9 @@ class FakeOpenAI:
     embedding_dimensions: int = 384
     # Dense vectors (sums of fixed random word vectors) instead of hashed words' slots.
     dense_vectors: bool = False
+    # How vectors are sent: "as_asked" (`encoding_format`), "float" (a server that ignores
+    # the field), or "cut_base64" (base64 missing each vector's last two bytes).
+    embedding_encoding: Literal["as_asked", "float", "cut_base64"] = "as_asked"
     # When set, a stream pauses after its first token until the event is set.
     hold_stream_after_first_token: threading.Event | None = None
     # When set, every request waits for the event before it is answered.
@@ -206,6 +209,7 @@ class FakeOpenAI:
         self.break_stream_after = None
         self.response_delay = 0.0
         self.token_delay = 0.0
+        self.embedding_encoding = "as_asked"
         self.max_in_flight = 0
         self.in_flight_on_arrival.clear()
 
@@ -365,7 +369,10 @@ class FakeOpenAI:
         if len(inputs) > 2048:
             return _error(400, "'input' must have at most 2048 items")
         dimensions = int(body.get("dimensions") or self.embedding_dimensions)
-        as_base64 = body.get("encoding_format") == "base64"
+        as_base64 = self.embedding_encoding == "cut_base64" or (
+            self.embedding_encoding == "as_asked" and body.get("encoding_format") == "base64"
+        )
+        cut = 2 if self.embedding_encoding == "cut_base64" else 0
         texts = [str(text) for text in inputs]
         vectors = (
             dense_embed_texts(texts, dimensions)
@@ -375,7 +382,7 @@ class FakeOpenAI:
         data = []
         for index, vector in enumerate(vectors):
             encoded: Any = (
-                base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                base64.b64encode(vector.astype("<f4").tobytes()[: len(vector) * 4 - cut]).decode()
                 if as_base64
                 else vector.tolist()
             )
