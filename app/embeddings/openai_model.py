@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -72,6 +73,21 @@ def batches(texts: Sequence[str], max_inputs: int, max_tokens: int) -> Iterator[
         yield range(start, len(texts))
 
 
+# Below this many inputs a call's fixed costs (the round trip, the provider's queue)
+# outweigh what splitting it further saves.
+SMALLEST_SPLIT = 64
+
+
+def inputs_per_call(count: int, max_inputs: int, concurrent_calls: int) -> int:
+    """Inputs per call, so that a document fills every concurrent call.
+
+    Filling calls in turn sent 2,730 chunks as 2,048 + 682: the document waited for
+    the large call while three of the four slots idled. A provider's time grows with
+    a call's inputs, so four calls of 683 answer sooner.
+    """
+    return min(max_inputs, max(math.ceil(count / concurrent_calls), SMALLEST_SPLIT))
+
+
 class _WaitRetryAfter:
     """Wait what the server asks in Retry-After, else back off exponentially with jitter."""
 
@@ -117,11 +133,10 @@ class OpenAIEmbeddingModel(EmbeddingModel):
         if not texts:
             return np.empty((0, self.dimensions), dtype=np.float32)
         client = self._client()
-        ranges = list(
-            batches(
-                texts, self._settings.embedding_batch_size, self._settings.embedding_batch_tokens
-            )
+        per_call = inputs_per_call(
+            len(texts), self._settings.embedding_batch_size, self.concurrency.limit
         )
+        ranges = list(batches(texts, per_call, self._settings.embedding_batch_tokens))
         results = await asyncio.gather(
             *(self._embed_batch(client, [texts[i] for i in batch], on_embedded) for batch in ranges)
         )

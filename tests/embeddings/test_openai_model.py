@@ -8,7 +8,12 @@ import pytest
 
 from app.core.config import Settings
 from app.embeddings.errors import EmbeddingFailed
-from app.embeddings.openai_model import OpenAIEmbeddingModel, batches, estimate_tokens
+from app.embeddings.openai_model import (
+    SMALLEST_SPLIT,
+    OpenAIEmbeddingModel,
+    batches,
+    estimate_tokens,
+)
 from app.llm.client import LLMClients
 from tests.support.fake_openai import FAULT_KINDS, FakeOpenAI, embed_text
 
@@ -27,6 +32,30 @@ def test_batches_respect_both_the_count_and_the_token_budget() -> None:
     assert by_count == [4, 4, 2]
     assert by_tokens == [2, 2, 2, 2, 2]
     assert estimate_tokens("word " * 300) == 501
+
+
+async def test_a_large_document_is_spread_over_every_concurrent_call(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    upstream.response_delay = 0.2  # so the calls overlap
+    texts = [f"text number {n}" for n in range(1_001)]
+    model = make_model(settings, embedding_batch_size=2048, embedding_concurrency=4)
+
+    vectors = await model.aget_embeddings_batched(texts)
+
+    assert [len(r.body["input"]) for r in upstream.requests] == [251, 251, 251, 248]
+    assert upstream.max_in_flight == 4
+    assert np.array_equal(vectors[1000], np.float32(embed_text("text number 1000", 384)))
+
+
+async def test_a_small_document_is_not_split_below_the_smallest_call(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    texts = [f"text number {n}" for n in range(SMALLEST_SPLIT + 10)]
+
+    await make_model(settings, embedding_concurrency=4).aget_embeddings_batched(texts)
+
+    assert [len(r.body["input"]) for r in upstream.requests] == [SMALLEST_SPLIT, 10]
 
 
 async def test_results_keep_the_order_of_the_inputs(

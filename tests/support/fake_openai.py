@@ -359,10 +359,18 @@ class FakeOpenAI:
             self.in_flight -= 1
 
     async def _embed(self, request: Request) -> Response:
+        # The answer is computed in a thread while the response delay runs, so a call
+        # takes `response_delay` as from a remote provider, not the delay plus this
+        # server's numpy and JSON (0.45 s for 2,048 dense vectors of 1,536 dimensions).
+        prepared = asyncio.ensure_future(
+            asyncio.to_thread(self._embedding_response, await request.json())
+        )
+        # A refused call never reads it; this keeps its error, if any, out of the logs.
+        prepared.add_done_callback(lambda done: done.cancelled() or done.exception())
         body, refusal = await self._admit(request, "embeddings")
         if refusal is not None:
             return refusal
-        return self._embedding_response(body)
+        return await prepared
 
     def _embedding_response(self, body: dict[str, Any], drop_last: bool = False) -> Response:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
