@@ -14,7 +14,7 @@ from pathlib import Path
 from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
-from bench.common import database, report, timer
+from bench.common import database, dimension_list, report, timer
 from bench.corpus import GEOTOPO_PDF
 from bench.upstream import embedding_calls, fake_upstream
 
@@ -69,11 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--file", type=Path, default=GEOTOPO_PDF)
-    parser.add_argument("--dimensions", default="1536,384", help="comma-separated")
+    parser.add_argument("--dimensions", type=dimension_list, default=[1536, 384])
     arguments = parser.parse_args()
     if not arguments.file.exists():
         raise SystemExit(f"{arguments.file} not found: this benchmark needs ../shared/corpus")
-    sizes = [int(size) for size in arguments.dimensions.split(",")]
+    sizes = arguments.dimensions
     asyncio.run(run(arguments.latency, arguments.file, sizes))
 
 

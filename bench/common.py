@@ -92,6 +92,11 @@ def database(**settings_overrides: Any) -> Iterator[tuple[EmbeddedPostgres, Sett
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def dimension_list(text: str) -> list[int]:
+    """`--dimensions 1536,384` as [1536, 384]: the embedding sizes a benchmark runs at."""
+    return [int(size) for size in text.split(",")]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -35,9 +35,15 @@ one source share its text) and the distance ratio (summed cosine distances of
 the HNSW results over those of the exact ones; 1.000 means chunks exactly as
 close as the true nearest). That table is saved as `<name>_ef_search`.
 
+With `--dimensions N` other than 384 the vectors come from the fake OpenAI
+upstream instead, at N dimensions (1,536: OpenAI's default model): each text
+the normalised sum of fixed random vectors of its words. The abstracts,
+the questions and the served ragstore's query embeddings all come from it,
+so the questions are embedded as the chunks were.
+
     python -m bench.search_scale [--sizes 10000,30000,100000] [--queries 100]
         [--modes vector,keyword,hybrid] [--ef-search 40,100,200,400,800]
-        [--index 16:64,32:128] [--name search_scale]
+        [--index 16:64,32:128] [--name search_scale] [--dimensions 384]
 """
 
 import argparse
@@ -45,8 +51,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -66,6 +72,7 @@ from bench.common import chart, console, database, percentile, report, served, t
 from bench.corpus import CRANFIELD, paragraphs
 from bench.http_floor import http_floor
 from bench.seed import copy_chunks, seed_documents
+from bench.upstream import UPSTREAM_EMBEDDINGS, fake_upstream, upstream_environment
 
 COLLECTION = "scale"
 SMALL = "small"  # a small collection measured alone and beside the big one (--small)
@@ -428,6 +435,29 @@ async def measure_size(
     return rows
 
 
+LOCAL_DIMENSIONS = 384  # all-MiniLM-L6-v2's
+
+
+@contextmanager
+def vector_source(dimensions: int) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Settings overrides and the served ragstore's environment: the local model at 384
+    dimensions, the fake upstream's dense vectors (in its own process) at any other."""
+    if dimensions == LOCAL_DIMENSIONS:
+        yield {}, {"OPENAI_API_KEY": "unused"}
+        return
+    with fake_upstream(0.0, dense=True) as upstream:
+        overrides = {
+            **UPSTREAM_EMBEDDINGS,
+            "embedding_dimensions": dimensions,
+            "openai_base_url": upstream.url,
+            "openai_api_key": "bench",
+        }
+        yield (
+            overrides,
+            upstream_environment(upstream.url, RAGSTORE_EMBEDDING_DIMENSIONS=str(dimensions)),
+        )
+
+
 async def run(
     sizes: list[int],
     text_limit: int,
@@ -437,10 +467,14 @@ async def run(
     indexes: list[tuple[int, int]],
     name: str,
     small: int = 0,
+    dimensions: int = LOCAL_DIMENSIONS,
 ) -> None:
     texts, question_texts = source_texts(text_limit, query_limit)
     rng = np.random.default_rng(7)
-    with database() as (_, settings):
+    with (
+        vector_source(dimensions) as (overrides, environment),
+        database(**overrides) as (_, settings),
+    ):
         runtime = await Runtime.open(settings)
         with timer() as embed_seconds:
             base = np.asarray(await runtime.embedding_model.aget_embeddings(texts), np.float32)
@@ -462,7 +496,7 @@ async def run(
         builds: dict[int, float] = {}
         loaded = 0
         async with (
-            served(settings, OPENAI_API_KEY="unused") as base_url,
+            served(settings, **environment) as base_url,
             httpx.AsyncClient(timeout=120) as client,
         ):
             if small:
@@ -534,13 +568,15 @@ async def run(
         "overhead_ms_p50_p95_p99": overhead,
         "embedding_seconds": embed_seconds[0],
         "model": settings.embedding_model,
+        "dimensions": dimensions,
+        "vectors": "local model" if dimensions == LOCAL_DIMENSIONS else "dense, fake upstream",
         "small_collection": small,
         "bm25": {"k1": settings.bm25_k1, "b": settings.bm25_b, "depth": settings.bm25_depth},
     }
     report(
         name,
-        f"Search, k={K}, {len(questions)} queries, 384-d: at {sizes[-1]:,} chunks HNSW is "
-        f"{vector_row[11]:.0f}x faster than exact at recall@10 {vector_row[12]:.3f}",
+        f"Search, k={K}, {len(questions)} queries, {dimensions:,}-d: at {sizes[-1]:,} chunks "
+        f"HNSW is {vector_row[11]:.0f}x faster than exact at recall@10 {vector_row[12]:.3f}",
         columns,
         rows,
         inputs,
@@ -708,6 +744,12 @@ def main() -> None:
     parser.add_argument(
         "--small", type=int, default=1000, help="chunks of the small collection (0: none)"
     )
+    parser.add_argument(
+        "--dimensions",
+        type=int,
+        default=LOCAL_DIMENSIONS,
+        help="384: the local model's vectors; any other: the fake upstream's dense ones",
+    )
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.sizes.split(","))
     modes = [mode for mode in MODES if mode in arguments.modes.split(",")]
@@ -730,6 +772,7 @@ def main() -> None:
             indexes,
             arguments.name,
             arguments.small,
+            arguments.dimensions,
         )
     )
 

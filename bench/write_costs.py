@@ -37,7 +37,7 @@ from app.document.repository import ChunkRepository
 from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
-from bench.common import database, median, report
+from bench.common import database, dimension_list, median, report
 from bench.ingest_one_file import large_text
 from bench.upstream import UPSTREAM_EMBEDDINGS
 from tests.support.fake_openai import FakeOpenAI
@@ -163,10 +163,10 @@ async def run(megabytes: float, dimensions: list[int], repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--megabytes", type=float, default=1.0, help="size of the text file")
-    parser.add_argument("--dimensions", default="1536,384", help="comma-separated")
+    parser.add_argument("--dimensions", type=dimension_list, default=[1536, 384])
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant")
     arguments = parser.parse_args()
-    sizes = [int(size) for size in arguments.dimensions.split(",")]
+    sizes = arguments.dimensions
     asyncio.run(run(arguments.megabytes, sizes, arguments.repeat))
 
 

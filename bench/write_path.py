@@ -4,10 +4,21 @@ Where the time goes is shown by loading the same rows into tables that add
 one thing at a time: the generated tsvector and its GIN index, the HNSW
 index, and finally ragstore's own write (constraints and the BM25 keyword
 index's triggers and the metadata GIN index included, and once more with
-each of those left out, to show what it costs). The last row
-builds the HNSW index after the load instead of maintaining it row by row.
+each of those left out, to show what it costs). The "bare COPY, then build"
+rows build the HNSW index after the load instead of maintaining it row by
+row: on the full vectors, and from 1,024 dimensions also on their binary
+quantization, the index ragstore's migrations make there.
 
-    python -m bench.write_path [--rows 10000] [--repeat 3]
+ragstore's write goes into a new collection's table of chunks, as a first
+upload does (written without the HNSW graph, which is built over the rows
+after, in the same transaction), and once more into a collection whose
+(empty) graph is kept up to date row by row, as every later upload does.
+
+Vectors are dense (each text the normalised sum of fixed random vectors of
+its words, as the fake upstream answers), at each dimension asked, each in a
+new database.
+
+    python -m bench.write_path [--rows 10000] [--repeat 3] [--dimensions 1536,384]
 """
 
 import argparse
@@ -18,39 +29,48 @@ import uuid
 from typing import Any
 
 import asyncpg
-import numpy as np
 from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 
 from app.db.database import Database
-from bench.common import database, median, report
+from bench.common import database, dimension_list, median, report
 from bench.corpus import paragraphs
 from bench.seed import copy_chunks, seed_documents
-from tests.support.fake_openai import embed_text
+from bench.upstream import UPSTREAM_EMBEDDINGS
+from tests.support.fake_openai import dense_embed_texts
 
+COLLECTION = "bench"
 VARIANTS = {
     "bare COPY (no indexes)": "",
     "+ generated tsvector and GIN index": "tsvector",
     "+ HNSW index": "tsvector hnsw",
 }
+BUILD_AFTER = "bare COPY, then build the HNSW index"
+BUILD_QUANTIZED_AFTER = "bare COPY, then build the binary-quantized HNSW index"
+# From this many dimensions ragstore's HNSW index is on binary_quantize(embedding)
+# (migration 0011).
+QUANTIZED_FROM = 1024
 
 
-def rows_for(count: int, document_id: uuid.UUID) -> list[tuple[Any, ...]]:
+def rows_for(count: int, document_id: uuid.UUID, dimensions: int) -> list[tuple[Any, ...]]:
     texts = paragraphs(count)
+    vectors = dense_embed_texts(texts, dimensions)
     return [
         (
             document_id,
-            "bench",
+            COLLECTION,
             index,
             text,
             json.dumps({"filename": "bench.txt", "chunk_index": index}),
-            np.asarray(embed_text(text, 384), dtype=np.float32),
+            vectors[index],
         )
         for index, text in enumerate(texts)
     ]
 
 
-async def load_variant(connection: asyncpg.Connection, features: str, rows: list[Any]) -> float:
+async def load_variant(
+    connection: asyncpg.Connection, features: str, rows: list[Any], dimensions: int
+) -> float:
     await connection.execute("DROP TABLE IF EXISTS bench_chunks")
     generated = (
         ", text_search tsvector"
@@ -61,7 +81,7 @@ async def load_variant(connection: asyncpg.Connection, features: str, rows: list
     await connection.execute(
         f"""CREATE TABLE bench_chunks (id bigint GENERATED ALWAYS AS IDENTITY, document_id uuid,
             collection_id text, chunk_index int, text text, metadata jsonb,
-            embedding vector(384){generated})"""
+            embedding vector({dimensions}){generated})"""
     )
     if "tsvector" in features:
         await connection.execute("CREATE INDEX ON bench_chunks USING gin (text_search)")
@@ -78,36 +98,58 @@ async def load_variant(connection: asyncpg.Connection, features: str, rows: list
     return time.perf_counter() - started
 
 
-async def build_after_load(connection: asyncpg.Connection, rows: list[Any]) -> float:
-    load = await load_variant(connection, "tsvector", rows)
-    started = time.perf_counter()
-    await connection.execute(
-        "CREATE INDEX ON bench_chunks USING hnsw (embedding vector_cosine_ops)"
+async def build_after_load(
+    connection: asyncpg.Connection, rows: list[Any], dimensions: int, quantized: bool
+) -> float:
+    load = await load_variant(connection, "tsvector", rows, dimensions)
+    indexed = (
+        f"(binary_quantize(embedding)::bit({dimensions})) bit_hamming_ops"
+        if quantized
+        else "embedding vector_cosine_ops"
     )
+    started = time.perf_counter()
+    await connection.execute(f"CREATE INDEX ON bench_chunks USING hnsw ({indexed})")
     return load + time.perf_counter() - started
 
 
-RAGSTORE = "ragstore chunk write (all of the above + constraints + BM25 + metadata index)"
-WITHOUT_BM25 = "ragstore chunk write without the BM25 index (its triggers disabled)"
-WITHOUT_METADATA = "ragstore chunk write without the metadata GIN index"
+FIRST_FILL = "ragstore chunk write into a new collection (written, then its HNSW index built)"
+RAGSTORE = (
+    "ragstore chunk write into an indexed collection "
+    "(all of the above + constraints + BM25 + metadata index)"
+)
+WITHOUT_BM25 = "the same without the BM25 index (its triggers disabled)"
+WITHOUT_METADATA = "the same without the metadata GIN index"
 METADATA_INDEX = "ix_chunks_metadata"
 
 
 async def ragstore_write(
-    database_handle: Database, rows: list[Any], keyword_index: bool, metadata_index: bool = True
+    database_handle: Database,
+    rows: list[Any],
+    *,
+    first_fill: bool,
+    keyword_index: bool = True,
+    metadata_index: bool = True,
 ) -> float:
-    """ragstore's COPY into an empty chunks table; with or without the BM25 triggers and
-    the metadata index (dropped and rebuilt around the load when left out)."""
+    """ragstore's COPY into the collection's emptied table: with its HNSW index dropped
+    first (a new collection, whose index the write builds) or kept; with or without the
+    BM25 triggers and the metadata index (dropped and rebuilt around the load when left
+    out)."""
     toggle = "ENABLE" if keyword_index else "DISABLE"
     async with database_handle.session() as session:
+        partition = (
+            await session.execute(text(f"SELECT chunk_partition_name('{COLLECTION}')"))
+        ).scalar_one()
         definition = (
             await session.execute(text(f"SELECT pg_get_indexdef('{METADATA_INDEX}'::regclass)"))
         ).scalar_one()
         if not metadata_index:
             await session.execute(text(f"DROP INDEX {METADATA_INDEX}"))
-        await session.execute(text("ALTER TABLE chunks DISABLE TRIGGER USER"))
-        await session.execute(text("DELETE FROM chunks"))
+        # TRUNCATE, not DELETE: deleted vectors stay in the HNSW graph, and pgvector adds
+        # a duplicate of a vector already there at almost no cost.
+        await session.execute(text("TRUNCATE chunks"))
         await session.execute(text("TRUNCATE keyword_postings, keyword_terms, keyword_collections"))
+        if first_fill:
+            await session.execute(text(f"DROP INDEX IF EXISTS {partition}_embedding_hnsw"))
         for trigger in ("keyword_index_add", "keyword_index_remove", "keyword_index_change"):
             await session.execute(text(f"ALTER TABLE chunks {toggle} TRIGGER {trigger}"))
     started = time.perf_counter()
@@ -120,47 +162,56 @@ async def ragstore_write(
     return seconds
 
 
-async def run(count: int, repeat: int) -> None:
-    with database() as (_, settings):
+async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]]:
+    # The provider only fixes the column's dimension here; nothing is embedded.
+    with database(**{**UPSTREAM_EMBEDDINGS, "embedding_dimensions": dimensions}) as (_, settings):
         assert settings.database_url
         handle = Database(settings.database_url, settings, embedded=None)
-        (document_id,) = await seed_documents(handle, "bench", ["bench.txt"])
-        rows = rows_for(count, document_id)
+        (document_id,) = await seed_documents(handle, COLLECTION, ["bench.txt"])
+        rows = rows_for(count, document_id, dimensions)
         raw = await asyncpg.connect(
             settings.database_url.replace("postgresql+asyncpg", "postgresql")
         )
         await register_vector(raw)
         timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        timings[RAGSTORE] = []
-        timings[WITHOUT_BM25] = []
-        timings[WITHOUT_METADATA] = []
-        timings["bare COPY, then build the HNSW index"] = []
+        for name in (FIRST_FILL, RAGSTORE, WITHOUT_BM25, WITHOUT_METADATA, BUILD_AFTER):
+            timings[name] = []
+        quantized = dimensions >= QUANTIZED_FROM
+        if quantized:
+            timings[BUILD_QUANTIZED_AFTER] = []
         for _ in range(repeat):  # alternate the contenders in every round
             for name, features in VARIANTS.items():
-                timings[name].append(await load_variant(raw, features, rows))
-            timings[RAGSTORE].append(await ragstore_write(handle, rows, keyword_index=True))
-            timings[WITHOUT_BM25].append(await ragstore_write(handle, rows, keyword_index=False))
+                timings[name].append(await load_variant(raw, features, rows, dimensions))
+            timings[FIRST_FILL].append(await ragstore_write(handle, rows, first_fill=True))
+            timings[RAGSTORE].append(await ragstore_write(handle, rows, first_fill=False))
+            timings[WITHOUT_BM25].append(
+                await ragstore_write(handle, rows, first_fill=False, keyword_index=False)
+            )
             timings[WITHOUT_METADATA].append(
-                await ragstore_write(handle, rows, keyword_index=True, metadata_index=False)
+                await ragstore_write(handle, rows, first_fill=False, metadata_index=False)
             )
-            timings["bare COPY, then build the HNSW index"].append(
-                await build_after_load(raw, rows)
-            )
+            timings[BUILD_AFTER].append(await build_after_load(raw, rows, dimensions, False))
+            if quantized:
+                timings[BUILD_QUANTIZED_AFTER].append(
+                    await build_after_load(raw, rows, dimensions, True)
+                )
         await raw.close()
         await handle.close()
     bare = median(timings["bare COPY (no indexes)"])
-    table = [
-        [name, median(values), count / median(values), bare / median(values)]
+    return [
+        [f"{dimensions:,}", name, median(values), count / median(values), bare / median(values)]
         for name, values in timings.items()
     ]
-    ragstore_ratio = bare / median(timings[RAGSTORE])
+
+
+async def run(count: int, repeat: int, dimensions: list[int]) -> None:
+    table = [row for size in dimensions for row in await measure(count, repeat, size)]
     report(
         "write_path",
-        f"Write {count:,} chunks (384-d), median of {repeat}: ragstore at {ragstore_ratio:.2f}x "
-        "the bare COPY rate",
-        ["write", "seconds", "rows/s", "rate vs bare COPY"],
+        f"Write {count:,} chunks with dense vectors, median of {repeat}",
+        ["dimensions", "write", "seconds", "rows/s", "rate vs bare COPY"],
         table,
-        {"rows": count, "dimensions": 384, "repeat": repeat},
+        {"rows": count, "dimensions": dimensions, "repeat": repeat, "vectors": "dense"},
     )
 
 
@@ -168,8 +219,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dimensions", type=dimension_list, default=[1536, 384])
     arguments = parser.parse_args()
-    asyncio.run(run(arguments.rows, arguments.repeat))
+    sizes = arguments.dimensions
+    asyncio.run(run(arguments.rows, arguments.repeat, sizes))
 
 
 if __name__ == "__main__":

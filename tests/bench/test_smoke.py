@@ -32,10 +32,9 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("module", "args"),
     [
-        ("ingest_vs_original", ["--chunks", "40", "--latency", "0.002"]),
-        ("write_path", ["--rows", "50", "--repeat", "1"]),
+        ("ingest_vs_original", ["--chunks", "40", "--latency", "0.002", "--dimensions", "384"]),
+        ("write_path", ["--rows", "50", "--repeat", "1", "--dimensions", "1536"]),
         ("chat_overhead", ["--requests", "3", "--latency", "0.001"]),
-        ("search_scale", ["--sizes", "300,600", "--texts", "30", "--queries", "3"]),
         ("bm25_pruning", ["--size", "500", "--queries", "3"]),
         ("ingest_one_file", ["--megabytes", "0.02", "--latency", "0.001"]),
         ("write_costs", ["--megabytes", "0.02", "--repeat", "1"]),
@@ -43,7 +42,10 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
             "quantized_index",
             ["--rows", "500", "--inserts", "50", "--candidates", "20", "--graphs", "16:64,8:32"],
         ),
-        ("memory", ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "absent.pdf"]),
+        (
+            "memory",
+            ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "none.pdf", "--dimensions", "384"],
+        ),
         ("soak", ["--seconds", "3", "--clients", "3"]),
     ],
 )
@@ -87,24 +89,30 @@ def test_search_scale_sweeps_ef_search_and_index_builds(tmp_path: Path) -> None:
         assert distance_ratio >= 0.999, "no index finds chunks closer than an exact scan"
 
 
-def test_search_scale_compares_bm25_with_exhaustive_and_a_small_collection(
+def test_search_scale_at_1536_dimensions_compares_bm25_and_a_small_collection(
     tmp_path: Path,
 ) -> None:
     saved = run_benchmark(
         "search_scale",
         tmp_path,
-        *("--sizes", "600", "--texts", "30", "--queries", "3", "--small", "100"),
-        *("--modes", "vector,keyword"),
+        *("--sizes", "300,600", "--texts", "30", "--queries", "3", "--small", "100"),
+        *("--modes", "vector,keyword", "--dimensions", "1536"),
     )
 
+    inputs = saved["inputs"]
+    assert isinstance(inputs, dict)
+    assert (inputs["dimensions"], inputs["vectors"]) == (1536, "dense, fake upstream")
     rows = saved["rows"]
     assert isinstance(rows, list)
-    assert {row[0] for row in rows} == {600, "100 alone", "100 beside 600"}
+    assert {row[0] for row in rows} == {300, 600, "100 alone", "100 beside 600"}
     keyword = [row for row in rows if row[1] == "keyword"]
-    assert len(keyword) == 6, "with and without the filter, at each of the three"
+    assert len(keyword) == 8, "with and without the filter, at each of the four"
     for row in keyword:
         exhaustive_p50, overlap = row[10], row[12]
         assert exhaustive_p50 > 0 and 0 <= overlap <= 1
+    for row in rows:
+        if row[1] == "vector":
+            assert 0 <= row[12] <= 1, "recall@10 of the quantized index against exact"
 
 
 def test_cache_benchmark_runs_on_a_generated_pdf(tmp_path: Path) -> None:
