@@ -367,7 +367,7 @@ class FakeOpenAI:
         )
         # A refused call never reads it; this keeps its error, if any, out of the logs.
         prepared.add_done_callback(lambda done: done.cancelled() or done.exception())
-        body, refusal = await self._admit(request, "embeddings")
+        _, refusal = await self._admit(request, "embeddings")
         if refusal is not None:
             return refusal
         return await prepared
