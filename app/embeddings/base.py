@@ -58,7 +58,8 @@ class EmbeddingModel(ABC):
 
 
 def as_vectors(
-    rows: Sequence[Sequence[float]] | npt.NDArray[np.float32], dimensions: int
+    rows: Sequence[Sequence[float] | npt.NDArray[np.float32]] | npt.NDArray[np.float32],
+    dimensions: int,
 ) -> Vectors:
     array = np.asarray(rows, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] != dimensions:

@@ -228,7 +228,7 @@ class OpenAIEmbeddingModel(EmbeddingModel):
             raise InvalidResponse(str(exc)) from exc
 
 
-def _decoded(embedding: object) -> npt.NDArray[np.float32] | object:
+def _decoded(embedding: str | Sequence[float]) -> npt.NDArray[np.float32] | Sequence[float]:
     """A base64 embedding as float32s; a list of floats (a server that ignores
     `encoding_format`) as it came."""
     if not isinstance(embedding, str):
