@@ -44,10 +44,10 @@ K = 10
 
 
 async def model_vectors(
-    settings: Settings, rows: int, inserts: int, dimensions: int
+    settings: Settings, rows: int, inserts: int, dimensions: int, texts_asked: int = 1400
 ) -> tuple[Vectors, Vectors]:
     """Stored rows (rows + inserts) and questions, projected to `dimensions`."""
-    texts, questions = source_texts(1400, 100)
+    texts, questions = source_texts(texts_asked, 100)
     runtime = await Runtime.open(settings)
     try:
         base = np.asarray(await runtime.embedding_model.aget_embeddings(texts), np.float32)
@@ -155,9 +155,10 @@ async def run(
     name: str,
     graphs: list[tuple[int, int]],
     only: str,
+    texts: int = 1400,
 ) -> None:
     with database() as (_, settings):
-        vectors, questions = await model_vectors(settings, rows, inserts, dimensions)
+        vectors, questions = await model_vectors(settings, rows, inserts, dimensions, texts)
         stored, extra = vectors[:rows], vectors[rows:]
         truths = exact_top(stored, questions)
         assert settings.database_url
@@ -207,6 +208,9 @@ def main() -> None:
     parser.add_argument("--inserts", type=int, default=5000, help="rows written after the build")
     parser.add_argument("--name", default="quantized_index", help="results file name")
     parser.add_argument("--graphs", default="16:64", help="m:ef_construction, comma-separated")
+    parser.add_argument(
+        "--texts", type=int, default=1400, help="abstracts the local model embeds (at most 1,398)"
+    )
     parser.add_argument("--only", default="", help="only the indexes whose name starts so")
     arguments = parser.parse_args()
     counts = [int(count) for count in arguments.candidates.split(",")]
@@ -222,6 +226,7 @@ def main() -> None:
             arguments.name,
             graphs,
             arguments.only,
+            arguments.texts,
         )
     )
 

@@ -40,7 +40,18 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
         ("write_costs", ["--megabytes", "0.02", "--repeat", "1"]),
         (
             "quantized_index",
-            ["--rows", "500", "--inserts", "50", "--candidates", "20", "--graphs", "16:64,8:32"],
+            [
+                "--rows",
+                "500",
+                "--inserts",
+                "50",
+                "--candidates",
+                "20",
+                "--graphs",
+                "16:64,8:32",
+                "--texts",
+                "60",
+            ],
         ),
         (
             "memory",
