@@ -25,7 +25,7 @@ import numpy.typing as npt
 from pydantic import TypeAdapter, ValidationError
 
 from app.core.config import Settings, get_settings
-from app.embeddings.base import EmbeddedCallback, Vectors, as_vectors
+from app.embeddings.base import EmbeddedParts, Vectors, as_vectors
 from app.embeddings.base import EmbeddingModel as BaseEmbeddingModel
 from app.embeddings.factory import create_embedding_model
 from app.ingestion.prepared import ProcessingOptions
@@ -163,10 +163,8 @@ class EmbeddingModel(BaseEmbeddingModel, _Synchronous):
         self._provider = create_embedding_model(settings, self._clients).with_api_key(api_key)
         super().__init__(self._provider.model, self._provider.dimensions)
 
-    async def aget_embeddings_batched(
-        self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
-    ) -> Vectors:
-        return await self._provider.aget_embeddings_batched(texts, on_embedded)
+    def embedded_parts(self, texts: Sequence[str]) -> EmbeddedParts:
+        return self._provider.embedded_parts(texts)
 
     async def close(self) -> None:
         await self._provider.close()

@@ -1,13 +1,16 @@
 """One interface for every embedding provider."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 
 import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
 EmbeddedCallback = Callable[[int], None]
+# (position of a part's first text, its vectors), as each part is done.
+EmbeddedParts = AsyncGenerator[tuple[int, Vectors], None]
 
 
 class EmbeddingModel(ABC):
@@ -23,13 +26,28 @@ class EmbeddingModel(ABC):
         self.dimensions = dimensions
 
     @abstractmethod
+    def embedded_parts(self, texts: Sequence[str]) -> EmbeddedParts:
+        """Embed any number of texts, in parts, each yielded as soon as it is done: the
+        position of its first text and its vectors, in the order the parts finish.
+
+        Iterate it within `contextlib.aclosing`: leaving early cancels the parts still
+        in flight.
+        """
+
     async def aget_embeddings_batched(
         self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
     ) -> Vectors:
         """Embed any number of texts; row i of the result is the vector of texts[i].
 
-        `on_embedded(n)` is called as each batch of n texts is done.
+        `on_embedded(n)` is called as each part of n texts is done.
         """
+        vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        async with aclosing(self.embedded_parts(texts)) as parts:
+            async for start, part in parts:
+                vectors[start : start + len(part)] = part
+                if on_embedded is not None:
+                    on_embedded(len(part))
+        return vectors
 
     async def aget_embeddings(self, texts: Sequence[str]) -> Vectors:
         return await self.aget_embeddings_batched(texts)

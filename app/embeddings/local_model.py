@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
-from app.embeddings.base import EmbeddedCallback, EmbeddingModel, Vectors, as_vectors
+from app.embeddings.base import EmbeddedParts, EmbeddingModel, Vectors, as_vectors
 
 # Never reach for the Hugging Face hub: the model ships as a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,19 +58,11 @@ class LocalEmbeddingModel(EmbeddingModel):
         )
         return as_vectors(vectors, self.dimensions)
 
-    async def aget_embeddings_batched(
-        self, texts: Sequence[str], on_embedded: EmbeddedCallback | None = None
-    ) -> Vectors:
-        if not texts:
-            return np.empty((0, self.dimensions), dtype=np.float32)
+    async def embedded_parts(self, texts: Sequence[str]) -> EmbeddedParts:
         loop = asyncio.get_running_loop()
-        parts = []
         for start in range(0, len(texts), _SLICE):
             piece = list(texts[start : start + _SLICE])
-            parts.append(await loop.run_in_executor(self._executor, self._encode, piece))
-            if on_embedded is not None:
-                on_embedded(len(piece))
-        return np.concatenate(parts)
+            yield start, await loop.run_in_executor(self._executor, self._encode, piece)
 
     async def warm_up(self) -> None:
         """Load the weights, then embed texts of a few lengths one at a time, twice: the

@@ -131,10 +131,6 @@ class ProcessingPipeline:
         )
         drafts = chunk_units(units, prepared.options.splitter())
 
-        def embedded(count: int) -> None:
-            progress.chunks_embedded += count
-            on_progress(progress)
-
         # Enough chunks per slice to keep every allowed embedding request busy.
         slice_size = self.settings.embedding_batch_size * self.settings.embedding_concurrency
         most_chunks = self._most_chunks(prepared)
@@ -150,21 +146,26 @@ class ProcessingPipeline:
                     "use a larger chunk_size or less metadata"
                 )
             on_progress(progress)
-            vectors = await self.embedding_model.aget_embeddings_batched(
-                [draft.text for draft in batch], embedded
-            )
-            rows = [
-                (entry_key, draft.index, draft.text, json.dumps(draft.metadata), vector)
-                for draft, vector in zip(batch, vectors, strict=True)
-            ]
-            async with self.database.session() as session:
-                cache = ProcessedDocumentRepository(session)
-                if not await cache.renew(entry_key, builder, self.lease):
-                    raise LeaseLost(entry_key)
-                await cache.copy_chunks(rows)
-            count += len(batch)
-            progress.chunks_stored = count
-            on_progress(progress)
+            texts = [draft.text for draft in batch]
+            # Each part is stored as its answer arrives, while the others are still out:
+            # the connection is held for the COPY only, never while a call is waiting.
+            async with contextlib.aclosing(self.embedding_model.embedded_parts(texts)) as parts:
+                async for start, vectors in parts:
+                    progress.chunks_embedded += len(vectors)
+                    on_progress(progress)
+                    drafts_embedded = batch[start : start + len(vectors)]
+                    rows = [
+                        (entry_key, draft.index, draft.text, json.dumps(draft.metadata), vector)
+                        for draft, vector in zip(drafts_embedded, vectors, strict=True)
+                    ]
+                    async with self.database.session() as session:
+                        cache = ProcessedDocumentRepository(session)
+                        if not await cache.renew(entry_key, builder, self.lease):
+                            raise LeaseLost(entry_key)
+                        await cache.copy_chunks(rows)
+                    count += len(rows)
+                    progress.chunks_stored = count
+                    on_progress(progress)
         if count == 0:
             raise UnprocessableContent(no_text(prepared.stored.filename, prepared.document_type))
         async with self.database.session() as session:

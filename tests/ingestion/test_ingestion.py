@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from tests.support.db import scalar
+from tests.support.db import scalar, wait_until
 from tests.support.fake_openai import FakeOpenAI, embed_text
 from tests.support.files import write_encrypted_pdf, write_pdf
 from tests.support.jobs import wait_for_job
@@ -320,3 +320,47 @@ async def test_chunk_rows_and_their_vectors_stay_out_of_toast(
         assert rows > 20
         assert widest > 2048, "rows too small to have been toasted anyway"
         assert toast_bytes == 0, table
+
+
+PIPELINED = {"embedding_batch_size": 4, "embedding_concurrency": 4}
+
+
+async def test_each_embedded_part_is_stored_while_another_is_still_out(
+    settings: Settings, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    """A slow call holds up its own chunks only: the parts already answered are in the
+    cache meanwhile (4 calls of 4 chunks, the first held)."""
+    gate = upstream.gate("HELDPART")
+    async with serve_app(settings.model_copy(update=PIPELINED)) as client:
+        uploading = asyncio.create_task(upload(client, "HELDPART " + long_text(40)))
+        await gate.until_arrived()
+        await wait_until(
+            db, "SELECT count(*) = 12 FROM processed_chunks", "the three answered parts stored"
+        )
+        assert not uploading.done()
+        gate.release()
+        answer = await uploading
+
+    assert answer.status_code == 200, answer.text
+    chunks = answer.json()["chunk_count"]
+    assert chunks > 16, "more than one slice of 16 chunks"
+    assert await scalar(db, "SELECT count(*) FROM processed_chunks") == chunks
+    assert await scalar(db, "SELECT count(DISTINCT chunk_index) FROM chunks") == chunks
+
+
+async def test_a_part_that_keeps_failing_fails_the_document_and_drops_the_stored_parts(
+    settings: Settings, upstream: FakeOpenAI, db: AsyncConnection
+) -> None:
+    gate = upstream.gate("HELDPART", fail_status=500)
+    async with serve_app(settings.model_copy(update=PIPELINED)) as client:
+        uploading = asyncio.create_task(upload(client, "HELDPART " + long_text(40)))
+        await gate.until_arrived()
+        await wait_until(db, "SELECT count(*) = 12 FROM processed_chunks", "the other parts")
+        gate.release()
+        answer = await uploading
+
+    assert answer.status_code == 502
+    assert "embedding failed after 3 attempts" in answer.json()["detail"]
+    assert await scalar(db, "SELECT count(*) FROM processed_chunks") == 0
+    assert await scalar(db, "SELECT count(*) FROM processed_documents") == 0
+    assert await scalar(db, "SELECT count(*) FROM chunks") == 0

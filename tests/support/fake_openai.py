@@ -71,11 +71,12 @@ FAULT_KINDS = (
     "dropped_connection",
     "malformed_json",
     "wrong_count",
+    "no_data",
 )
-# A chat answer has no count to get wrong.
+# A chat answer has no count to get wrong, nor a list of embeddings to lack.
 _FAULTS_BY_PATH = {
     "embeddings": FAULT_KINDS,
-    "chat": tuple(kind for kind in FAULT_KINDS if kind != "wrong_count"),
+    "chat": tuple(kind for kind in FAULT_KINDS if kind not in ("wrong_count", "no_data")),
 }
 _DROP = "fake_openai.drop_connection"
 
@@ -302,6 +303,8 @@ class FakeOpenAI:
             )
         if kind == "wrong_count":
             return self._embedding_response(body, drop_last=True)
+        if kind == "no_data":  # valid JSON, but not an embeddings answer (a proxy's page)
+            return JSONResponse({"status": "ok"})
         return None
 
     async def _stats(self, _request: Request) -> Response:
