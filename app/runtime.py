@@ -14,6 +14,7 @@ from app.chat.service import ChatService
 from app.core.config import Settings
 from app.db import migrate
 from app.db.database import Database
+from app.document.index_builds import VectorIndexBuilds
 from app.embeddings.base import EmbeddingModel
 from app.embeddings.factory import create_embedding_model
 from app.embeddings.space import verify_embedding_space
@@ -43,7 +44,8 @@ class Runtime:
         self.database = database
         self.llm_clients = llm_clients
         self.embedding_model = embedding_model
-        self.ingestion = IngestionService(database, embedding_model, settings)
+        self.index_builds = VectorIndexBuilds(database, settings.index_build_memory_mb)
+        self.ingestion = IngestionService(database, embedding_model, settings, self.index_builds)
         self.search = SearchService(embedding_model, settings)
         self.chat = ChatService(database, self.search, llm_clients, settings)
         self.queue = JobQueue(database.url, settings.worker_stalled_after_seconds)
@@ -84,6 +86,7 @@ class Runtime:
     async def close(self) -> None:
         await self.model_warm_up.stop()
         await self.queue.close()
+        await self.index_builds.wait()
         await self.embedding_model.close()
         await self.llm_clients.close()
         await self.database.close()

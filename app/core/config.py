@@ -196,6 +196,14 @@ class Settings(BaseSettings):
         "postings of each word.",
     )
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    vector_index_deferred_max_chunks: int = Field(
+        default=10_000,
+        ge=0,
+        le=1_000_000,
+        description="A collection's first chunks, up to this many, are answered before its "
+        "HNSW index is built (right after; a search meanwhile scans them). More are indexed "
+        "before the answer; 0 indexes every collection before its first answer.",
+    )
     index_build_memory_mb: int = Field(
         default=512,
         ge=64,

@@ -310,9 +310,9 @@ class KeywordTerm(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[str] = mapped_column(
-        Text, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False
-    )
+    # No foreign key (migration 0013): a check per new word; the triggers remove the words
+    # of a collection's chunks with them.
+    collection_id: Mapped[str] = mapped_column(Text, nullable=False)
     term: Mapped[str] = mapped_column(Text, nullable=False)
     document_frequency: Mapped[int] = mapped_column(Integer, nullable=False)
 

@@ -54,6 +54,20 @@ HAS_VECTOR_INDEX = """
         WHERE x.indrelid = to_regclass(:name) AND a.amname = 'hnsw' AND x.indisvalid
     )
 """
+# Collections whose partition holds chunks and has no valid HNSW index (HAS_VECTOR_INDEX).
+UNINDEXED_COLLECTIONS = """
+    SELECT c.id FROM collections c
+    CROSS JOIN LATERAL (SELECT to_regclass(chunk_partition_name(c.id)) AS partition) p
+    WHERE p.partition IS NOT NULL
+      AND EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c.id)
+      AND NOT EXISTS (
+        SELECT 1 FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_am a ON a.oid = i.relam
+        WHERE x.indrelid = p.partition AND a.amname = 'hnsw' AND x.indisvalid
+      )
+    ORDER BY c.id
+"""
 
 
 def lock_key(partition: str) -> str:
@@ -110,9 +124,7 @@ class ChunkPartitionRepository:
         """The partition's HNSW index, built over the chunks it holds, with `memory_mb` of
         maintenance_work_mem for this transaction; none while it holds no chunks (the first
         chunks written will build it)."""
-        chunks = await self._scalar(
-            "SELECT count(*) FROM chunks WHERE collection_id = :id", id=collection_id
-        )
+        chunks = await self.chunk_count(collection_id)
         if not chunks:
             return
         name = await self.name(collection_id)
@@ -136,6 +148,26 @@ class ChunkPartitionRepository:
             chunks,
             time.perf_counter() - started,
             memory_mb,
+        )
+
+    async def build_if_missing(self, collection_id: str, memory_mb: int) -> bool:
+        """Build the partition's HNSW index unless it exists (under the partition's lock);
+        whether this built it. Run it in a transaction of its own."""
+        if not await self.claim_first_fill(collection_id):
+            return False
+        await self.build_vector_index(collection_id, memory_mb)
+        return True
+
+    async def unindexed_collections(self) -> list[str]:
+        """Collections whose partition holds chunks but has no valid HNSW index yet."""
+        rows = await self.session.scalars(text(UNINDEXED_COLLECTIONS))
+        return list(rows)
+
+    async def chunk_count(self, collection_id: str) -> int:
+        return int(
+            await self._scalar(
+                "SELECT count(*) FROM chunks WHERE collection_id = :id", id=collection_id
+            )
         )
 
     async def name(self, collection_id: str) -> str:

@@ -46,6 +46,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, Conflict, UnprocessableContent, UnsupportedMediaType
 from app.db.database import Database
 from app.db.models import Collection, Document, DocumentSource, DocumentStatus
+from app.document.index_builds import VectorIndexBuilds
 from app.document.metadata import check_copied_metadata
 from app.document.partitions import ChunkPartitionRepository
 from app.document.repository import ChunkRepository, DocumentFileRepository, DocumentRepository
@@ -126,19 +127,29 @@ class _CacheEntryGone(Exception):
 
 class IngestionService:
     def __init__(
-        self, database: Database, embedding_model: EmbeddingModel, settings: Settings
+        self,
+        database: Database,
+        embedding_model: EmbeddingModel,
+        settings: Settings,
+        index_builds: VectorIndexBuilds | None = None,
     ) -> None:
         self.database = database
         self.embedding_model = embedding_model
         self.settings = settings
         self.pipeline = ProcessingPipeline(database, embedding_model, settings)
+        self.index_builds = index_builds or VectorIndexBuilds(
+            database, settings.index_build_memory_mb
+        )
 
     def with_api_key(self, api_key: str | None) -> "IngestionService":
         """This service with embeddings billed to a request's own key (the original api_key)."""
         if not api_key:
             return self
         return IngestionService(
-            self.database, self.embedding_model.with_api_key(api_key), self.settings
+            self.database,
+            self.embedding_model.with_api_key(api_key),
+            self.settings,
+            self.index_builds,
         )
 
     async def prepare(
@@ -455,15 +466,22 @@ class IngestionService:
         """A transaction that writes the collection's chunks (app/document/partitions.py),
         into the partition the caller made first (`_create_partition`): if it has no vector
         index yet, this one takes its lock before anything else and builds the index over
-        the chunks it wrote, before it commits."""
+        the chunks it wrote: before it commits, or for a few chunks just after
+        (app/document/index_builds.py)."""
+        deferred = False
         async with self.database.session() as session:
             partitions = ChunkPartitionRepository(session)
             first_fill = await partitions.claim_first_fill(collection_id)
             yield session
             if first_fill:
-                await partitions.build_vector_index(
-                    collection_id, self.settings.index_build_memory_mb
-                )
+                chunks = await partitions.chunk_count(collection_id)
+                deferred = chunks <= self.settings.vector_index_deferred_max_chunks
+                if not deferred:
+                    await partitions.build_vector_index(
+                        collection_id, self.settings.index_build_memory_mb
+                    )
+        if deferred:
+            self.index_builds.start(collection_id)
 
     async def _create_partition(self, collection_id: str) -> None:
         """The collection's partition, if it is missing, in a transaction of its own."""

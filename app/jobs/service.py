@@ -225,10 +225,12 @@ class JobService:
         return await IngestionJobRepository(session).latest_for([d.id for d in documents])
 
     async def sweep(self) -> None:
-        """What the workers do now and then besides jobs: requeue the lost ones, and drop the
-        chunk partitions of deleted collections."""
+        """What the workers do now and then besides jobs: requeue the lost ones, drop the
+        chunk partitions of deleted collections, and build the vector indexes that a
+        process which died left unbuilt."""
         await self.requeue_lost()
         await drop_orphaned_partitions(self.database.engine)
+        await self.ingestion.index_builds.build_missing()
 
     async def requeue_lost(self) -> None:
         """Hand the queue again every job that is `queued` with no task to run it, so no job

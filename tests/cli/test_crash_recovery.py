@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import wait_until
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.invariants import violations
+from tests.support.invariants import settled_violations
 from tests.support.jobs import wait_for_job
 from tests.support.net import free_port
 from tests.support.settings import APP_SETTINGS, RAGSTORE, SERVER_KEY
@@ -331,7 +331,7 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
             await holder.rollback()  # the orphaned transaction goes on, and finds its client gone
             await observer.rollback()
             await wait_until(observer, writer_gone, "the orphaned transaction ended")
-            broken = await violations(observer)
+            broken = await settled_violations(observer)
             stored = await observer.scalar(text("SELECT count(*) FROM chunks"))
             documents = await observer.scalar(
                 text("SELECT count(*) FROM documents WHERE status = 'completed'")
@@ -343,7 +343,7 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
         async with httpx.AsyncClient(base_url=second.url, timeout=120) as client:
             again = await upload(client, content, "large.txt", session_id="fresh")
         async with engine.connect() as observer:
-            broken_after = await violations(observer)
+            broken_after = await settled_violations(observer)
             vector_indexes = await observer.scalar(
                 text(
                     "SELECT count(*) FROM pg_indexes WHERE tablename = :p "

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import create_database
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.invariants import violations
+from tests.support.invariants import settled_violations
 from tests.support.net import free_port
 from tests.support.settings import APP_SETTINGS, SERVER_KEY
 from tests.support.uploads import long_text, upload
@@ -47,7 +47,7 @@ def test_db_commands_upgrade_report_and_downgrade(empty_database_env: dict[str, 
 
     assert "no revision" in before.stdout
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "0012_chunks_by_collection (head)" in upgraded.stdout
+    assert "0013_keyword_index_tuning (head)" in upgraded.stdout
     assert downgraded.returncode == 0, downgraded.stderr
     assert "no revision" in downgraded.stdout
 
@@ -149,7 +149,7 @@ async def test_serve_with_two_workers_shares_the_port_and_the_database(
         embedded = EmbeddedPostgres(tmp_path / "data")
         engine = create_async_engine(await asyncio.to_thread(embedded.start))
         async with engine.connect() as connection:
-            broken = await violations(connection)
+            broken = await settled_violations(connection)
             partitions = await connection.scalar(
                 text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'chunks'::regclass")
             )

@@ -55,13 +55,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0012_chunks_by_collection (head)"
+    assert migrate.current(settings, empty_database_url) == "0013_keyword_index_tuning (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0012_chunks_by_collection (head)"
+    assert migrate.current(settings, empty_database_url) == "0013_keyword_index_tuning (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:

@@ -1,9 +1,12 @@
 """Each collection's chunks are a partition of `chunks`, whose HNSW index is built over the
-first chunks written, in the transaction that commits them (app/document/partitions.py)."""
+first chunks written: in the transaction that commits them (app/document/partitions.py),
+or just after it for up to RAGSTORE_VECTOR_INDEX_DEFERRED_MAX_CHUNKS of them
+(app/document/index_builds.py)."""
 
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,7 +19,8 @@ from app.core.config import Settings
 from app.document.partitions import drop_orphaned_partitions
 from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar, wait_until
-from tests.support.invariants import violations
+from tests.support.invariants import settled_violations
+from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
 
 WAITING_BUILD = """
@@ -32,6 +36,23 @@ VECTOR_INDEXES = """
 """
 
 
+# Every first fill indexed before its answer, as collections larger than the deferred
+# build's bound are.
+INDEXED_BEFORE_ANSWER = {"vector_index_deferred_max_chunks": 0}
+
+
+@pytest.fixture
+async def indexing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(settings.model_copy(update=INDEXED_BEFORE_ANSWER)) as client:
+        yield client
+
+
+async def indexed(db: AsyncConnection, collection: str) -> None:
+    await wait_until(
+        db, f"SELECT ({VECTOR_INDEXES}) = 1", f"the HNSW index of {collection}", id=collection
+    )
+
+
 async def search(client: httpx.AsyncClient, collection: str, mode: str) -> list[dict[str, Any]]:
     answer = await client.post(
         f"/api/collections/{collection}/search", json={"query": "Part 3", "mode": mode, "k": 3}
@@ -42,11 +63,12 @@ async def search(client: httpx.AsyncClient, collection: str, mode: str) -> list[
 
 
 async def test_searches_go_on_while_a_collections_first_chunks_are_indexed(
-    client: httpx.AsyncClient, db: AsyncConnection
+    indexing_client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
     """The test holds a lock that the index build waits for, after the chunks and their
     keyword index are written: meanwhile searches of that collection answer, without the
     document, and so do searches of another; once the build goes on, both find it."""
+    client = indexing_client
     for collection in ("fresh", "other"):
         made = await client.post("/api/collections", json={"id": collection, "name": collection})
         assert made.status_code == 201, made.text
@@ -77,15 +99,16 @@ async def test_searches_go_on_while_a_collections_first_chunks_are_indexed(
         assert len(results) == 3, mode
         assert "Part 3" in results[0]["text"], mode
     assert await scalar(db, VECTOR_INDEXES, id="fresh") == 1
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_a_second_upload_keeps_the_index_the_first_built(
-    client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
+    indexing_client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Only the first chunks build the index (with RAGSTORE_INDEX_BUILD_MEMORY_MB of
     maintenance_work_mem); later ones keep it up to date, and a collection's chunks never
     land in another's partition."""
+    client = indexing_client
     caplog.set_level(logging.INFO, logger="app.document.partitions")
     made = await client.post("/api/collections", json={"id": "c", "name": "c"})
     assert made.status_code == 201, made.text
@@ -110,7 +133,82 @@ async def test_a_second_upload_keeps_the_index_the_first_built(
     )
     assert await scalar(db, INDEX_OID) == index_before
     assert await scalar(db, "SELECT count(DISTINCT tableoid) FROM chunks") == 1
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
+
+
+async def test_a_small_first_fill_answers_before_its_index_and_is_searched_meanwhile(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Up to RAGSTORE_VECTOR_INDEX_DEFERRED_MAX_CHUNKS first chunks are committed and
+    answered, then indexed: the test holds the lock the build waits for, and meanwhile
+    searches find the document by scanning the partition; a second upload waits for the
+    build; once it goes on, the index is there and nothing is out of place."""
+    made = await client.post("/api/collections", json={"id": "fresh", "name": "fresh"})
+    assert made.status_code == 201, made.text
+    partition = await chunk_partition(db, "fresh")
+    await db.execute(text(f"LOCK TABLE {partition} IN ROW EXCLUSIVE MODE"))
+
+    written = await upload(client, long_text(), "a.txt", route="/api/collections/fresh/documents")
+    async with db.engine.connect() as observer:
+        await wait_until(observer, WAITING_BUILD, "the deferred index build waiting for its lock")
+        during = {mode: await search(client, "fresh", mode) for mode in ("vector", "hybrid")}
+        indexes_during = await observer.scalar(text(VECTOR_INDEXES), {"id": "fresh"})
+        await observer.rollback()
+    second = asyncio.create_task(
+        upload(client, long_text(3), "b.txt", route="/api/collections/fresh/documents")
+    )
+    await db.rollback()
+    second_written = await second
+    await indexed(db, "fresh")
+
+    assert written.status_code == 201, written.text
+    assert written.json()["status"] == "completed"
+    assert indexes_during == 0
+    for mode, results in during.items():
+        assert len(results) == 3, mode
+        assert "Part 3" in results[0]["text"], mode
+    assert second_written.status_code == 201, second_written.text
+    assert len(await search(client, "fresh", "vector")) == 3
+    assert await settled_violations(db) == {}
+
+
+async def drop_vector_index(db: AsyncConnection, collection: str) -> None:
+    partition = await scalar(db, "SELECT chunk_partition_name(:id)", id=collection)
+    await db.execute(text(f"DROP INDEX {partition}_embedding_hnsw"))
+    await db.commit()
+
+
+async def test_an_index_left_unbuilt_by_a_dead_process_is_built_by_the_sweep_or_next_write(
+    client: httpx.AsyncClient, db: AsyncConnection, settings: Settings
+) -> None:
+    """A process killed between committing a collection's first chunks and building their
+    index leaves a partition without one (the test drops it): a worker's sweep builds it,
+    and so does the next write into the collection."""
+    for collection in ("swept", "written"):
+        made = await client.post("/api/collections", json={"id": collection, "name": collection})
+        assert made.status_code == 201, made.text
+        stored = await upload(
+            client, long_text(), "a.txt", route=f"/api/collections/{collection}/documents"
+        )
+        assert stored.status_code == 201, stored.text
+        await indexed(db, collection)
+    await drop_vector_index(db, "swept")
+    unbuilt = await scalar(db, VECTOR_INDEXES, id="swept")
+
+    runtime = await Runtime.open(settings)
+    try:
+        await runtime.jobs.sweep()
+    finally:
+        await runtime.close()
+    swept = await scalar(db, VECTOR_INDEXES, id="swept")
+    await drop_vector_index(db, "written")
+    again = await upload(client, long_text(3), "b.txt", route="/api/collections/written/documents")
+
+    assert (unbuilt, swept) == (0, 1)
+    assert again.status_code == 201, again.text
+    await indexed(db, "written")
+    assert len(await search(client, "written", "vector")) == 3
+    assert await settled_violations(db) == {}
 
 
 async def test_ids_with_colons_dots_and_128_characters_get_partitions_of_their_own(
@@ -133,7 +231,7 @@ async def test_ids_with_colons_dots_and_128_characters_get_partitions_of_their_o
     assert partitions == len(ids)
     for collection in ids:
         assert len(await search(client, collection, "vector")) == 3
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
@@ -170,8 +268,8 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
     assert len(kept_results) == 3
     assert again.status_code == 201, again.text
     assert len(await search(client, "gone", "vector")) == 3
-    assert await scalar(db, VECTOR_INDEXES, id="gone") == 1
-    assert await violations(db) == {}
+    await indexed(db, "gone")
+    assert await settled_violations(db) == {}
 
 
 async def test_a_detach_cut_short_answers_503_until_the_sweep_finishes_it(
@@ -222,4 +320,4 @@ async def test_a_detach_cut_short_answers_503_until_the_sweep_finishes_it(
     assert dropped == [partition]
     assert accepted.status_code == 201, accepted.text
     assert len(await search(client, "gone", "vector")) == 3
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}

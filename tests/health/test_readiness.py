@@ -2,13 +2,14 @@
 is ready: `model` in /api/health, and /api/ready answering 503 until then."""
 
 import asyncio
+from collections.abc import Sequence
 
 import httpx
 import numpy as np
 import pytest
 
 from app.core.config import Settings
-from app.embeddings.base import EmbeddedCallback, EmbeddingModel, Vectors
+from app.embeddings.base import EmbeddedParts, EmbeddingModel
 from app.embeddings.warm_up import ModelWarmUp
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
@@ -27,10 +28,8 @@ class HeldModel(EmbeddingModel):
         if self.fail:
             raise RuntimeError("no weights")
 
-    async def aget_embeddings_batched(
-        self, texts: list[str], on_embedded: EmbeddedCallback | None = None
-    ) -> Vectors:
-        return np.zeros((len(texts), 3), dtype=np.float32)
+    async def embedded_parts(self, texts: Sequence[str]) -> EmbeddedParts:
+        yield 0, np.zeros((len(texts), 3), dtype=np.float32)
 
 
 @pytest.mark.parametrize(("fail", "after"), [(False, "ready"), (True, "failed")])

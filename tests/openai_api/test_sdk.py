@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from tests.support.fake_openai import FakeOpenAI, embedding_calls
 from tests.support.files import Heading, write_docx, write_pdf
-from tests.support.invariants import violations
+from tests.support.invariants import settled_violations
 from tests.support.openai_shapes import ShapeChecker
 from tests.support.servers import ThreadedServer, app_server
 
@@ -90,7 +90,7 @@ async def test_upload_poll_and_search_pdf_docx_and_text(
     page = answer.json()
     assert page["object"] == "vector_store.search_results.page"
     assert page["search_query"] == "warranty" and page["data"][0]["filename"] == "notes.txt"
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_create_and_poll_with_attributes_filters_and_threshold(
@@ -247,7 +247,7 @@ async def test_file_content_listing_and_deletes(
         await sdk.files.retrieve(uploaded.id)
     remaining = (await db.execute(text("SELECT count(*) FROM documents"))).scalar_one()
     assert remaining == 0
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_a_file_deleted_is_removed_from_every_store(
@@ -268,7 +268,7 @@ async def test_a_file_deleted_is_removed_from_every_store(
         assert (await sdk.vector_stores.retrieve(store.id)).file_counts.total == 0
     chunks = (await db.execute(text("SELECT count(*) FROM chunks"))).scalar_one()
     assert chunks == 0
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_an_unsupported_file_ends_failed_with_its_code(
@@ -418,7 +418,7 @@ async def test_cancelling_a_batch_stops_the_files_not_processed_yet(
     assert after.status == "cancelled" and after.file_counts.in_progress == 0
     names = (await db.execute(text("SELECT filename FROM documents"))).scalars().all()
     assert names == ["quick.txt"]
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_objects_of_one_face_are_seen_through_the_others(
@@ -468,4 +468,4 @@ async def test_a_provider_failure_ends_failed_with_server_error(
     assert added.last_error.code == "server_error"
     chunks = (await db.execute(text("SELECT count(*) FROM chunks"))).scalar_one()
     assert chunks == 0
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}

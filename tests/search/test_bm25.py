@@ -15,7 +15,7 @@ from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import create_database
 from tests.support.fake_openai import FakeOpenAI, embedding_calls
-from tests.support.invariants import violations
+from tests.support.invariants import settled_violations, violations
 from tests.support.servers import serve_app
 from tests.support.uploads import upload
 
@@ -98,7 +98,7 @@ async def test_keyword_scores_are_bm25_with_the_collections_statistics(
     assert by_name(results) == pytest.approx(expected, rel=1e-5)
     # "kerosene" is in one chunk, "engine" in two: the rare word weighs more.
     assert results[0]["filename"] == "engines.txt"
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_k1_and_b_come_from_settings(settings: Settings, db: AsyncConnection) -> None:
@@ -124,7 +124,7 @@ async def test_one_collections_documents_never_change_anothers_scores(
 
     assert after == pytest.approx(before, rel=1e-9)
     assert (await search(client, "fuel", "kerosene"))[0]["score"] < before["engines.txt"]
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_deleting_and_replacing_documents_keeps_the_statistics_exact(
@@ -149,7 +149,7 @@ async def test_deleting_and_replacing_documents_keeps_the_statistics_exact(
     assert after_delete == pytest.approx(before, rel=1e-9)
     assert "rivers.txt" not in replaced
     assert replaced == pytest.approx(await expected_scores(db, "mix", QUESTION), rel=1e-5)
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_a_deleted_collection_leaves_no_keyword_rows(
@@ -170,7 +170,7 @@ async def test_a_deleted_collection_leaves_no_keyword_rows(
         )
     ).one()
     assert tuple(left) == (0, 0, 2), "only other's postings remain: kerosen, stay (here: stop word)"
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_concurrent_uploads_into_one_collection_keep_the_index_exact(
@@ -183,7 +183,7 @@ async def test_concurrent_uploads_into_one_collection_keep_the_index_exact(
     )
 
     assert [answer.status_code for answer in answers] == [200] * 16
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
     chunks = await db.scalar(
         text("SELECT chunk_count FROM keyword_collections WHERE collection_id = 'busy'")
     )
@@ -262,7 +262,7 @@ async def test_chunk_text_changed_by_sql_is_reindexed(
     results = await search(client, "mix", "kerosene bread")
 
     assert results[0]["filename"] == "baking.txt"
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
 
 
 async def test_the_invariants_catch_a_broken_keyword_index(
@@ -315,4 +315,4 @@ async def test_a_cached_copy_into_another_collection_is_indexed_there(
     assert embedding_calls(upstream) == calls, "copied from the cache"
     copied = await search(client, "copy", QUESTION)
     assert by_name(copied) == pytest.approx(await expected_scores(db, "copy", QUESTION))
-    assert await violations(db) == {}
+    assert await settled_violations(db) == {}
