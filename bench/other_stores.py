@@ -10,7 +10,7 @@ timed, for any store.
 
 Indexes: while writing and searching, every store has the same vector index:
 HNSW, cosine, m=16, ef_construction=64, searched with ef_search=100
-(ragstore's settings). The libraries' out-of-the-box setup, with no vector
+(ragstore's settings) at 384 dimensions. The libraries' out-of-the-box setup, with no vector
 index at all, is measured as well. ragstore also keeps its keyword index
 (a generated tsvector with GIN) up to date; the competitors here do not.
 
@@ -19,7 +19,14 @@ alternating; every latency includes embedding the query through the same
 upstream (ragstore's query-vector cache is off, so it embeds every query
 too). ragstore is called over HTTP, the competitors in-process.
 
+At `--dimensions 1536` (OpenAI's default model) the upstream answers with
+dense vectors (sums of fixed random word vectors; at 384, as first measured,
+with hashed words). The competitors then keep a full-precision HNSW index,
+their libraries' only kind; ragstore keeps its own, on binary-quantized
+vectors with an exact re-rank (migration 0011), so the indexes differ there.
+
     python -m bench.other_stores [--chunks 3000] [--repeat 3] [--queries 100]
+        [--dimensions 384]
 """
 
 import argparse
@@ -42,6 +49,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
 from app.db.embedded import EmbeddedPostgres
+from app.db.types import quantizes_vectors
 from app.python_api import VectorDatabase
 from bench.common import database, median, percentile, report, served, timer
 from bench.corpus import WORDS, paragraphs, ragstore_chunks
@@ -67,9 +75,9 @@ except ImportError as missing:  # pragma: no cover - a clear message instead of 
     ) from missing
 
 MODEL = str(UPSTREAM_EMBEDDINGS["embedding_model"])
-DIMENSIONS = int(UPSTREAM_EMBEDDINGS["embedding_dimensions"])
 # ragstore's index (the migration's defaults) and its RAGSTORE_HNSW_EF_SEARCH.
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 16, 64, 100
+SAME_HNSW = "HNSW (ragstore's m, ef_construction, ef_search)"
 CHUNK_SIZE, CHUNK_OVERLAP = 500, 50
 
 
@@ -102,9 +110,21 @@ def label(store: Store) -> str:
     return f"{store.name} / {store.index}"
 
 
-def environment(upstream_url: str) -> dict[str, str]:
+def ragstore_index(dimensions: int) -> str:
+    """ragstore's indexes: from 1,024 dimensions the HNSW graph holds binary-quantized
+    vectors and a search re-ranks its candidates by the full ones (migration 0011)."""
+    if quantizes_vectors(dimensions):
+        return "HNSW on binary-quantized vectors + GIN (its schema)"
+    return "HNSW + GIN (its schema)"
+
+
+def environment(upstream_url: str, dimensions: int) -> dict[str, str]:
     # Every query embedded, as the competitors do (no query is repeated anyway).
-    return upstream_environment(upstream_url, RAGSTORE_QUERY_CACHE_SIZE="0")
+    return upstream_environment(
+        upstream_url,
+        RAGSTORE_QUERY_CACHE_SIZE="0",
+        RAGSTORE_EMBEDDING_DIMENSIONS=str(dimensions),
+    )
 
 
 @dataclass
@@ -165,6 +185,7 @@ class LangChain:
     url: str
     upstream_url: str
     hnsw: bool
+    dimensions: int
     name: str = "langchain-postgres PGVectorStore"
     tables: list[str] = field(default_factory=list)
     store: Any = None
@@ -174,11 +195,11 @@ class LangChain:
 
     @property
     def index(self) -> str:
-        return "HNSW (same as ragstore)" if self.hnsw else "none (library default)"
+        return SAME_HNSW if self.hnsw else "none (library default)"
 
     async def prepare(self, run: int) -> None:
         table = f"langchain_{'hnsw' if self.hnsw else 'plain'}_{run}"
-        await self.engine.ainit_vectorstore_table(table_name=table, vector_size=DIMENSIONS)
+        await self.engine.ainit_vectorstore_table(table_name=table, vector_size=self.dimensions)
         self.tables.append(table)
         await self.open_store()
         if self.hnsw:
@@ -191,7 +212,7 @@ class LangChain:
             self.engine,
             embedding_service=OpenAIEmbeddings(
                 model=MODEL,
-                dimensions=DIMENSIONS,
+                dimensions=self.dimensions,
                 base_url=self.upstream_url,
                 api_key="bench",  # type: ignore[arg-type]
                 # Otherwise it downloads a tiktoken file to count tokens.
@@ -231,20 +252,21 @@ class LlamaIndex:
     urls: tuple[str, str]
     upstream_url: str
     hnsw: bool
+    dimensions: int
     name: str = "llama-index PGVectorStore"
     stores: list[Any] = field(default_factory=list)
     vector_index: Any = None
 
     @property
     def index(self) -> str:
-        return "HNSW (same as ragstore)" if self.hnsw else "none (library default)"
+        return SAME_HNSW if self.hnsw else "none (library default)"
 
     async def prepare(self, run: int) -> None:
         store = LlamaPGVectorStore.from_params(
             connection_string=self.urls[0],
             async_connection_string=self.urls[1],
             table_name=f"{'hnsw' if self.hnsw else 'plain'}_{run}",
-            embed_dim=DIMENSIONS,
+            embed_dim=self.dimensions,
             hnsw_kwargs={
                 "hnsw_m": HNSW_M,
                 "hnsw_ef_construction": HNSW_EF_CONSTRUCTION,
@@ -264,7 +286,10 @@ class LlamaIndex:
             nodes=[],
             storage_context=StorageContext.from_defaults(vector_store=self.stores[-1]),
             embed_model=OpenAIEmbedding(
-                model=MODEL, dimensions=DIMENSIONS, api_base=self.upstream_url, api_key="bench"
+                model=MODEL,
+                dimensions=self.dimensions,
+                api_base=self.upstream_url,
+                api_key="bench",
             ),
         )
 
@@ -307,6 +332,7 @@ class Floor:
     url: str
     upstream_url: str
     hnsw: bool
+    dimensions: int
     name: str = "floor: bare asyncpg COPY / SELECT"
     tables: list[str] = field(default_factory=list)
     connection: Any = None
@@ -316,7 +342,7 @@ class Floor:
 
     @property
     def index(self) -> str:
-        return "HNSW (same as ragstore)" if self.hnsw else "none"
+        return SAME_HNSW if self.hnsw else "none"
 
     async def prepare(self, run: int) -> None:
         if self.connection is None:
@@ -327,7 +353,7 @@ class Floor:
         table = f"floor_{'hnsw' if self.hnsw else 'plain'}_{run}"
         await self.connection.execute(
             f"CREATE TABLE {table} (id bigint PRIMARY KEY, text text NOT NULL, "
-            f"embedding vector({DIMENSIONS}) NOT NULL)"
+            f"embedding vector({self.dimensions}) NOT NULL)"
         )
         if self.hnsw:
             await self.connection.execute(
@@ -340,7 +366,9 @@ class Floor:
         batches = [texts[start : start + 2048] for start in range(0, len(texts), 2048)]
         responses = await asyncio.gather(
             *(
-                self.embeddings.embeddings.create(model=MODEL, input=batch, dimensions=DIMENSIONS)
+                self.embeddings.embeddings.create(
+                    model=MODEL, input=batch, dimensions=self.dimensions
+                )
                 for batch in batches
             )
         )
@@ -521,14 +549,21 @@ def rotated(stores: Sequence[Store], turn: int) -> list[Store]:
 
 
 async def run(
-    chunks: int, repeat: int, query_count: int, latency: float, search_latency: float
+    chunks: int,
+    repeat: int,
+    query_count: int,
+    call_latencies: tuple[float, float],
+    dimensions: int,
 ) -> None:
+    latency, search_latency = call_latencies  # while ingesting, while searching
     ks = (4, 10)
+    embeddings = {**UPSTREAM_EMBEDDINGS, "embedding_dimensions": dimensions}
+    dense = dimensions != int(UPSTREAM_EMBEDDINGS["embedding_dimensions"])
     with (
         tempfile.TemporaryDirectory() as folder,
-        fake_upstream(latency) as upstream,
-        fake_upstream(search_latency) as search_upstream,
-        database(**UPSTREAM_EMBEDDINGS) as (server, settings),
+        fake_upstream(latency, dense=dense) as upstream,
+        fake_upstream(search_latency, dense=dense) as search_upstream,
+        database(**embeddings) as (server, settings),
     ):
         assert settings.database_url
         databases = {name: new_database(server, name) for name in ("langchain", "llama", "floor")}
@@ -536,16 +571,16 @@ async def run(
         langchain_url = databases["langchain"].replace("+asyncpg", "+psycopg")
         floor_url = databases["floor"].replace("+asyncpg", "")
         others: list[Store] = [
-            LangChain(langchain_url, upstream.url, hnsw=True),
-            LlamaIndex(llama_urls, upstream.url, hnsw=True),
-            LangChain(langchain_url, upstream.url, hnsw=False),
-            LlamaIndex(llama_urls, upstream.url, hnsw=False),
-            Floor(floor_url, upstream.url, hnsw=True),
-            Floor(floor_url, upstream.url, hnsw=False),
+            LangChain(langchain_url, upstream.url, hnsw=True, dimensions=dimensions),
+            LlamaIndex(llama_urls, upstream.url, hnsw=True, dimensions=dimensions),
+            LangChain(langchain_url, upstream.url, hnsw=False, dimensions=dimensions),
+            LlamaIndex(llama_urls, upstream.url, hnsw=False, dimensions=dimensions),
+            Floor(floor_url, upstream.url, hnsw=True, dimensions=dimensions),
+            Floor(floor_url, upstream.url, hnsw=False, dimensions=dimensions),
         ]
-        async with served(settings, **environment(upstream.url)) as base_url:
+        async with served(settings, **environment(upstream.url, dimensions)) as base_url:
             client = httpx.AsyncClient(base_url=base_url, timeout=600)
-            ragstore = Ragstore(client, settings.database_url)
+            ragstore = Ragstore(client, settings.database_url, index=ragstore_index(dimensions))
             stores = [ragstore, *others]
             ingested = await ingest_runs(stores, Path(folder), chunks, repeat, upstream.url)
             await ragstore.client.aclose()
@@ -554,7 +589,7 @@ async def run(
         plans = {label(store): await scan_costs(*store.scanned()) for store in stores}
 
         # The same data, now searched with query embeddings from the search upstream.
-        async with served(settings, **environment(search_upstream.url)) as base_url:
+        async with served(settings, **environment(search_upstream.url, dimensions)) as base_url:
             ragstore.client = httpx.AsyncClient(base_url=base_url, timeout=60)
             in_process = RagstoreLibrary(
                 Settings(  # type: ignore[call-arg]
@@ -565,12 +600,17 @@ async def run(
                     openai_base_url=search_upstream.url,
                     openai_api_key="bench",
                     query_cache_size=0,
-                    **UPSTREAM_EMBEDDINGS,
+                    **embeddings,
                 ),
                 ragstore.collections[-1],
+                index=ragstore.index,
             )
             hybrid = Ragstore(
-                ragstore.client, settings.database_url, "hybrid", collections=ragstore.collections
+                ragstore.client,
+                settings.database_url,
+                "hybrid",
+                index=ragstore.index,
+                collections=ragstore.collections,
             )
             searched = [ragstore, in_process, hybrid, *others]
             for store in searched:
@@ -580,9 +620,9 @@ async def run(
                 await store.close()
 
     rows = table(searched, ingested, latencies, ks)
-    slowest = {row[0]: row[5] for row in rows if row[1].startswith("HNSW (same")}
+    slowest = {row[0]: row[5] for row in rows if row[1] == SAME_HNSW}
     report(
-        "other_stores",
+        "other_stores" if not dense else f"other_stores_{dimensions}",
         f"{rows[0][2]:,} chunks, {latency * 1000:.0f} ms per embedding call, median of "
         f"{repeat} ingests, {query_count} searches per k. Ingest time vs ragstore's, same "
         "HNSW index: " + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in slowest.items()),
@@ -606,6 +646,8 @@ async def run(
             "queries_per_k": query_count,
             "ingest_latency_seconds": latency,
             "search_latency_seconds": search_latency,
+            "dimensions": dimensions,
+            "vectors": "dense, sums of word vectors" if dense else "hashed words",
             "hnsw": {
                 "m": HNSW_M,
                 "ef_construction": HNSW_EF_CONSTRUCTION,
@@ -630,7 +672,7 @@ def print_plans(plans: dict[str, dict[str, Any]]) -> None:
     for name, plan in plans.items():
         print(
             f"  {name}: {plan['scan']}, {plan['pages']:,} pages, {plan['execution_ms']:.2f} ms, "
-            f"TOAST {plan['toast_bytes'] / 1e6:.1f} MB"
+            f"TOAST {(plan['toast_bytes'] or 0) / 1e6:.1f} MB"
         )
 
 
@@ -677,14 +719,17 @@ def main() -> None:
         default=0.0,
         help="embedding latency while searching (it adds the same to every store)",
     )
+    parser.add_argument(
+        "--dimensions", type=int, default=384, help="embedding size (dense vectors if not 384)"
+    )
     arguments = parser.parse_args()
     asyncio.run(
         run(
             arguments.chunks,
             arguments.repeat,
             arguments.queries,
-            arguments.latency,
-            arguments.search_latency,
+            (arguments.latency, arguments.search_latency),
+            arguments.dimensions,
         )
     )
 

@@ -49,6 +49,7 @@ so the questions are embedded as the chunks were.
 import argparse
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -82,7 +83,15 @@ SELECTIVE: dict[str, Any] = {"type": "eq", "key": "shard", "value": 7}
 MODES = ("vector", "keyword", "hybrid")
 K = 10
 DEFAULT_INDEX = (16, 64)  # pgvector's defaults (m, ef_construction), as in the migration
-NOISE = 0.025  # per dimension: a chunk keeps cosine ~0.9 with its abstract
+LOCAL_DIMENSIONS = 384  # all-MiniLM-L6-v2's
+# Per dimension at 384: a chunk keeps cosine ~0.9 with its abstract. The noise's length
+# grows with the square root of the dimension, so it is scaled to keep that cosine at any
+# dimension (unscaled, 1,536-d chunks kept 0.64 and were mostly noise).
+NOISE = 0.025
+
+
+def noise_per_dimension(dimensions: int) -> float:
+    return NOISE * math.sqrt(LOCAL_DIMENSIONS / dimensions)
 
 
 def source_texts(text_limit: int, query_limit: int) -> tuple[list[str], list[str]]:
@@ -108,7 +117,7 @@ def blend(
     partner = rng.integers(0, len(base), count)
     share = rng.uniform(0.0, 0.4, (count, 1)).astype(np.float32)
     vectors = (1 - share) * base[primary] + share * base[partner]
-    vectors += rng.normal(0, NOISE, vectors.shape).astype(np.float32)
+    vectors += rng.normal(0, noise_per_dimension(base.shape[1]), vectors.shape).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     words = [text.split() for text in texts]
     blended = [
@@ -435,9 +444,6 @@ async def measure_size(
     return rows
 
 
-LOCAL_DIMENSIONS = 384  # all-MiniLM-L6-v2's
-
-
 @contextmanager
 def vector_source(dimensions: int) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
     """Settings overrides and the served ragstore's environment: the local model at 384
@@ -560,7 +566,7 @@ async def run(
         "queries": len(questions),
         "k": K,
         "base_texts": len(texts),
-        "noise_per_dimension": NOISE,
+        "noise_per_dimension": noise_per_dimension(dimensions),
         "filter": SELECTIVE,
         "hnsw_build_seconds": builds,
         "hnsw_ef_search": settings.hnsw_ef_search,

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.orm import aliased
 
 from app.db.models import ACTIVE_JOB_STATES, IngestionJob, JobState
 from app.db.repository import RepositoryBase
@@ -74,12 +74,23 @@ class IngestionJobRepository(RepositoryBase[IngestionJob]):
         """Each document's most recent job, for those that have one."""
         if not document_ids:
             return {}
-        rows = await self.session.scalars(
-            select(IngestionJob)
+        # Ranked by a window, not DISTINCT ON: SQLAlchemy spells that differently in 2.0
+        # (`.distinct(column)`) and 2.1 (`.ext(distinct_on(column))`), and both are allowed.
+        ranked = (
+            select(
+                IngestionJob,
+                func.row_number()
+                .over(
+                    partition_by=IngestionJob.document_id,
+                    order_by=IngestionJob.created_at.desc(),
+                )
+                .label("newest_first"),
+            )
             .where(IngestionJob.document_id.in_(document_ids))
-            .order_by(IngestionJob.document_id, IngestionJob.created_at.desc())
-            .ext(distinct_on(IngestionJob.document_id))
+            .subquery()
         )
+        job = aliased(IngestionJob, ranked)
+        rows = await self.session.scalars(select(job).where(ranked.c.newest_first == 1))
         return {job.document_id: job for job in rows if job.document_id is not None}
 
     async def start(self, job_id: uuid.UUID) -> None:

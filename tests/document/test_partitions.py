@@ -172,6 +172,28 @@ async def test_a_small_first_fill_answers_before_its_index_and_is_searched_meanw
     assert await settled_violations(db) == {}
 
 
+async def test_more_new_collections_at_once_than_builds_at_once_all_get_their_index(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Deferred builds run two at a time (each holds a core and a connection); the rest
+    wait their turn and are built too."""
+    names = [f"new-{n}" for n in range(5)]
+    for name in names:
+        made = await client.post("/api/collections", json={"id": name, "name": name})
+        assert made.status_code == 201, made.text
+    answers = await asyncio.gather(
+        *(
+            upload(client, long_text(3), "a.txt", route=f"/api/collections/{name}/documents")
+            for name in names
+        )
+    )
+
+    assert [answer.status_code for answer in answers] == [201] * len(names)
+    for name in names:
+        await indexed(db, name)
+    assert await settled_violations(db) == {}
+
+
 async def drop_vector_index(db: AsyncConnection, collection: str) -> None:
     partition = await scalar(db, "SELECT chunk_partition_name(:id)", id=collection)
     await db.execute(text(f"DROP INDEX {partition}_embedding_hnsw"))
