@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from tests.support.db import scalar, schema_differences
+from tests.support.db import scalar, schema_differences, vector_index_built
 from tests.support.uploads import long_text, upload
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -33,6 +33,7 @@ async def test_the_readme_rebuild_moves_search_to_a_larger_index_without_schema_
     await client.post("/api/collections", json={"name": "big", "id": "big"})
     uploaded = await upload(client, long_text(), "a.txt", route="/api/collections/big/documents")
     assert uploaded.status_code == 201, uploaded.text
+    await vector_index_built(db, "big")
     indexes_before = await scalar(db, INDEX_NAMES)
 
     # CREATE/DROP INDEX CONCURRENTLY refuse to run inside a transaction block.

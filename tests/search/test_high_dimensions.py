@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.config import Settings
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
-from tests.support.db import create_database
+from tests.support.db import create_database, vector_index_built
 from tests.support.fake_openai import FakeOpenAI, embed_text
 from tests.support.servers import serve_app
 from tests.support.settings import APP_SETTINGS, SERVER_KEY, base_settings
@@ -91,6 +91,10 @@ async def test_vectors_past_2000_dimensions_are_indexed_as_halfvec_and_searched(
                 metadata=f'{{"number": {number}}}',
             )
             assert stored.status_code == 201, stored.text
+        engine = create_async_engine(large_settings.database_url)
+        async with engine.connect() as connection:
+            await vector_index_built(connection, "wide")
+        await engine.dispose()
 
         question = PARAGRAPHS[1]
         by_mode = {

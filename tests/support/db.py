@@ -67,3 +67,14 @@ async def wait_until(
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{what}: not within {seconds:g} s")
         await asyncio.sleep(0.05)
+
+
+async def vector_index_built(connection: AsyncConnection, collection_id: str) -> None:
+    """Wait for the collection's HNSW index: a new collection's first chunks answer before
+    it is built (app/document/index_builds.py)."""
+    await wait_until(
+        connection,
+        "SELECT to_regclass(chunk_partition_name(:id) || '_embedding_hnsw') IS NOT NULL",
+        f"the HNSW index of collection {collection_id!r}",
+        id=collection_id,
+    )
