@@ -157,8 +157,9 @@ async def upload_files(
                 )
             )
             answered = time.perf_counter() - started
-            # A small first fill answers before its HNSW index is built (app/document/
-            # index_builds.py): when the index is there too.
+            # A small first fill answers before its HNSW index is built, and a write into
+            # an indexed collection before its chunks join the graph (app/document/
+            # index_builds.py): when that is done too.
             await until_indexed(settings, sorted(set(collection_of.values())))
             indexed = time.perf_counter() - started
             calls = embedding_calls(upstream.url) - before
@@ -192,7 +193,10 @@ INDEXED = """
         SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_am a ON a.oid = i.relam
         WHERE x.indrelid = to_regclass(chunk_partition_name(c)) AND a.amname = 'hnsw'
-          AND x.indisvalid))
+          AND x.indisvalid)
+        -- and every chunk in it (migration 0014: a write into an indexed collection hands
+        -- its chunks to the graph after its answer)
+        AND NOT EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c AND NOT k.in_graph))
     FROM unnest($1::text[]) c
 """
 

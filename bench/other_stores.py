@@ -172,7 +172,11 @@ class Ragstore:
         """The upstream is the server's setting: the caller restarts it and swaps the client."""
 
     def scanned(self) -> tuple[str, str, str]:
-        return self.database_url, "chunks", f"WHERE collection_id = '{self.collections[-1]}'"
+        return (
+            self.database_url,
+            "chunks",
+            f"WHERE collection_id = '{self.collections[-1]}' AND in_graph",
+        )
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -65,7 +65,7 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import text as sql_text
 
 from app.db.database import Database
-from app.db.types import hnsw_index_column
+from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 from app.runtime import Runtime
 from app.search.filters import ComparisonFilter, compile_filter
 from app.search.repository import SearchPlan, SearchRepository
@@ -206,7 +206,8 @@ async def build_index(connection: asyncpg.Connection, index: tuple[int, int]) ->
             await connection.execute(
                 f"CREATE INDEX {partition}_embedding_hnsw ON {partition} USING hnsw "
                 f"({hnsw_index_column(dimensions)}) "
-                f"WITH (m = {m}, ef_construction = {ef_construction})"
+                f"WITH (m = {m}, ef_construction = {ef_construction}) "
+                f"WHERE {HNSW_INDEX_PREDICATE}"
             )
     return build[0]
 

@@ -56,6 +56,6 @@ async def copy_chunks(
         first_fills = [
             c for c in collections if vector_index and await partitions.claim_first_fill(c)
         ]
-        await ChunkRepository(session).copy(rows)
+        await ChunkRepository(session).copy(rows, in_graph=True)
         for collection_id in first_fills:
             await partitions.build_vector_index(collection_id)

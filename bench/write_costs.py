@@ -139,7 +139,7 @@ async def time_variant(
                 await session.execute(text(statement))
             started = time.perf_counter()
             await ChunkRepository(session).copy_from_cache(
-                document.cache_key, document.id, COLLECTION, {}
+                document.cache_key, document.id, COLLECTION, {}, in_graph=True
             )
             if build:
                 await ChunkPartitionRepository(session).build_vector_index(COLLECTION)

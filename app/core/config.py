@@ -200,9 +200,11 @@ class Settings(BaseSettings):
         default=10_000,
         ge=0,
         le=1_000_000,
-        description="A collection's first chunks, up to this many, are answered before its "
-        "HNSW index is built (right after; a search meanwhile scans them). More are indexed "
-        "before the answer; 0 indexes every collection before its first answer.",
+        description="How many of a collection's chunks may wait outside its HNSW graph, "
+        "found meanwhile by an exact scan: a new collection's first chunks, up to this many, "
+        "answer before its index is built (right after), and later writes answer before "
+        "their chunks join the graph while fewer than this many wait. 0: every write keeps "
+        "the graph up to date before it answers.",
     )
     index_build_memory_mb: int = Field(
         default=512,

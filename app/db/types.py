@@ -44,6 +44,11 @@ def hnsw_index_column(dimensions: int) -> str:
     return "embedding vector_cosine_ops"
 
 
+# The chunks each partition's HNSW index holds (migration 0014): those a write into an
+# indexed collection has not yet handed to the graph are scanned beside it.
+HNSW_INDEX_PREDICATE = "in_graph"
+
+
 def indexed_cosine_distance(column: Any, vector: Any, dimensions: int) -> ColumnElement[float]:
     """The distance the HNSW index orders by: the full vectors' cosine distance, or from
     1,024 dimensions the Hamming distance of their binary quantizations, written as the

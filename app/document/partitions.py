@@ -8,12 +8,16 @@ over them in the same transaction (`build_vector_index`): pgvector builds a
 graph about 4x faster than it keeps one up to date, and with every core. A
 search sees the document, indexed, exactly when its upload answers; a crash
 rolls the rows and the index back together. Later writes go through
-`chunks` and keep that partition's own graph up to date.
+`chunks`, and their chunks join that partition's own graph just after they
+commit (app/document/index_builds.py).
 
 Locks, in this order, so that no two transactions wait for each other:
 - a writer that finds no index takes the collection's partition lock first,
   before it touches any document; a second first writer waits there and then
   finds the index;
+- adding a write's pending chunks to the graph (`add_to_graph`) takes a lock of
+  its own (`graph_lock_key`) and waits for no row lock: the rows a writer holds
+  are skipped;
 - attaching a partition adds foreign keys, which takes SHARE ROW EXCLUSIVE on
   `documents` and `collections`: it waits for the writers in flight, so it
   runs in a transaction that holds nothing else.
@@ -29,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.core.errors import ServiceUnavailable
 from app.db.locks import advisory_lock
 from app.db.repository import driver_connection
-from app.db.types import hnsw_index_column
+from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,11 @@ UNINDEXED_COLLECTIONS = """
 def lock_key(partition: str) -> str:
     """The advisory lock of a partition's making, first fill and dropping."""
     return f"chunks of {partition}"
+
+
+def graph_lock_key(partition: str) -> str:
+    """The advisory lock of additions to a partition's HNSW graph."""
+    return f"graph of {partition}"
 
 
 class ChunkPartitionRepository:
@@ -120,11 +129,14 @@ class ChunkPartitionRepository:
         await advisory_lock(self.session, lock_key(name))
         return not await self._scalar(HAS_VECTOR_INDEX, name=name)
 
-    async def build_vector_index(self, collection_id: str, memory_mb: int = 64) -> None:
-        """The partition's HNSW index, built over the chunks it holds, with `memory_mb` of
-        maintenance_work_mem for this transaction; none while it holds no chunks (the first
-        chunks written will build it)."""
-        chunks = await self.chunk_count(collection_id)
+    async def build_vector_index(
+        self, collection_id: str, memory_mb: int = 64, chunks: int | None = None
+    ) -> None:
+        """The partition's HNSW index, built over the chunks it holds (`chunks`, if the
+        caller counted them), with `memory_mb` of maintenance_work_mem for this
+        transaction; none while it holds no chunks (the first chunks written will build it)."""
+        if chunks is None:
+            chunks = await self.chunk_count(collection_id)
         if not chunks:
             return
         name = await self.name(collection_id)
@@ -137,7 +149,8 @@ class ChunkPartitionRepository:
         )
         started = time.perf_counter()
         await self._execute_formatted(
-            f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(int(dimensions))})",
+            f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(int(dimensions))}) "
+            f"WHERE {HNSW_INDEX_PREDICATE}",
             f"{name}_embedding_hnsw",
             name,
         )
@@ -161,6 +174,44 @@ class ChunkPartitionRepository:
     async def unindexed_collections(self) -> list[str]:
         """Collections whose partition holds chunks but has no valid HNSW index yet."""
         rows = await self.session.scalars(text(UNINDEXED_COLLECTIONS))
+        return list(rows)
+
+    async def graph_pending_count(self, collection_id: str) -> int:
+        """The collection's chunks not yet in its HNSW graph (app/document/index_builds.py)."""
+        return int(
+            await self._scalar(
+                "SELECT count(*) FROM chunks WHERE collection_id = :id AND NOT in_graph",
+                id=collection_id,
+            )
+        )
+
+    async def add_to_graph(self, collection_id: str, batch: int) -> int:
+        """Hand up to `batch` of the collection's pending chunks to its HNSW graph (pgvector
+        adds each updated row to the partial index); how many. Rows another transaction has
+        locked (a replace, a delete) are skipped, never waited for, so this never deadlocks
+        with a writer; a later call takes them if they are still there. One addition to a
+        collection's graph at a time (graph_lock_key): a second would only contend for the
+        same graph."""
+        await advisory_lock(self.session, graph_lock_key(await self.name(collection_id)))
+        result = await self.session.execute(
+            text(
+                """
+                UPDATE chunks SET in_graph = true
+                WHERE collection_id = :id AND id IN (
+                    SELECT id FROM chunks WHERE collection_id = :id AND NOT in_graph
+                    LIMIT :batch FOR UPDATE SKIP LOCKED
+                )
+                """
+            ),
+            {"id": collection_id, "batch": batch},
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def collections_with_pending_chunks(self) -> list[str]:
+        """Collections holding chunks not yet in their HNSW graph."""
+        rows = await self.session.scalars(
+            text("SELECT DISTINCT collection_id FROM chunks WHERE NOT in_graph ORDER BY 1")
+        )
         return list(rows)
 
     async def chunk_count(self, collection_id: str) -> int:

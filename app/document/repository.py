@@ -206,10 +206,15 @@ class DocumentRepository(RepositoryBase[Document]):
 class ChunkRepository(RepositoryBase[Chunk]):
     model = Chunk
 
-    async def copy(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Write chunk rows in CHUNK_COLUMNS order; metadata as JSON text."""
+    async def copy(self, rows: Sequence[tuple[Any, ...]], in_graph: bool) -> None:
+        """Write chunk rows in CHUNK_COLUMNS order (metadata as JSON text), in the HNSW
+        graph now or pending (app/document/index_builds.py)."""
         driver = await driver_connection(self.session)
-        await driver.copy_records_to_table("chunks", records=rows, columns=CHUNK_COLUMNS)
+        await driver.copy_records_to_table(
+            "chunks",
+            records=[(*row, in_graph) for row in rows],
+            columns=(*CHUNK_COLUMNS, "in_graph"),
+        )
 
     async def copy_from_cache(
         self,
@@ -217,17 +222,19 @@ class ChunkRepository(RepositoryBase[Chunk]):
         document_id: uuid.UUID,
         collection_id: str,
         document_metadata: dict[str, Any],
+        in_graph: bool,
     ) -> int:
-        """Materialise a cached document's chunks for a document, inside PostgreSQL."""
+        """Materialise a cached document's chunks for a document, inside PostgreSQL, in the
+        HNSW graph now or pending (app/document/index_builds.py)."""
         result = await self.session.execute(
             text(
                 """
                 INSERT INTO chunks
-                    (document_id, collection_id, chunk_index, text, metadata, embedding)
+                    (document_id, collection_id, chunk_index, text, metadata, embedding, in_graph)
                 SELECT :document_id, :collection_id, chunk_index, text,
                        CAST(:document_metadata AS jsonb) || metadata
                            || jsonb_build_object('chunk_index', chunk_index),
-                       embedding
+                       embedding, :in_graph
                 FROM processed_chunks
                 WHERE cache_key = :cache_key
                 ORDER BY chunk_index
@@ -238,6 +245,7 @@ class ChunkRepository(RepositoryBase[Chunk]):
                 "collection_id": collection_id,
                 "document_metadata": json.dumps(document_metadata),
                 "cache_key": cache_key,
+                "in_graph": in_graph,
             },
         )
         return int(getattr(result, "rowcount", 0))

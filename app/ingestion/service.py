@@ -121,6 +121,16 @@ class VersionGone(Exception):
     The database has already ended the job (its triggers); nothing is written."""
 
 
+@dataclass(frozen=True)
+class _ChunkWrite:
+    """A transaction writing a collection's chunks, and whether they join its HNSW graph in
+    it (a first fill, whose graph is built over them, or a write while too many chunks wait
+    for the graph already) or after it commits (app/document/index_builds.py)."""
+
+    session: AsyncSession
+    in_graph: bool
+
+
 class _CacheEntryGone(Exception):
     """The cache entry was evicted between being built and being copied."""
 
@@ -240,9 +250,9 @@ class IngestionService:
         """Process a registered version; raises VersionGone if it stopped being current."""
 
         async def commit(entry: BuiltEntry) -> Document:
-            async with self._chunk_transaction(prepared.collection_id) as session:
-                document = await _lock_version(session, prepared.collection_id, version)
-                await self._install_chunks(session, document, prepared, entry)
+            async with self._chunk_transaction(prepared.collection_id) as write:
+                document = await _lock_version(write.session, prepared.collection_id, version)
+                await self._install_chunks(write, document, prepared, entry)
                 return document
 
         return await self._with_built_entry(prepared, on_progress, commit)
@@ -324,7 +334,8 @@ class IngestionService:
         if len(vectors) != len(texts):
             raise UnprocessableContent(f"{len(texts)} texts but {len(vectors)} vectors")
         await self._create_partition(collection_id)
-        async with self._chunk_transaction(collection_id) as session:
+        async with self._chunk_transaction(collection_id) as write:
+            session = write.session
             collections = CollectionRepository(session)
             await collections.create_if_absent(collection_id, collection_id)
             if await collections.lock_for_share(collection_id) is None:
@@ -348,7 +359,7 @@ class IngestionService:
                 )
                 for offset, (text, vector) in enumerate(zip(texts, vectors, strict=True))
             ]
-            await ChunkRepository(session).copy(rows)
+            await ChunkRepository(session).copy(rows, write.in_graph)
             document.chunk_count = start + len(rows)
             document.size_bytes += sum(len(text.encode()) for text in texts)
         return len(rows)
@@ -443,7 +454,8 @@ class IngestionService:
         self, prepared: PreparedUpload, baseline: Baseline, entry: BuiltEntry
     ) -> IngestResult:
         """Make the built content the current version, if what the upload saw still stands."""
-        async with self._chunk_transaction(prepared.collection_id) as session:
+        async with self._chunk_transaction(prepared.collection_id) as write:
+            session = write.session
             collection = await _lock_collection(session, baseline.collection)
             documents = DocumentRepository(session)
             document = await documents.lock_by_filename(collection.id, prepared.filename)
@@ -458,30 +470,38 @@ class IngestionService:
                 assert document is not None
                 return IngestResult(document, collection, True, from_cache=True)
             document = await _next_version(session, document, prepared, DocumentStatus.PROCESSING)
-            await self._install_chunks(session, document, prepared, entry)
+            await self._install_chunks(write, document, prepared, entry)
             return IngestResult(document, collection, False, from_cache=entry.from_cache)
 
     @asynccontextmanager
-    async def _chunk_transaction(self, collection_id: str) -> AsyncIterator[AsyncSession]:
+    async def _chunk_transaction(self, collection_id: str) -> AsyncIterator["_ChunkWrite"]:
         """A transaction that writes the collection's chunks (app/document/partitions.py),
         into the partition the caller made first (`_create_partition`): if it has no vector
         index yet, this one takes its lock before anything else and builds the index over
-        the chunks it wrote: before it commits, or for a few chunks just after
+        the chunks it wrote: before it commits, or for a few chunks just after. If it has
+        one, the chunks join its graph after the commit, unless too many wait already
         (app/document/index_builds.py)."""
         deferred = False
         async with self.database.session() as session:
             partitions = ChunkPartitionRepository(session)
             first_fill = await partitions.claim_first_fill(collection_id)
-            yield session
+            in_graph = (
+                first_fill
+                or await partitions.graph_pending_count(collection_id)
+                >= self.settings.vector_index_deferred_max_chunks
+            )
+            yield _ChunkWrite(session, in_graph)
             if first_fill:
                 chunks = await partitions.chunk_count(collection_id)
                 deferred = chunks <= self.settings.vector_index_deferred_max_chunks
                 if not deferred:
                     await partitions.build_vector_index(
-                        collection_id, self.settings.index_build_memory_mb
+                        collection_id, self.settings.index_build_memory_mb, chunks
                     )
         if deferred:
             self.index_builds.start(collection_id)
+        elif not in_graph:
+            self.index_builds.add_pending(collection_id)
 
     async def _create_partition(self, collection_id: str) -> None:
         """The collection's partition, if it is missing, in a transaction of its own."""
@@ -490,12 +510,13 @@ class IngestionService:
 
     async def _install_chunks(
         self,
-        session: AsyncSession,
+        write: "_ChunkWrite",
         document: Document,
         prepared: PreparedUpload,
         entry: BuiltEntry,
     ) -> None:
         """The document's chunks from the cache entry, in the caller's transaction."""
+        session = write.session
         if not await ProcessedDocumentRepository(session).use_complete(entry.cache_key):
             raise _CacheEntryGone(entry.cache_key)
         chunk_metadata = {
@@ -506,7 +527,7 @@ class IngestionService:
         chunks = ChunkRepository(session)
         await chunks.delete_for_document(document.collection_id, document.id)
         count = await chunks.copy_from_cache(
-            entry.cache_key, document.id, document.collection_id, chunk_metadata
+            entry.cache_key, document.id, document.collection_id, chunk_metadata, write.in_graph
         )
         document.status, document.chunk_count, document.error = (
             DocumentStatus.COMPLETED,

@@ -226,11 +226,11 @@ class JobService:
 
     async def sweep(self) -> None:
         """What the workers do now and then besides jobs: requeue the lost ones, drop the
-        chunk partitions of deleted collections, and build the vector indexes that a
-        process which died left unbuilt."""
+        chunk partitions of deleted collections, and build the vector indexes, and add to
+        their graphs the chunks, that a process which died left undone."""
         await self.requeue_lost()
         await drop_orphaned_partitions(self.database.engine)
-        await self.ingestion.index_builds.build_missing()
+        await self.ingestion.index_builds.catch_up()
 
     async def requeue_lost(self) -> None:
         """Hand the queue again every job that is `queued` with no task to run it, so no job

@@ -8,10 +8,23 @@ keeps walking the index until it has its rows; the results are re-sorted by
 distance because that mode may return them slightly out of order.
 """
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, bindparam, cast, func, literal, select
+from sqlalchemy import (
+    CTE,
+    CompoundSelect,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
@@ -32,28 +45,55 @@ def _distance(vector: Any, exact: bool, dimensions: int) -> ColumnElement[float]
     return indexed_cosine_distance(Chunk.embedding, vector, dimensions)
 
 
+def _nearest(
+    columns: Sequence[Any],
+    scope: tuple[str | BindParameter[str], ColumnElement[bool] | None],
+    distances: tuple[ColumnElement[float], ColumnElement[float]],
+    shortlist: int | BindParameter[int],
+    exact: bool,
+) -> CTE:
+    """The `shortlist` chunks of the collection (scope = (collection_id, condition)) nearest
+    by the index's distance (distances = (indexed, full)), as the CTE `nearest`.
+
+    Chunks that a write has not yet handed to the graph (`in_graph` false, see
+    app/document/index_builds.py) are outside the partial HNSW index: the best
+    `shortlist` of those few, by an exact scan of their full vectors, join the graph's,
+    so a search finds every chunk committed. An exact search scans everything at once.
+    """
+    collection_id, condition = scope
+    indexed, full = distances
+
+    def part(in_graph: Any, order: ColumnElement[float]) -> AnySelect:
+        where = [c for c in (condition, in_graph) if c is not None]
+        statement = scoped(select(*columns), collection_id, and_(*where) if where else None)
+        return statement.order_by(order).limit(shortlist)
+
+    if exact:
+        nearest: AnySelect | CompoundSelect[*tuple[Any, ...]] = part(None, indexed)
+    else:
+        nearest = union_all(part(Chunk.in_graph, indexed), part(~Chunk.in_graph, full))
+    return nearest.cte("nearest").prefix_with("MATERIALIZED")
+
+
 def _vector_statement(
     collection_id: str | BindParameter[str],
     limits: tuple[int | BindParameter[int], int | BindParameter[int]],
     distance: ColumnElement[float],
     vector: Any,
     condition: ColumnElement[bool] | None = None,
+    exact: bool = False,
 ) -> AnySelect:
     """The `k` nearest chunks among the index's best `shortlist` (limits = (shortlist, k)),
     re-ranked and scored by their full vectors' cosine similarity (for an index of full
     vectors, shortlist = k and the re-rank keeps the same rows)."""
     shortlist, k = limits
-    similarity = 1 - Chunk.embedding.cosine_distance(vector)
-    nearest = (
-        scoped(
-            select(*RESULT_COLUMNS, distance.label("distance"), similarity.label("similarity")),
-            collection_id,
-            condition,
-        )
-        .order_by(distance)
-        .limit(shortlist)
-        .cte("nearest")
-        .prefix_with("MATERIALIZED")
+    full_distance = Chunk.embedding.cosine_distance(vector)
+    nearest = _nearest(
+        (*RESULT_COLUMNS, distance.label("distance"), (1 - full_distance).label("similarity")),
+        (collection_id, condition),
+        (distance, full_distance),
+        shortlist,
+        exact,
     )
     return (
         select(
@@ -108,7 +148,7 @@ class SearchRepository:
         distance = _distance(query.vector, query.exact, query.dimensions)
         limits = (query.vector_shortlist(query.k), query.k)
         statement = _vector_statement(
-            query.collection_id, limits, distance, query.vector, query.condition
+            query.collection_id, limits, distance, query.vector, query.condition, query.exact
         )
         return await self._rows(statement)
 
@@ -180,16 +220,12 @@ def _hybrid_statement(
     query_vector: BindParameter[Any] = bindparam("query_vector")
     distance = _distance(query_vector, exact, dimensions)
     full_distance = Chunk.embedding.cosine_distance(query_vector)
-    nearest = (
-        scoped(
-            select(Chunk.id, distance.label("distance"), full_distance.label("full_distance")),
-            bindparam("collection_id"),
-            condition,
-        )
-        .order_by(distance)
-        .limit(bindparam("shortlist", type_=Integer))
-        .cte("nearest")
-        .prefix_with("MATERIALIZED")
+    nearest = _nearest(
+        (Chunk.id, distance.label("distance"), full_distance.label("full_distance")),
+        (bindparam("collection_id"), condition),
+        (distance, full_distance),
+        bindparam("shortlist", type_=Integer),
+        exact,
     )
     # The index's best `shortlist`, re-ranked by the full vectors (the same rows, when
     # the index holds them: shortlist = candidates).

@@ -46,7 +46,7 @@ async def test_the_readme_rebuild_moves_search_to_a_larger_index_without_schema_
             (
                 await connection.execute(
                     text(
-                        "EXPLAIN SELECT id FROM chunks "
+                        "EXPLAIN SELECT id FROM chunks WHERE in_graph "
                         "ORDER BY embedding <=> (SELECT embedding FROM chunks LIMIT 1) LIMIT 10"
                     )
                 )

@@ -55,13 +55,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0013_keyword_index_tuning (head)"
+    assert migrate.current(settings, empty_database_url) == "0014_chunks_graph_pending (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0013_keyword_index_tuning (head)"
+    assert migrate.current(settings, empty_database_url) == "0014_chunks_graph_pending (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -238,6 +238,24 @@ async def test_vectors_of_1536_dimensions_get_a_quantized_index(empty_database_u
     assert downgraded == before
 
 
+# Two collections (one id with a quote and a colon) of one document of 3 chunks, stored
+# before migration 0012.
+TWO_COLLECTIONS = """
+    WITH c AS (INSERT INTO collections (id, name) VALUES ('a', 'a'), ('it''s:b', 'b')
+               RETURNING id),
+         d AS (INSERT INTO documents (collection_id, filename, content_type, size_bytes,
+                                      content_sha256, status, chunk_count, chunk_size,
+                                      chunk_overlap, cache_key)
+               SELECT id, 'f.txt', 'text/plain', 1, 'x' || id, 'completed', 3, 500, 50,
+                      'k' || id FROM c RETURNING id, collection_id)
+    INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
+    SELECT id, collection_id, i, 'rocket engines number ' || i,
+           array(SELECT CASE WHEN n = i THEN 1.0 ELSE 0.01 END
+                 FROM generate_series(1, 384) n)::vector
+    FROM d CROSS JOIN generate_series(1, 3) AS i
+"""
+
+
 async def test_chunks_move_into_a_partition_per_collection_and_back(
     empty_database_url: str,
 ) -> None:
@@ -249,27 +267,13 @@ async def test_chunks_move_into_a_partition_per_collection_and_back(
         migrate.upgrade, settings, empty_database_url, "0011_quantized_vector_index"
     )
     engine = create_async_engine(empty_database_url)
-    stored = """
-        WITH c AS (INSERT INTO collections (id, name) VALUES ('a', 'a'), ('it''s:b', 'b')
-                   RETURNING id),
-             d AS (INSERT INTO documents (collection_id, filename, content_type, size_bytes,
-                                          content_sha256, status, chunk_count, chunk_size,
-                                          chunk_overlap, cache_key)
-                   SELECT id, 'f.txt', 'text/plain', 1, 'x' || id, 'completed', 3, 500, 50,
-                          'k' || id FROM c RETURNING id, collection_id)
-        INSERT INTO chunks (document_id, collection_id, chunk_index, text, embedding)
-        SELECT id, collection_id, i, 'rocket engines number ' || i,
-               array(SELECT CASE WHEN n = i THEN 1.0 ELSE 0.01 END
-                     FROM generate_series(1, 384) n)::vector
-        FROM d CROSS JOIN generate_series(1, 3) AS i
-    """
     rows = "SELECT array_agg((id, collection_id, text) ORDER BY id)::text FROM chunks"
     where = """
         SELECT array_agg(c.tableoid::regclass::text || ' ' || c.collection_id ORDER BY c.id)
         FROM chunks c
     """
     nearest = """
-        SELECT text FROM chunks WHERE collection_id = 'it''s:b'
+        SELECT text FROM chunks WHERE collection_id = 'it''s:b' AND in_graph
         ORDER BY embedding <=> array(SELECT CASE WHEN n = 2 THEN 1.0 ELSE 0.01 END
                                      FROM generate_series(1, 384) n)::vector
         LIMIT 1
@@ -288,7 +292,7 @@ async def test_chunks_move_into_a_partition_per_collection_and_back(
     """
     index = "SELECT pg_get_indexdef('ix_chunks_embedding_hnsw'::regclass)"
     async with engine.begin() as connection:
-        await connection.execute(text(stored))
+        await connection.execute(text(TWO_COLLECTIONS))
         before = await connection.scalar(text(rows))
         index_before = await connection.scalar(text(index))
 
@@ -341,3 +345,58 @@ async def test_chunks_move_into_a_partition_per_collection_and_back(
     assert partition_options == options_after == ["toast_tuple_target=8160"]
     assert index_after == index_before
     assert next_id == 8
+
+
+async def test_hnsw_indexes_hold_the_chunks_in_the_graph_and_back(empty_database_url: str) -> None:
+    """0014 adds `in_graph` (true for every chunk stored) and rebuilds each partition's HNSW
+    index, with its own options, as a partial one `WHERE in_graph`; the downgrade rebuilds
+    them whole and drops the column."""
+    settings = base_settings()
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0011_quantized_vector_index"
+    )
+    engine = create_async_engine(empty_database_url)
+    indexes = """
+        SELECT array_agg(pg_get_indexdef(x.indexrelid) ORDER BY i.relname)
+        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_am a ON a.oid = i.relam WHERE a.amname = 'hnsw'
+    """
+    in_graph = "SELECT array_agg(DISTINCT in_graph) FROM chunks"
+    column = """
+        SELECT count(*) FROM pg_attribute
+        WHERE attrelid = 'chunks'::regclass AND attname = 'in_graph' AND NOT attisdropped
+    """
+    async with engine.begin() as connection:
+        await connection.execute(text(TWO_COLLECTIONS))
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0013_keyword_index_tuning"
+    )
+    async with engine.begin() as connection:
+        # An option of its own, which the rebuild keeps.
+        partition = await connection.scalar(text("SELECT chunk_partition_name('a')"))
+        await connection.execute(text(f"ALTER INDEX {partition}_embedding_hnsw SET (m = 24)"))
+        before = await connection.scalar(text(indexes))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.connect() as connection:
+        upgraded = await connection.scalar(text(indexes))
+        flags = await connection.scalar(text(in_graph))
+        pending_index = await connection.scalar(
+            text("SELECT pg_get_indexdef('ix_chunks_graph_pending'::regclass)")
+        )
+        differences = await connection.run_sync(schema_differences)
+    await asyncio.to_thread(
+        migrate.downgrade, settings, empty_database_url, "0013_keyword_index_tuning"
+    )
+    async with engine.connect() as connection:
+        downgraded = await connection.scalar(text(indexes))
+        columns = await connection.scalar(text(column))
+    await engine.dispose()
+
+    assert len(before) == 2 and "m='24'" in " ".join(before)
+    assert upgraded == [f"{definition} WHERE in_graph" for definition in before]
+    assert flags == [True]
+    assert pending_index.endswith("(collection_id) WHERE (NOT in_graph)")
+    assert differences == []
+    assert downgraded == before
+    assert columns == 0

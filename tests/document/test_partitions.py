@@ -21,7 +21,7 @@ from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar, wait_until
 from tests.support.invariants import settled_violations
 from tests.support.servers import serve_app
-from tests.support.uploads import long_text, upload
+from tests.support.uploads import long_text, stored_in, upload
 
 WAITING_BUILD = """
     SELECT count(*) FROM pg_stat_activity
@@ -207,12 +207,7 @@ async def test_an_index_left_unbuilt_by_a_dead_process_is_built_by_the_sweep_or_
     index leaves a partition without one (the test drops it): a worker's sweep builds it,
     and so does the next write into the collection."""
     for collection in ("swept", "written"):
-        made = await client.post("/api/collections", json={"id": collection, "name": collection})
-        assert made.status_code == 201, made.text
-        stored = await upload(
-            client, long_text(), "a.txt", route=f"/api/collections/{collection}/documents"
-        )
-        assert stored.status_code == 201, stored.text
+        await stored_in(client, collection, long_text())
         await indexed(db, collection)
     await drop_vector_index(db, "swept")
     unbuilt = await scalar(db, VECTOR_INDEXES, id="swept")
@@ -262,12 +257,7 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
     """The delete leaves an empty partition (its rows went by cascade); the sweep detaches
     it concurrently and drops it, and a collection made again with that id gets a new one."""
     for collection in ("gone", "kept"):
-        made = await client.post("/api/collections", json={"id": collection, "name": collection})
-        assert made.status_code == 201, made.text
-        stored = await upload(
-            client, long_text(), "a.txt", route=f"/api/collections/{collection}/documents"
-        )
-        assert stored.status_code == 201, stored.text
+        await stored_in(client, collection, long_text())
     gone = await scalar(db, "SELECT chunk_partition_name('gone')")
     deleted = await client.delete("/api/collections/gone")
     left_by_the_delete = await scalar(db, "SELECT to_regclass(:name)::text", name=gone)

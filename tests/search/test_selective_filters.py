@@ -42,7 +42,7 @@ async def test_a_filter_matching_few_rows_still_gets_k_of_them(
     plan = "\n".join(
         row[0]
         for row in await db.exec_driver_sql(
-            "EXPLAIN SELECT id FROM chunks ORDER BY embedding <=> "
+            "EXPLAIN SELECT id FROM chunks WHERE in_graph ORDER BY embedding <=> "
             "(SELECT embedding FROM chunks LIMIT 1) LIMIT 10"
         )
     )

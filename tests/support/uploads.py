@@ -36,6 +36,20 @@ async def upload(
     return await client.post(route, files={"file": (filename, data)}, data=fields)
 
 
+async def stored_in(
+    client: httpx.AsyncClient, collection: str, content: str, filename: str = "a.txt"
+) -> dict[str, Any]:
+    """Upload into the collection, made first if it is missing; the stored document."""
+    made = await client.post("/api/collections", json={"id": collection, "name": collection})
+    assert made.status_code in (201, 409), made.text
+    stored = await upload(
+        client, content, filename, route=f"/api/collections/{collection}/documents"
+    )
+    assert stored.status_code == 201, stored.text
+    document: dict[str, Any] = stored.json()
+    return document
+
+
 def clean_chunking(text: str, folder: Path) -> list[str]:
     """The chunk texts the same text gives when nothing goes wrong."""
     path = folder / "clean.txt"
