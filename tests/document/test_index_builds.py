@@ -62,10 +62,13 @@ async def indexed_collection(client: httpx.AsyncClient, db: AsyncConnection) -> 
     await vector_index_built(db, "c")
 
 
-async def search(client: httpx.AsyncClient, mode: str, k: int = 3) -> list[dict[str, Any]]:
-    answer = await client.post(
-        "/api/collections/c/search", json={"query": QUESTION, "mode": mode, "k": k}
-    )
+async def search(
+    client: httpx.AsyncClient, mode: str, filters: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"query": QUESTION, "mode": mode, "k": 3}
+    if filters is not None:
+        body["filters"] = filters
+    answer = await client.post("/api/collections/c/search", json=body)
     assert answer.status_code == 200, answer.text
     results: list[dict[str, Any]] = answer.json()["results"]
     return results
@@ -79,7 +82,8 @@ async def test_a_write_into_an_indexed_collection_answers_before_its_chunks_join
     client: httpx.AsyncClient, db: AsyncConnection
 ) -> None:
     """The upload answers 201 while the addition waits; every search mode finds the new
-    document meanwhile (its chunks by the exact scan); then they join the graph."""
+    document meanwhile (its chunks by the exact scan), filtered searches too, on the
+    document's columns or the chunks' metadata; then they join the graph."""
     await indexed_collection(client, db)
     async with graph_held(db, "c"):
         later = await stored_in(client, "c", LATER_TEXT, "later.txt")
@@ -89,6 +93,15 @@ async def test_a_write_into_an_indexed_collection_answers_before_its_chunks_join
             first_in_graph = await scalar(observer, IN_GRAPH_OF, id="c", filename="a.txt")
             await observer.rollback()
         during = {mode: await search(client, mode) for mode in ("vector", "hybrid", "keyword")}
+        by_filename = await search(
+            client, "vector", {"type": "eq", "key": "filename", "value": "later.txt"}
+        )
+        by_other_filename = await search(
+            client, "hybrid", {"type": "eq", "key": "filename", "value": "a.txt"}
+        )
+        by_metadata = await search(
+            client, "vector", {"type": "in", "key": "chunk_index", "value": [0, 1]}
+        )
     await graph_caught_up(db)
     after = {mode: await search(client, mode) for mode in ("vector", "hybrid")}
 
@@ -98,6 +111,12 @@ async def test_a_write_into_an_indexed_collection_answers_before_its_chunks_join
     for mode, results in {**during, **after}.items():
         assert [result["filename"] for result in results] == ["later.txt"] * 3, mode
     assert during["vector"] == after["vector"]
+    assert [result["filename"] for result in by_filename] == ["later.txt"] * 3
+    assert [result["filename"] for result in by_other_filename] == ["a.txt"] * 3
+    assert {(r["filename"], r["metadata"]["chunk_index"]) for r in by_metadata} >= {
+        ("later.txt", 0),
+        ("later.txt", 1),
+    }
     assert await scalar(db, IN_GRAPH_OF, id="c", filename="later.txt") == [True]
     assert await settled_violations(db) == {}
 
