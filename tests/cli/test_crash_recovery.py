@@ -355,8 +355,9 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
         await engine.dispose()
         await asyncio.to_thread(embedded.stop)
 
-    # Only the partition's own indexes (primary key, unique, GIN): no HNSW while writing.
-    assert indexes_meanwhile == 4
+    # Only the partition's own indexes (primary key, unique, two GIN, the pending chunks'
+    # B-tree): no HNSW while writing.
+    assert indexes_meanwhile == 5
     assert (stored, documents) == (0, 0)
     assert broken == {}
     assert again.status_code == 200, again.text
