@@ -56,6 +56,7 @@ bench:
 	$(BENCH_BIN)/python -m bench.search_scale --ef-search 40,100,200,400,800 --index 16:64,32:128
 	$(BENCH_BIN)/python -m bench.bm25_pruning
 	$(BENCH_BIN)/python -m bench.quantized_index
+	$(BENCH_BIN)/python -m bench.pending_search
 	$(BENCH_BIN)/python -m bench.memory
 	$(BENCH_BIN)/python -m bench.other_stores
 	$(BENCH_BIN)/python -m bench.load
