@@ -474,7 +474,7 @@ class IngestionService:
             return IngestResult(document, collection, False, from_cache=entry.from_cache)
 
     @asynccontextmanager
-    async def _chunk_transaction(self, collection_id: str) -> AsyncIterator["_ChunkWrite"]:
+    async def _chunk_transaction(self, collection_id: str) -> AsyncIterator[_ChunkWrite]:
         """A transaction that writes the collection's chunks (app/document/partitions.py),
         into the partition the caller made first (`_create_partition`): if it has no vector
         index yet, this one takes its lock before anything else and builds the index over
@@ -510,7 +510,7 @@ class IngestionService:
 
     async def _install_chunks(
         self,
-        write: "_ChunkWrite",
+        write: _ChunkWrite,
         document: Document,
         prepared: PreparedUpload,
         entry: BuiltEntry,
