@@ -19,7 +19,8 @@ table by binary COPY; each index is built after the load. Per index:
 
     python -m bench.quantized_index [--rows 100000] [--dimensions 1536]
         [--candidates 40,100,200,400] [--inserts 5000] [--name quantized_index]
-        [--graphs 16:64,16:32,8:32] [--only bit]
+        [--graphs 16:64,16:32,8:32] [--only bit,halfvec]
+        [--vectors projected|word-sum]
 
 `--graphs` builds each index with each (m, ef_construction); pgvector's
 defaults, which the migrations use, are 16:64.
@@ -28,16 +29,19 @@ defaults, which the migrations use, are 16:64.
 import argparse
 import asyncio
 import time
+from dataclasses import dataclass
 
 import asyncpg
 import numpy as np
 import numpy.typing as npt
+from asyncpg import BitString
 from pgvector.asyncpg import register_vector
 
 from app.core.config import Settings
 from app.runtime import Runtime
 from bench.common import database, percentile, report
 from bench.search_scale import blend, source_texts
+from tests.support.fake_openai import dense_embed_texts
 
 Vectors = npt.NDArray[np.float32]
 K = 10
@@ -66,31 +70,124 @@ async def model_vectors(
     return project(stored), project(asked)
 
 
+def word_sum_vectors(
+    rows: int, inserts: int, dimensions: int, texts_asked: int = 1400
+) -> tuple[Vectors, Vectors]:
+    """Stored rows and questions as the fake upstream embeds them (benchmark 4's vectors
+    at 1,536-d): each text the normalised sum of fixed random vectors of its words."""
+    texts, questions = source_texts(texts_asked, 100)
+    base = dense_embed_texts(texts, dimensions)
+    stored, _, _ = blend(base, texts, rows + inserts, np.random.default_rng(11))
+    return stored, dense_embed_texts(questions, dimensions)
+
+
+VECTORS = {"projected": "projected local-model vectors", "word-sum": "word-sum vectors"}
+
+
 def exact_top(stored: Vectors, questions: Vectors) -> list[set[int]]:
     similarities = questions @ stored.T
     return [set(np.argsort(-row)[:K].tolist()) for row in similarities]
 
 
+@dataclass(frozen=True)
+class Index:
+    """One way to index the rows: the index's definition, the expression its scan orders
+    by ($1: the question's vector, $3: its sketch), and whether the shortlist is re-ranked
+    by the full vectors."""
+
+    definition: str
+    order_by: str
+    reranks: bool = True
+
+    @property
+    def sketched(self) -> bool:
+        """Whether the rows carry a SimHash sketch (only the index that reads it pays)."""
+        return "sketch" in self.definition
+
+
+SKETCH_BITS = 6144  # SimHash: 4 random hyperplanes per dimension at 1,536-d
+
 INDEXES = {
-    "vector (full precision)": "USING hnsw (embedding vector_cosine_ops)",
-    "bit (binary_quantize)": "USING hnsw ((binary_quantize(embedding)::bit({d})) bit_hamming_ops)",
+    "vector (full precision)": Index(
+        "USING hnsw (embedding vector_cosine_ops)", "embedding <=> $1", reranks=False
+    ),
+    "bit (binary_quantize)": Index(
+        "USING hnsw ((binary_quantize(embedding)::bit({d})) bit_hamming_ops)",
+        "binary_quantize(embedding)::bit({d}) <~> binary_quantize($1::vector)",
+    ),
+    "halfvec (half precision)": Index(
+        "USING hnsw ((embedding::halfvec({d})) halfvec_cosine_ops)",
+        "embedding::halfvec({d}) <=> $1::halfvec({d})",
+    ),
+    "thermometer (3 bits per dimension)": Index(
+        "USING hnsw ((thermometer_code(embedding)::bit({t})) bit_hamming_ops)",
+        "thermometer_code(embedding)::bit({t}) <~> thermometer_code($1::vector)::bit({t})",
+    ),
+    f"simhash ({SKETCH_BITS:,} bits)": Index(
+        "USING hnsw (sketch bit_hamming_ops)", "sketch <~> $3::bit(" + str(SKETCH_BITS) + ")"
+    ),
 }
 
 
-def search_sql(index: str, dimensions: int) -> str:
-    if index.startswith("vector"):
-        return "SELECT id FROM items ORDER BY embedding <=> $1 LIMIT $2"
-    # The index's best `candidates` by Hamming distance, re-ranked by their full vectors.
+# Each value coded by the thresholds at its distribution's quartiles (a unit vector's
+# values have a standard deviation of about 1/sqrt(dimensions)): set bits count how many
+# it exceeds, so Hamming distance is the L1 distance of the 4-level quantized vectors.
+# Qualified names: PostgreSQL 17 evaluates index expressions with a search_path of
+# pg_catalog alone.
+THERMOMETER_FUNCTION = """
+CREATE OR REPLACE FUNCTION public.thermometer_code(v public.vector) RETURNS bit
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+SELECT public.binary_quantize(v OPERATOR(public.+) public.vector_quartile(v))
+    || public.binary_quantize(v)
+    || public.binary_quantize(v OPERATOR(public.-) public.vector_quartile(v))
+$$
+"""
+QUARTILE_FUNCTION = """
+CREATE OR REPLACE FUNCTION public.vector_quartile(v public.vector) RETURNS public.vector
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql AS $$
+SELECT array_fill(0.6745 / sqrt(public.vector_dims(v)), ARRAY[public.vector_dims(v)])::public.vector
+$$
+"""
+
+
+def search_sql(index: Index, dimensions: int) -> str:
+    order_by = index.order_by.format(d=dimensions, t=3 * dimensions)
+    if not index.reranks:
+        return f"SELECT id FROM items ORDER BY {order_by} LIMIT $2"
+    # The index's best `candidates`, re-ranked by their full vectors.
     return (
         "SELECT id FROM (SELECT id, embedding FROM items "
-        f"ORDER BY binary_quantize(embedding)::bit({dimensions}) <~> binary_quantize($1::vector) "
-        "LIMIT $2) candidates ORDER BY embedding <=> $1::vector LIMIT 10"
+        f"ORDER BY {order_by} LIMIT $2) candidates ORDER BY embedding <=> $1::vector LIMIT 10"
+    )
+
+
+def sketches(vectors: Vectors) -> list[BitString]:
+    """Each vector's SimHash: the signs of its products with fixed random hyperplanes."""
+    planes = np.random.default_rng(7).standard_normal((vectors.shape[1], SKETCH_BITS), np.float32)
+    bits = np.packbits((vectors @ planes) > 0, axis=1)
+    return [BitString.frombytes(row.tobytes(), SKETCH_BITS) for row in bits]
+
+
+async def copy_rows(
+    connection: asyncpg.Connection, index: Index, first: int, vectors: Vectors
+) -> None:
+    if not index.sketched:
+        records = [(first + n, vector) for n, vector in enumerate(vectors)]
+        await connection.copy_records_to_table(
+            "items", records=records, columns=["id", "embedding"]
+        )
+        return
+    sketched = zip(vectors, sketches(vectors), strict=True)
+    await connection.copy_records_to_table(
+        "items",
+        records=[(first + n, vector, sketch) for n, (vector, sketch) in enumerate(sketched)],
+        columns=["id", "embedding", "sketch"],
     )
 
 
 async def measure_index(
     connection: asyncpg.Connection,
-    index: str,
+    name: str,
     dimensions: int,
     stored: Vectors,
     inserts: Vectors,
@@ -99,48 +196,51 @@ async def measure_index(
     candidates: list[int],
     graph: tuple[int, int],
 ) -> list[list[object]]:
+    index = INDEXES[name]
     await connection.execute("DROP TABLE IF EXISTS items")
-    await connection.execute(f"CREATE TABLE items (id integer, embedding vector({dimensions}))")
-    await connection.copy_records_to_table(
-        "items", records=list(enumerate(stored)), columns=["id", "embedding"]
+    await connection.execute(
+        f"CREATE TABLE items (id integer, embedding vector({dimensions}), "
+        f"sketch bit({SKETCH_BITS}))"
     )
+    await copy_rows(connection, index, 0, stored)
     await connection.execute("SET maintenance_work_mem = '2GB'")
+    await connection.execute(QUARTILE_FUNCTION)
+    await connection.execute(THERMOMETER_FUNCTION)
     started = time.perf_counter()
     m, ef_construction = graph
     await connection.execute(
-        f"CREATE INDEX ix_items ON items {INDEXES[index].format(d=dimensions)} "
+        f"CREATE INDEX ix_items ON items "
+        f"{index.definition.format(d=dimensions, t=3 * dimensions)} "
         f"WITH (m = {m}, ef_construction = {ef_construction})"
     )
     build = time.perf_counter() - started
     await connection.execute("ANALYZE items")
     rows: list[list[object]] = []
-    for count in candidates if index.startswith("bit") else [K]:
+    sql = search_sql(index, dimensions)
+    asked = sketches(questions)
+    for count in candidates if index.reranks else [K]:
         await connection.execute(f"SET hnsw.ef_search = {max(count, 100)}")
-        sql = search_sql(index, dimensions)
         recalls, seconds = [], []
-        for question, truth in zip(questions, truths, strict=True):
+        for question, sketch, truth in zip(questions, asked, truths, strict=True):
             started = time.perf_counter()
-            found = await connection.fetch(sql, question, count)
+            arguments = (question, count, sketch) if index.sketched else (question, count)
+            found = await connection.fetch(sql, *arguments)
             seconds.append(time.perf_counter() - started)
             recalls.append(len(truth & {row["id"] for row in found}) / K)
         rows.append(
             [
-                index,
+                name,
                 f"{m}:{ef_construction}",
-                count if index.startswith("bit") else "-",
+                count if index.reranks else "-",
                 build,
                 float(np.mean(recalls)),
                 float(min(recalls)),
                 percentile(seconds, 0.5) * 1000,
             ]
         )
+    # With the simhash index, computing the inserted rows' sketches counts in the rate.
     started = time.perf_counter()
-    first = len(stored)
-    await connection.copy_records_to_table(
-        "items",
-        records=[(first + n, vector) for n, vector in enumerate(inserts)],
-        columns=["id", "embedding"],
-    )
+    await copy_rows(connection, index, len(stored), inserts)
     rate = len(inserts) / (time.perf_counter() - started)
     for row in rows:
         row.append(rate)
@@ -154,11 +254,15 @@ async def run(
     inserts: int,
     name: str,
     graphs: list[tuple[int, int]],
-    only: str,
+    only: list[str],
     texts: int = 1400,
+    kind: str = "projected",
 ) -> None:
     with database() as (_, settings):
-        vectors, questions = await model_vectors(settings, rows, inserts, dimensions, texts)
+        if kind == "word-sum":
+            vectors, questions = word_sum_vectors(rows, inserts, dimensions, texts)
+        else:
+            vectors, questions = await model_vectors(settings, rows, inserts, dimensions, texts)
         stored, extra = vectors[:rows], vectors[rows:]
         truths = exact_top(stored, questions)
         assert settings.database_url
@@ -167,7 +271,7 @@ async def run(
         )
         await register_vector(connection)
         table: list[list[object]] = []
-        for index in [index for index in INDEXES if index.startswith(only)]:
+        for index in [index for index in INDEXES if index.startswith(tuple(only))]:
             for graph in graphs:
                 table += await measure_index(
                     connection,
@@ -183,8 +287,8 @@ async def run(
         await connection.close()
     report(
         name,
-        f"HNSW on full vectors vs on binary-quantized ones (exact re-rank), {rows:,} rows, "
-        f"{dimensions:,}-d projected local-model vectors, 100 Cranfield questions",
+        f"HNSW on full vectors vs on quantized ones (exact re-rank), {rows:,} rows, "
+        f"{dimensions:,}-d {VECTORS[kind]}, 100 Cranfield questions",
         [
             "index",
             "m:ef_construction",
@@ -196,7 +300,14 @@ async def run(
             "kept up to date (rows/s)",
         ],
         table,
-        {"rows": rows, "dimensions": dimensions, "inserts": inserts, "graphs": graphs},
+        {
+            "rows": rows,
+            "dimensions": dimensions,
+            "vectors": VECTORS[kind],
+            "inserts": inserts,
+            "graphs": graphs,
+            "sketch_bits": SKETCH_BITS,
+        },
     )
 
 
@@ -211,7 +322,10 @@ def main() -> None:
     parser.add_argument(
         "--texts", type=int, default=1400, help="abstracts the local model embeds (at most 1,398)"
     )
-    parser.add_argument("--only", default="", help="only the indexes whose name starts so")
+    parser.add_argument(
+        "--only", default="", help="only the indexes whose name starts so, comma-separated"
+    )
+    parser.add_argument("--vectors", choices=sorted(VECTORS), default="projected")
     arguments = parser.parse_args()
     counts = [int(count) for count in arguments.candidates.split(",")]
     graphs = [
@@ -225,8 +339,9 @@ def main() -> None:
             arguments.inserts,
             arguments.name,
             graphs,
-            arguments.only,
+            arguments.only.split(","),
             arguments.texts,
+            arguments.vectors,
         )
     )
 

@@ -14,7 +14,8 @@ transactions of their own, right after its write committed:
   stored with `in_graph = false` (migration 0014), outside the partial HNSW
   index: keeping a graph of 100,000 chunks up to date was 2.7 s of the 3.9 s
   of writing 2,730 chunks into it. They join it here, `ADD_BATCH` at a time
-  (`ChunkPartitionRepository.add_to_graph`). While a collection holds that
+  (`ChunkPartitionRepository.add_to_graph`), in up to `GRAPH_LANES`
+  transactions at once. While a collection holds that
   bound's worth of pending chunks, writes keep its graph up to date
   themselves, as before, so searches never scan more than about that many.
 
@@ -30,6 +31,7 @@ what is pending.
 
 import asyncio
 import logging
+import math
 from collections.abc import Coroutine
 from typing import Any
 
@@ -49,28 +51,37 @@ class VectorIndexBuilds:
     # Chunks handed to a graph per transaction: row locks held for about a second at
     # 1,536 dimensions, so a replace or delete of those chunks waits no longer than that.
     ADD_BATCH = 1000
+    # Additions to one collection's graph at once, each in its own transaction on its own
+    # core: pgvector inserts into one graph from several, and SKIP LOCKED gives each lane
+    # rows of its own. A write of more than ADD_BATCH chunks uses them all.
+    GRAPH_LANES = 2
 
     def __init__(self, database: Database, memory_mb: int) -> None:
         self.database = database
         self.memory_mb = memory_mb
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self.CONCURRENT_BUILDS)
-        # Collections with an addition running, and those written again meanwhile.
-        self._adding: set[str] = set()
+        # The lanes with an addition running, per collection, and the collections written
+        # again meanwhile.
+        self._lanes: dict[str, set[int]] = {}
         self._add_again: set[str] = set()
 
     def start(self, collection_id: str) -> None:
         """Build the collection's index now, in the background."""
         self._track(self._build(collection_id), f"index {collection_id}")
 
-    def add_pending(self, collection_id: str) -> None:
-        """Add the collection's pending chunks to its graph now, in the background; one
-        task per collection, which runs again if more were written while it ran."""
-        if collection_id in self._adding:
+    def add_pending(self, collection_id: str, written: int) -> None:
+        """Add the collection's pending chunks to its graph now, in the background, after a
+        write of `written` chunks: one task per lane, as many lanes as the write has
+        batches; a lane already running runs again, so it takes them if it is ending."""
+        busy = self._lanes.setdefault(collection_id, set())
+        if busy:
             self._add_again.add(collection_id)
-            return
-        self._adding.add(collection_id)
-        self._track(self._add_until_done(collection_id), f"graph {collection_id}")
+        wanted = min(self.GRAPH_LANES, math.ceil(written / self.ADD_BATCH))
+        free = [lane for lane in range(self.GRAPH_LANES) if lane not in busy]
+        for lane in free[: max(0, wanted - len(busy))]:
+            busy.add(lane)
+            self._track(self._add_until_done(collection_id, lane), f"graph {collection_id}")
 
     async def catch_up(self) -> None:
         """Build every missing index and add every pending chunk (a process died between
@@ -82,7 +93,9 @@ class VectorIndexBuilds:
         for collection_id in unindexed:
             await self._build(collection_id)
         for collection_id in pending:
-            await self._add(collection_id)
+            await asyncio.gather(
+                *(self._add(collection_id, lane) for lane in range(self.GRAPH_LANES))
+            )
 
     async def wait(self) -> None:
         """Let the work in flight end (before the process stops)."""
@@ -107,24 +120,27 @@ class VectorIndexBuilds:
         if built:
             logger.info("built the deferred vector index of collection %s", collection_id)
 
-    async def _add_until_done(self, collection_id: str) -> None:
+    async def _add_until_done(self, collection_id: str, lane: int) -> None:
         try:
             while True:
                 self._add_again.discard(collection_id)
-                await self._add(collection_id)
+                await self._add(collection_id, lane)
                 if collection_id not in self._add_again:
                     return
         finally:
-            self._adding.discard(collection_id)
+            busy = self._lanes[collection_id]
+            busy.discard(lane)
+            if not busy:
+                del self._lanes[collection_id]
 
-    async def _add(self, collection_id: str) -> None:
+    async def _add(self, collection_id: str, lane: int) -> None:
         added = 0
         try:
             async with self._slots:
                 while True:
                     async with self.database.session() as session:
                         batch = await ChunkPartitionRepository(session).add_to_graph(
-                            collection_id, self.ADD_BATCH
+                            collection_id, self.ADD_BATCH, lane
                         )
                     added += batch
                     if batch < self.ADD_BATCH:

@@ -16,8 +16,8 @@ Locks, in this order, so that no two transactions wait for each other:
   before it touches any document; a second first writer waits there and then
   finds the index;
 - adding a write's pending chunks to the graph (`add_to_graph`) takes a lock of
-  its own (`graph_lock_key`) and waits for no row lock: the rows a writer holds
-  are skipped;
+  its own (`graph_lock_key`, one per lane) and waits for no row lock: the rows a
+  writer or another lane holds are skipped;
 - attaching a partition adds foreign keys, which takes SHARE ROW EXCLUSIVE on
   `documents` and `collections`: it waits for the writers in flight, so it
   runs in a transaction that holds nothing else.
@@ -79,9 +79,9 @@ def lock_key(partition: str) -> str:
     return f"chunks of {partition}"
 
 
-def graph_lock_key(partition: str) -> str:
-    """The advisory lock of additions to a partition's HNSW graph."""
-    return f"graph of {partition}"
+def graph_lock_key(partition: str, lane: int) -> str:
+    """The advisory lock of one lane of additions to a partition's HNSW graph."""
+    return f"graph of {partition} lane {lane}"
 
 
 class ChunkPartitionRepository:
@@ -185,14 +185,16 @@ class ChunkPartitionRepository:
             )
         )
 
-    async def add_to_graph(self, collection_id: str, batch: int) -> int:
+    async def add_to_graph(self, collection_id: str, batch: int, lane: int) -> int:
         """Hand up to `batch` of the collection's pending chunks to its HNSW graph (pgvector
         adds each updated row to the partial index); how many. Rows another transaction has
-        locked (a replace, a delete) are skipped, never waited for, so this never deadlocks
-        with a writer; a later call takes them if they are still there. One addition to a
-        collection's graph at a time (graph_lock_key): a second would only contend for the
-        same graph."""
-        await advisory_lock(self.session, graph_lock_key(await self.name(collection_id)))
+        locked (a replace, a delete, the other lane) are skipped, never waited for, so this
+        never deadlocks with a writer; a later call takes them if they are still there. One
+        addition per lane of a collection's graph at a time, whatever the process
+        (graph_lock_key): pgvector inserts into one graph from several transactions, so each
+        lane is a core."""
+        name = await self.name(collection_id)
+        await advisory_lock(self.session, graph_lock_key(name, lane))
         result = await self.session.execute(
             text(
                 """

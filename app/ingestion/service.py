@@ -121,14 +121,16 @@ class VersionGone(Exception):
     The database has already ended the job (its triggers); nothing is written."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ChunkWrite:
-    """A transaction writing a collection's chunks, and whether they join its HNSW graph in
-    it (a first fill, whose graph is built over them, or a write while too many chunks wait
-    for the graph already) or after it commits (app/document/index_builds.py)."""
+    """A transaction writing a collection's chunks, whether they join its HNSW graph in it
+    (a first fill, whose graph is built over them, or a write while too many chunks wait
+    for the graph already) or after it commits (app/document/index_builds.py), and how many
+    it wrote."""
 
     session: AsyncSession
     in_graph: bool
+    written: int = 0
 
 
 class _CacheEntryGone(Exception):
@@ -360,6 +362,7 @@ class IngestionService:
                 for offset, (text, vector) in enumerate(zip(texts, vectors, strict=True))
             ]
             await ChunkRepository(session).copy(rows, write.in_graph)
+            write.written += len(rows)
             document.chunk_count = start + len(rows)
             document.size_bytes += sum(len(text.encode()) for text in texts)
         return len(rows)
@@ -490,7 +493,8 @@ class IngestionService:
                 or await partitions.graph_pending_count(collection_id)
                 >= self.settings.vector_index_deferred_max_chunks
             )
-            yield _ChunkWrite(session, in_graph)
+            write = _ChunkWrite(session, in_graph)
+            yield write
             if first_fill:
                 chunks = await partitions.chunk_count(collection_id)
                 deferred = chunks <= self.settings.vector_index_deferred_max_chunks
@@ -500,8 +504,8 @@ class IngestionService:
                     )
         if deferred:
             self.index_builds.start(collection_id)
-        elif not in_graph:
-            self.index_builds.add_pending(collection_id)
+        elif not in_graph and write.written:
+            self.index_builds.add_pending(collection_id, write.written)
 
     async def _create_partition(self, collection_id: str) -> None:
         """The collection's partition, if it is missing, in a transaction of its own."""
@@ -529,6 +533,7 @@ class IngestionService:
         count = await chunks.copy_from_cache(
             entry.cache_key, document.id, document.collection_id, chunk_metadata, write.in_graph
         )
+        write.written += count
         document.status, document.chunk_count, document.error = (
             DocumentStatus.COMPLETED,
             count,

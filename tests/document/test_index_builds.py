@@ -10,10 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
+from app.document.index_builds import VectorIndexBuilds
+from app.document.partitions import graph_lock_key
 from app.runtime import Runtime
 from tests.support.db import scalar, vector_index_built, wait_until
 from tests.support.invariants import settled_violations
@@ -42,14 +45,14 @@ IN_GRAPH_OF = """
 
 @asynccontextmanager
 async def graph_held(db: AsyncConnection, collection: str) -> AsyncIterator[None]:
-    """The lock of additions to the collection's graph, held by the test: they wait."""
-    await db.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtextextended("
-            "'graph of ' || chunk_partition_name(:id), 0))"
-        ),
-        {"id": collection},
-    )
+    """The locks of additions to the collection's graph (every lane), held by the test:
+    they wait."""
+    partition = await scalar(db, "SELECT chunk_partition_name(:id)", id=collection)
+    for lane in range(VectorIndexBuilds.GRAPH_LANES):
+        await db.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": graph_lock_key(partition, lane)},
+        )
     try:
         yield
     finally:
@@ -199,4 +202,42 @@ async def test_chunks_a_dead_process_left_out_of_the_graph_are_added_by_the_swee
     assert [result["filename"] for result in found_meanwhile] == ["later.txt"] * 3
     assert await scalar(db, PENDING, id="c") == 0
     assert await search(client, "vector") == found_meanwhile
+    assert await settled_violations(db) == {}
+
+
+async def test_a_write_of_many_batches_joins_the_graph_in_every_lane(
+    client: httpx.AsyncClient, db: AsyncConnection, settings: Settings
+) -> None:
+    """A write of more than one batch of chunks is added to the graph by every lane at
+    once (each in its own transaction, on its own core), and a small one by one lane;
+    between them they add every chunk, once."""
+    await indexed_collection(client, db)
+    many = VectorIndexBuilds.ADD_BATCH + 5
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((many, settings.embedding_dimensions)).astype(np.float32)
+    runtime = await Runtime.open(settings)
+    try:
+        async with graph_held(db, "c"):
+            await runtime.ingestion.insert_texts("c", ["one small text"], vectors[:1])
+            async with db.engine.connect() as observer:
+                await wait_until(observer, WAITING_ADDITION, "the small write's addition")
+                lanes_for_small = await scalar(observer, WAITING_ADDITION)
+                await runtime.ingestion.insert_texts(
+                    "c", [f"text number {n}" for n in range(many)], vectors
+                )
+                await wait_until(
+                    observer,
+                    f"SELECT ({WAITING_ADDITION}) = :lanes",
+                    "both lanes waiting",
+                    lanes=VectorIndexBuilds.GRAPH_LANES,
+                )
+                pending = await scalar(observer, PENDING, id="c")
+                await observer.rollback()
+        await runtime.index_builds.wait()
+    finally:
+        await runtime.close()
+
+    assert lanes_for_small == 1
+    assert pending == many + 1
+    assert await scalar(db, PENDING, id="c") == 0
     assert await settled_violations(db) == {}
