@@ -330,6 +330,12 @@ class IngestionService:
         """
         if not texts:
             return 0
+        with self.index_builds.foreground():
+            return await self._insert_texts(collection_id, texts, vectors)
+
+    async def _insert_texts(
+        self, collection_id: str, texts: Sequence[str], vectors: Vectors | None
+    ) -> int:
         if vectors is None:
             vectors = await self.embedding_model.aget_embeddings_batched(texts)
         vectors = as_vectors(vectors, self.embedding_model.dimensions)
@@ -426,13 +432,14 @@ class IngestionService:
         # transactions writing documents, and a commit of another upload may be one.
         await self._create_partition(prepared.collection_id)
         for _attempt in range(_BUILD_ATTEMPTS):
-            entry = await self._build(prepared, on_progress)
-            try:
-                committed = await commit(entry)
-            except _CacheEntryGone:
-                continue
-            finally:
-                await self._after_build(prepared, entry)
+            with self.index_builds.foreground():
+                entry = await self._build(prepared, on_progress)
+                try:
+                    committed = await commit(entry)
+                except _CacheEntryGone:
+                    continue
+                finally:
+                    await self._after_build(prepared, entry)
             logger.info(
                 "ingested %s into %s: %d chunks in %.2f s (%s)",
                 prepared.filename,

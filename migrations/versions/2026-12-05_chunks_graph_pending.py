@@ -9,7 +9,7 @@ What this migration does:
 - `chunks.in_graph` (default true) says whether a chunk is in its
   collection's HNSW graph. Writes into a collection that has its index store
   their chunks with `in_graph = false`; the process that wrote them sets it
-  to true in small batches after the answer (app/document/graph_merges.py),
+  to true in small batches after the answer (app/document/index_builds.py),
   which is when pgvector adds them to the graph.
 - Every partition's HNSW index becomes partial, `WHERE in_graph`: rebuilt
   here, at the cost of a build (about 4 s per 100,000 chunks at 1,536

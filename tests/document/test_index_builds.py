@@ -5,6 +5,7 @@ beside the graph, and nothing is lost, doubled or brought back by the work after
 The tests hold the lock that additions to a collection's graph take, to stop them at a
 known point. (The first fill's deferred build is tested in test_partitions.py.)"""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from app.document.index_builds import VectorIndexBuilds
 from app.document.partitions import graph_lock_key
 from app.runtime import Runtime
 from tests.support.db import scalar, vector_index_built, wait_until
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.invariants import settled_violations
 from tests.support.servers import serve_app
 from tests.support.uploads import long_text, stored_in
@@ -240,4 +242,43 @@ async def test_a_write_of_many_batches_joins_the_graph_in_every_lane(
     assert lanes_for_small == 1
     assert pending == many + 1
     assert await scalar(db, PENDING, id="c") == 0
+    assert await settled_violations(db) == {}
+
+
+async def test_a_second_lane_leaves_the_cores_to_an_upload_in_flight(
+    client: httpx.AsyncClient, db: AsyncConnection, settings: Settings, upstream: FakeOpenAI
+) -> None:
+    """While another upload of the process waits for its embeddings, a large write is added
+    to the graph by one lane only (the second took a core from that upload); the upload's
+    own chunks, once it ends, are added too."""
+    await indexed_collection(client, db)
+    many = VectorIndexBuilds.ADD_BATCH + 5
+    vectors = np.random.default_rng(2).standard_normal((many, settings.embedding_dimensions))
+    gate = upstream.gate("HELDUPLOAD")
+    runtime = await Runtime.open(settings)
+    try:
+        async with graph_held(db, "c"):
+            in_flight = asyncio.create_task(
+                runtime.ingestion.insert_texts("c", ["HELDUPLOAD waits for its vectors"])
+            )
+            await gate.until_arrived()
+            await runtime.ingestion.insert_texts(
+                "c", [f"text number {n}" for n in range(many)], vectors.astype(np.float32)
+            )
+            async with db.engine.connect() as observer:
+                await wait_until(observer, WAITING_ADDITION, "the first lane waiting")
+                # Both lanes start together: had the second run, it would wait here too.
+                await asyncio.sleep(0.5)
+                lanes_waiting = await scalar(observer, WAITING_ADDITION)
+                await observer.rollback()
+            gate.release()
+            await in_flight
+        await runtime.index_builds.wait()
+    finally:
+        gate.release()
+        await runtime.close()
+
+    assert lanes_waiting == 1
+    assert await scalar(db, PENDING, id="c") == 0
+    assert await scalar(db, "SELECT count(*) FROM chunks WHERE text LIKE 'HELDUPLOAD%'") == 1
     assert await settled_violations(db) == {}
