@@ -54,6 +54,10 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
             ],
         ),
         (
+            "quantized_index",
+            ["--rows", "300", "--inserts", "30", "--candidates", "20", "--vectors", "word-sum"],
+        ),
+        (
             "memory",
             ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "none.pdf", "--dimensions", "384"],
         ),
