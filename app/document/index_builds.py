@@ -74,13 +74,15 @@ class VectorIndexBuilds:
         self._lanes: dict[str, set[int]] = {}
         self._add_again: set[str] = set()
         self._foreground = 0
+        # Collections whose second lane stopped for an upload in flight.
+        self._held_off: set[str] = set()
 
     @contextmanager
     def foreground(self) -> Iterator[None]:
         """While an upload of this process is processed and written. Its own additions
         start when it ends, and a second lane of additions does not run while another is in
-        flight: it took a core from it, whose answer came 1.3-1.4x later (benchmark 1b, two
-        uploads at once into 100,000 chunks)."""
+        flight (it resumes after): it took a core from it, whose answer came 1.3-1.4x later
+        (benchmark 1b, two uploads at once into 100,000 chunks)."""
         asked: list[tuple[str, int]] = []
         token = _additions_after_upload.set(asked)
         self._foreground += 1
@@ -91,6 +93,16 @@ class VectorIndexBuilds:
             _additions_after_upload.reset(token)
             for collection_id, written in asked:
                 self.add_pending(collection_id, written)
+            if not self._foreground:
+                self._resume_held_off_lanes()
+
+    def _resume_held_off_lanes(self) -> None:
+        """The lanes that stopped for uploads in flight, where the first lane still adds."""
+        held_off, self._held_off = self._held_off, set()
+        for collection_id in held_off:
+            busy = self._lanes.get(collection_id, set())
+            if 0 in busy:
+                self._start_lanes(collection_id, range(1, self.GRAPH_LANES))
 
     def start(self, collection_id: str) -> None:
         """Build the collection's index now, in the background."""
@@ -105,11 +117,18 @@ class VectorIndexBuilds:
         if asked is not None:
             asked.append((collection_id, written))
             return
-        busy = self._lanes.setdefault(collection_id, set())
-        if 0 in busy:
+        if 0 in self._lanes.get(collection_id, set()):
             self._add_again.add(collection_id)
-        wanted = min(self.GRAPH_LANES, math.ceil(written / self.ADD_BATCH))
-        for lane in range(wanted):
+        self._start_lanes(
+            collection_id, range(min(self.GRAPH_LANES, math.ceil(written / self.ADD_BATCH)))
+        )
+
+    def _start_lanes(self, collection_id: str, lanes: range) -> None:
+        """A task for each of these lanes of the collection's additions not running yet."""
+        if not lanes:
+            return
+        busy = self._lanes.setdefault(collection_id, set())
+        for lane in lanes:
             if lane not in busy:
                 busy.add(lane)
                 self._track(self._add_until_done(collection_id, lane), f"graph {collection_id}")
@@ -173,7 +192,10 @@ class VectorIndexBuilds:
             async with self._slots:
                 # The first lane runs until no chunk waits; the others while no upload is
                 # in flight.
-                while not (lane and self._foreground):
+                while True:
+                    if lane and self._foreground:
+                        self._held_off.add(collection_id)
+                        break
                     async with self.database.session() as session:
                         batch = await ChunkPartitionRepository(session).add_to_graph(
                             collection_id, self.ADD_BATCH, lane

@@ -248,9 +248,9 @@ async def test_a_write_of_many_batches_joins_the_graph_in_every_lane(
 async def test_a_second_lane_leaves_the_cores_to_an_upload_in_flight(
     client: httpx.AsyncClient, db: AsyncConnection, settings: Settings, upstream: FakeOpenAI
 ) -> None:
-    """While another upload of the process waits for its embeddings, a large write is added
-    to the graph by one lane only (the second took a core from that upload); the upload's
-    own chunks, once it ends, are added too."""
+    """While another upload of the process (into another collection) waits for its
+    embeddings, a large write is added to the graph by one lane only: the second took a
+    core from that upload. When it ends, the second lane resumes."""
     await indexed_collection(client, db)
     many = VectorIndexBuilds.ADD_BATCH + 5
     vectors = np.random.default_rng(2).standard_normal((many, settings.embedding_dimensions))
@@ -259,7 +259,7 @@ async def test_a_second_lane_leaves_the_cores_to_an_upload_in_flight(
     try:
         async with graph_held(db, "c"):
             in_flight = asyncio.create_task(
-                runtime.ingestion.insert_texts("c", ["HELDUPLOAD waits for its vectors"])
+                runtime.ingestion.insert_texts("d", ["HELDUPLOAD waits for its vectors"])
             )
             await gate.until_arrived()
             await runtime.ingestion.insert_texts(
@@ -269,16 +269,23 @@ async def test_a_second_lane_leaves_the_cores_to_an_upload_in_flight(
                 await wait_until(observer, WAITING_ADDITION, "the first lane waiting")
                 # Both lanes start together: had the second run, it would wait here too.
                 await asyncio.sleep(0.5)
-                lanes_waiting = await scalar(observer, WAITING_ADDITION)
+                lanes_while_in_flight = await scalar(observer, WAITING_ADDITION)
                 await observer.rollback()
-            gate.release()
-            await in_flight
+                gate.release()
+                await in_flight
+                lanes_after = await wait_until(
+                    observer,
+                    f"SELECT nullif(({WAITING_ADDITION}), 1)",
+                    "the second lane back",
+                )
+                await observer.rollback()
         await runtime.index_builds.wait()
     finally:
         gate.release()
         await runtime.close()
 
-    assert lanes_waiting == 1
+    assert lanes_while_in_flight == 1
+    assert lanes_after == VectorIndexBuilds.GRAPH_LANES
     assert await scalar(db, PENDING, id="c") == 0
     assert await scalar(db, "SELECT count(*) FROM chunks WHERE text LIKE 'HELDUPLOAD%'") == 1
     assert await settled_violations(db) == {}
