@@ -28,6 +28,7 @@ defaults, which the migrations use, are 16:64.
 
 import argparse
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 
@@ -161,10 +162,18 @@ def search_sql(index: Index, dimensions: int) -> str:
     )
 
 
+@functools.cache
+def hyperplanes(dimensions: int) -> Vectors:
+    """SimHash's fixed random hyperplanes, made once per run."""
+    planes: Vectors = np.random.default_rng(7).standard_normal(
+        (dimensions, SKETCH_BITS), np.float32
+    )
+    return planes
+
+
 def sketches(vectors: Vectors) -> list[BitString]:
     """Each vector's SimHash: the signs of its products with fixed random hyperplanes."""
-    planes = np.random.default_rng(7).standard_normal((vectors.shape[1], SKETCH_BITS), np.float32)
-    bits = np.packbits((vectors @ planes) > 0, axis=1)
+    bits = np.packbits((vectors @ hyperplanes(vectors.shape[1])) > 0, axis=1)
     return [BitString.frombytes(row.tobytes(), SKETCH_BITS) for row in bits]
 
 
@@ -204,8 +213,6 @@ async def measure_index(
     )
     await copy_rows(connection, index, 0, stored)
     await connection.execute("SET maintenance_work_mem = '2GB'")
-    await connection.execute(QUARTILE_FUNCTION)
-    await connection.execute(THERMOMETER_FUNCTION)
     started = time.perf_counter()
     m, ef_construction = graph
     await connection.execute(
@@ -217,7 +224,7 @@ async def measure_index(
     await connection.execute("ANALYZE items")
     rows: list[list[object]] = []
     sql = search_sql(index, dimensions)
-    asked = sketches(questions)
+    asked = sketches(questions) if index.sketched else [None] * len(questions)
     for count in candidates if index.reranks else [K]:
         await connection.execute(f"SET hnsw.ef_search = {max(count, 100)}")
         recalls, seconds = [], []
@@ -270,6 +277,8 @@ async def run(
             settings.database_url.replace("postgresql+asyncpg", "postgresql")
         )
         await register_vector(connection)
+        await connection.execute(QUARTILE_FUNCTION)
+        await connection.execute(THERMOMETER_FUNCTION)
         table: list[list[object]] = []
         for index in [index for index in INDEXES if index.startswith(tuple(only))]:
             for graph in graphs:
