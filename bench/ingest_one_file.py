@@ -196,7 +196,10 @@ INDEXED = """
           AND x.indisvalid)
         -- and every chunk in it (migration 0014: a write into an indexed collection hands
         -- its chunks to the graph after its answer)
-        AND NOT EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c AND NOT k.in_graph))
+        AND NOT EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c AND NOT k.in_graph)
+        -- and its BM25 postings (migration 0015: a first fill's are built after its answer)
+        AND NOT EXISTS (SELECT 1 FROM keyword_collections k WHERE k.collection_id = c
+                        AND k.deferred))
     FROM unnest($1::text[]) c
 """
 

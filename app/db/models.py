@@ -23,7 +23,6 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
-    false,
     func,
     text,
 )
@@ -309,6 +308,14 @@ class KeywordCollection(Base):
     )
     chunk_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     total_length: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    # A collection's first chunks are indexed after their upload answers (migration 0015).
+    deferred: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="Whether the collection's keyword index waits for keyword_index_build: true "
+        "for a moment after its first chunks are written.",
+    )
 
 
 class KeywordTerm(Base):
@@ -534,6 +541,6 @@ class FileBatchFile(Base):
     cancelled: Mapped[bool] = mapped_column(
         Boolean,
         nullable=False,
-        server_default=false(),
+        server_default=text("false"),
         comment="Cancelling the batch stopped this file before it was processed.",
     )

@@ -3,13 +3,15 @@
 The partition is made empty, with no HNSW index, in a short transaction of
 its own (`create_if_missing`) before the writer's transaction. That writer
 then sees no index (`claim_first_fill`), writes its chunks through `chunks`
-without any graph to keep up to date, and builds the collection's HNSW index
-over them in the same transaction (`build_vector_index`): pgvector builds a
-graph about 4x faster than it keeps one up to date, and with every core. A
-search sees the document, indexed, exactly when its upload answers; a crash
-rolls the rows and the index back together. Later writes go through
-`chunks`, and their chunks join that partition's own graph just after they
-commit (app/document/index_builds.py).
+without any graph to keep up to date and without BM25 postings
+(`defer_keyword_index`, migration 0015), and builds the collection's HNSW
+index (`build_vector_index`) and postings (`build_keyword_index`) over them:
+pgvector builds a graph about 4x faster than it keeps one up to date. A
+large first fill builds both in its own transaction, so a crash rolls the
+rows and the indexes back together; a small one commits first and they are
+built just after, at once (app/document/index_builds.py). Later writes go
+through `chunks`, and their chunks join that partition's own graph just
+after they commit.
 
 Locks, in this order, so that no two transactions wait for each other:
 - a writer that finds no index takes the collection's partition lock first,
@@ -77,6 +79,11 @@ UNINDEXED_COLLECTIONS = """
 def lock_key(partition: str) -> str:
     """The advisory lock of a partition's making, first fill and dropping."""
     return f"chunks of {partition}"
+
+
+def keyword_lock_key(partition: str) -> str:
+    """The advisory lock of a build of the collection's deferred keyword index."""
+    return f"keywords of {partition}"
 
 
 def graph_lock_key(partition: str, lane: int) -> str:
@@ -162,6 +169,50 @@ class ChunkPartitionRepository:
             time.perf_counter() - started,
             memory_mb,
         )
+
+    async def defer_keyword_index(self, collection_id: str) -> None:
+        """Leave the BM25 postings of the chunks this first fill writes to
+        `build_keyword_index` (migration 0015), unless the collection has indexed chunks
+        already (a partition whose HNSW build never ran after older code wrote it)."""
+        await self.session.execute(
+            text(
+                """
+                INSERT INTO keyword_collections AS k (collection_id, deferred) VALUES (:id, true)
+                ON CONFLICT (collection_id) DO UPDATE SET deferred = true
+                WHERE k.chunk_count = 0
+                """
+            ),
+            {"id": collection_id},
+        )
+
+    async def keyword_index_deferred(self, collection_id: str) -> bool:
+        return bool(
+            await self._scalar(
+                "SELECT deferred FROM keyword_collections WHERE collection_id = :id",
+                id=collection_id,
+            )
+        )
+
+    async def build_keyword_index(self, collection_id: str) -> bool:
+        """The collection's deferred BM25 postings, statistics and words, from every chunk it
+        holds (the SQL function of migration 0015); whether they were deferred. Writers of
+        the collection wait for it on its statistics row, and it for them."""
+        await advisory_lock(self.session, keyword_lock_key(await self.name(collection_id)))
+        started = time.perf_counter()
+        built = bool(await self._scalar("SELECT keyword_index_build(:id)", id=collection_id))
+        if built:
+            logger.info(
+                "built the keyword index of collection %s in %.2f s",
+                collection_id,
+                time.perf_counter() - started,
+            )
+        return built
+
+    async def collections_with_deferred_keywords(self) -> list[str]:
+        rows = await self.session.scalars(
+            text("SELECT collection_id FROM keyword_collections WHERE deferred ORDER BY 1")
+        )
+        return list(rows)
 
     async def build_if_missing(self, collection_id: str, memory_mb: int) -> bool:
         """Build the partition's HNSW index unless it exists (under the partition's lock);

@@ -129,8 +129,17 @@ class _ChunkWrite:
     it wrote."""
 
     session: AsyncSession
+    collection_id: str
     in_graph: bool
+    first_fill: bool
     written: int = 0
+
+    async def before_chunks(self) -> None:
+        """Call it before writing chunks: a first fill's BM25 postings are built after it
+        (migration 0015), like its HNSW graph. Not earlier: the collection may be made by
+        the transaction itself."""
+        if self.first_fill and not self.written:
+            await ChunkPartitionRepository(self.session).defer_keyword_index(self.collection_id)
 
 
 class _CacheEntryGone(Exception):
@@ -367,6 +376,7 @@ class IngestionService:
                 )
                 for offset, (text, vector) in enumerate(zip(texts, vectors, strict=True))
             ]
+            await write.before_chunks()
             await ChunkRepository(session).copy(rows, write.in_graph)
             write.written += len(rows)
             document.chunk_count = start + len(rows)
@@ -488,10 +498,10 @@ class IngestionService:
         """A transaction that writes the collection's chunks (app/document/partitions.py),
         into the partition the caller made first (`_create_partition`): if it has no vector
         index yet, this one takes its lock before anything else and builds the index over
-        the chunks it wrote: before it commits, or for a few chunks just after. If it has
-        one, the chunks join its graph after the commit, unless too many wait already
-        (app/document/index_builds.py)."""
-        deferred = False
+        the chunks it wrote, and their BM25 postings: before it commits, or for a few
+        chunks just after. If it has one, the chunks join its graph after the commit,
+        unless too many wait already (app/document/index_builds.py)."""
+        deferred = keywords_deferred = False
         async with self.database.session() as session:
             partitions = ChunkPartitionRepository(session)
             first_fill = await partitions.claim_first_fill(collection_id)
@@ -500,7 +510,7 @@ class IngestionService:
                 or await partitions.graph_pending_count(collection_id)
                 >= self.settings.vector_index_deferred_max_chunks
             )
-            write = _ChunkWrite(session, in_graph)
+            write = _ChunkWrite(session, collection_id, in_graph, first_fill)
             yield write
             if first_fill:
                 chunks = await partitions.chunk_count(collection_id)
@@ -509,10 +519,17 @@ class IngestionService:
                     await partitions.build_vector_index(
                         collection_id, self.settings.index_build_memory_mb, chunks
                     )
+                    await partitions.build_keyword_index(collection_id)
+            elif write.written:
+                # A first fill's keyword build still to come (or cut short by a crash).
+                keywords_deferred = await partitions.keyword_index_deferred(collection_id)
         if deferred:
             self.index_builds.start(collection_id)
-        elif not in_graph and write.written:
-            self.index_builds.add_pending(collection_id, write.written)
+        else:
+            if keywords_deferred:
+                self.index_builds.start_keywords(collection_id)
+            if not in_graph and write.written:
+                self.index_builds.add_pending(collection_id, write.written)
 
     async def _create_partition(self, collection_id: str) -> None:
         """The collection's partition, if it is missing, in a transaction of its own."""
@@ -537,6 +554,7 @@ class IngestionService:
         }
         chunks = ChunkRepository(session)
         await chunks.delete_for_document(document.collection_id, document.id)
+        await write.before_chunks()
         count = await chunks.copy_from_cache(
             entry.cache_key, document.id, document.collection_id, chunk_metadata, write.in_graph
         )

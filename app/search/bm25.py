@@ -25,6 +25,12 @@ benchmark 4 measures the top-10 overlap with exhaustive BM25
 (`RAGSTORE_BM25_EXACT`, which scores every posting of the query words
 whatever their number).
 
+A collection's first chunks get their postings just after their upload
+answers (migration 0015, app/document/index_builds.py). Until then its
+keyword index is `deferred`, and its chunks are scored from their words
+(`text_search`) instead: the same BM25, exact, by a scan of the collection
+(at most RAGSTORE_VECTOR_INDEX_DEFERRED_MAX_CHUNKS chunks).
+
 A filter or web-search syntax (phrases, exclusions) is applied to the
 candidates; when fewer than k pass, the search service asks again with
 `exact`, which scores every chunk that passes (see SearchService).
@@ -44,6 +50,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     true,
     union_all,
 )
@@ -53,6 +60,62 @@ from sqlalchemy.sql.selectable import CTE, CompoundSelect
 
 from app.db.models import Chunk, Document, KeywordCollection, KeywordPosting, KeywordTerm
 from app.search.plan import AnySelect, SearchPlan
+
+# Each chunk's length in words, as `l.length`, as the keyword index counts it (0007).
+_CHUNK_LENGTH = """CROSS JOIN LATERAL (
+        SELECT coalesce(sum(greatest(cardinality(positions), 1)), 0)::float8 AS length
+        FROM unnest(c.text_search)
+    ) l"""
+# BM25 of the chunks of a collection whose keyword index is deferred, from their words:
+# the collection's statistics over every chunk, then the chunks holding a query word (its
+# GIN index finds them; the query words are lexemes already, so cast, not parsed again).
+_UNINDEXED_SQL = """
+WITH query AS MATERIALIZED (
+    SELECT tsvector_to_array(to_tsvector(CAST(:text_search_config AS regconfig),
+                                         :keyword_words)) AS words
+),
+statistics AS MATERIALIZED (
+    SELECT count(*)::float8 AS chunks,
+           coalesce(sum(l.length), 0) / greatest(count(*), 1) AS average_length
+    FROM chunks c
+    {length}
+    WHERE c.collection_id = :collection_id
+),
+occurrences AS MATERIALIZED (
+    SELECT c.id, w.lexeme, greatest(cardinality(w.positions), 1)::float8 AS frequency,
+           l.length
+    FROM query q
+    JOIN chunks c ON c.text_search @@ CAST(array_to_string(
+        ARRAY(SELECT quote_literal(word) FROM unnest(q.words) word), ' | ') AS tsquery)
+    {length}
+    CROSS JOIN LATERAL unnest(c.text_search) w
+    WHERE c.collection_id = :collection_id AND w.lexeme = ANY(q.words)
+),
+frequencies AS (
+    SELECT lexeme, count(*)::float8 AS frequency FROM occurrences GROUP BY lexeme
+)
+SELECT o.id,
+       sum(ln(1.0 + (s.chunks - f.frequency + 0.5) / (f.frequency + 0.5))
+           * o.frequency * (:bm25_k1 + 1.0)
+           / (o.frequency + :bm25_k1 * (1.0 - :bm25_b
+                                         + :bm25_b * o.length / s.average_length))) AS score
+FROM occurrences o
+JOIN frequencies f USING (lexeme)
+CROSS JOIN statistics s
+GROUP BY o.id
+"""
+_UNINDEXED_SCORES = (
+    text(_UNINDEXED_SQL.format(length=_CHUNK_LENGTH))
+    .bindparams(
+        bindparam("collection_id", type_=Text),
+        bindparam("keyword_words", type_=Text),
+        bindparam("text_search_config", type_=Text),
+        bindparam("bm25_k1", type_=Float),
+        bindparam("bm25_b", type_=Float),
+    )
+    .columns(id=BigInteger, score=Float)
+    .subquery("unindexed_scores")
+)
 
 # Most chunks scored exactly per result wanted: those whose upper bound reaches the
 # k-th best known score, highest bound first.
@@ -89,6 +152,7 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
                 cast(KeywordCollection.total_length, Float)
                 / func.greatest(KeywordCollection.chunk_count, 1)
             ).label("average_length"),
+            KeywordCollection.deferred,
         )
         .where(KeywordCollection.collection_id == bindparam("collection_id"))
         .cte("keyword_statistics")
@@ -118,8 +182,11 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
 
     sources = (query_terms, statistics)
     exact = _exhaustive_scores(sources, weight, condition)
+    # A deferred index has no words yet, so the branches that read postings find nothing;
+    # this one runs instead (its WHERE is a one-time filter: never run otherwise).
+    unindexed = _unindexed_scores(condition).where(select(statistics.c.deferred).scalar_subquery())
     if exhaustive:
-        scores: AnySelect | CompoundSelect[Any] = exact
+        scores: AnySelect | CompoundSelect[Any] = union_all(exact, unindexed)
     else:
         # A question whose words have few postings in the collection is scored
         # exhaustively, which is exact and as cheap; only past the budget are the best
@@ -130,6 +197,7 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
         scores = union_all(
             exact.where(postings <= budget),
             _shortlist_scores(sources, weight, condition).where(postings > budget),
+            unindexed,
         )
     scored = scores.cte("keyword_scores")
     return (
@@ -166,6 +234,19 @@ def _exhaustive_scores(
     return postings.add_columns(
         func.sum(weight(KeywordPosting.term_frequency, KeywordPosting.chunk_length)).label("score")
     ).group_by(KeywordPosting.chunk_id)
+
+
+def _unindexed_scores(condition: ColumnElement[bool] | None) -> AnySelect:
+    """Exact scores of the chunks holding a query word, from their words (a collection
+    whose keyword index is deferred)."""
+    scores = select(_UNINDEXED_SCORES.c.id, _UNINDEXED_SCORES.c.score)
+    if condition is not None:
+        scores = (
+            scores.join(Chunk, Chunk.id == _UNINDEXED_SCORES.c.id)
+            .join(Document, Document.id == Chunk.document_id)
+            .where(condition, Chunk.collection_id == bindparam("collection_id"))
+        )
+    return scores
 
 
 def _shortlist_scores(

@@ -284,37 +284,31 @@ async def test_a_machine_crash_during_an_async_job_is_recovered_and_the_job_fini
 async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leaves_nothing(
     start_server: StartServer, data_dir: Path
 ) -> None:
-    """A collection's first upload writes its chunks and builds its HNSW index in the
-    transaction that commits the document (app/document/partitions.py). The test holds up
-    that transaction once its chunks are written (its BM25 trigger waits for the collection's
-    statistics row, which the test holds locked), kills the server, and lets the orphaned
-    transaction go on: it must roll back whole, and the upload made again must index the
-    collection."""
+    """A collection's first upload writes its chunks without an HNSW graph or BM25
+    postings, which are built over them (app/document/partitions.py). The test holds up
+    that transaction once its chunks are written (its removal of the upload's stored bytes
+    waits for a lock on their table, which the test holds), kills the server, and lets the
+    orphaned transaction go on: it must roll back whole, and the upload made again must
+    index the collection."""
     first = start_server()
     await first.wait_until_healthy()
     content = large_text(600)
     embedded = EmbeddedPostgres(data_dir)
     engine = create_async_engine(await asyncio.to_thread(embedded.start))
-    # The upload's INSERT waiting for the row the test holds; then gone (not this session's
-    # own query, whose text holds the pattern too).
+    # The upload's DELETE waiting for the table the test holds; then gone (not this
+    # session's own query, whose text holds the pattern too).
     writer_waits = """SELECT count(*) > 0 FROM pg_stat_activity
-                      WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO chunks%'"""
+                      WHERE wait_event_type = 'Lock'
+                        AND query LIKE '%DELETE FROM document_files%'"""
     writer_gone = """SELECT count(*) = 0 FROM pg_stat_activity
-                     WHERE pid <> pg_backend_pid() AND query LIKE '%INSERT INTO chunks%'"""
+                     WHERE pid <> pg_backend_pid()
+                       AND query LIKE '%DELETE FROM document_files%'"""
     try:
         async with engine.connect() as holder, engine.connect() as observer:
             async with httpx.AsyncClient(base_url=first.url, timeout=120) as client:
                 made = await client.post("/api/collections", json={"id": "fresh", "name": "f"})
                 assert made.status_code == 201, made.text
-                await holder.execute(
-                    text("INSERT INTO keyword_collections (collection_id) VALUES ('fresh')")
-                )
-                await holder.commit()
-                await holder.execute(
-                    text(
-                        "SELECT 1 FROM keyword_collections WHERE collection_id = 'fresh' FOR UPDATE"
-                    )
-                )
+                await holder.execute(text("LOCK TABLE document_files IN EXCLUSIVE MODE"))
                 interrupted = asyncio.create_task(
                     upload(client, content, "large.txt", session_id="fresh")
                 )

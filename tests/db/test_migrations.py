@@ -55,13 +55,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0014_chunks_graph_pending (head)"
+    assert migrate.current(settings, empty_database_url) == "0015_keyword_index_deferred (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0014_chunks_graph_pending (head)"
+    assert migrate.current(settings, empty_database_url) == "0015_keyword_index_deferred (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:

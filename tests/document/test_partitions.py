@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -16,10 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
-from app.document.partitions import drop_orphaned_partitions
+from app.document.partitions import drop_orphaned_partitions, keyword_lock_key
 from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar, wait_until
-from tests.support.invariants import settled_violations
+from tests.support.invariants import settled_violations, violations
 from tests.support.servers import serve_app
 from tests.support.uploads import long_text, stored_in, upload
 
@@ -191,6 +192,178 @@ async def test_more_new_collections_at_once_than_builds_at_once_all_get_their_in
     assert [answer.status_code for answer in answers] == [201] * len(names)
     for name in names:
         await indexed(db, name)
+    assert await settled_violations(db) == {}
+
+
+# A first fill's keyword index (migration 0015).
+KEYWORD_TEXTS = {
+    "engines.txt": "The rocket engine burns kerosene. Rocket engines roar; the engine heats.",
+    "rivers.txt": "A quiet river runs past the old mill, where boats drift downstream.",
+    "boats.txt": "Engines on river boats burn diesel, not kerosene, and the river carries them.",
+}
+KEYWORD_QUESTION = "rocket engine kerosene river"
+KEYWORDS_DEFERRED = "SELECT deferred FROM keyword_collections WHERE collection_id = :id"
+COLLECTION_POSTINGS = """
+    SELECT count(*) FROM keyword_postings p JOIN chunks c ON c.id = p.chunk_id
+    WHERE c.collection_id = :id
+"""
+WAITING_KEYWORD_BUILD = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+      AND query LIKE '%pg_advisory_xact_lock%'
+"""
+
+
+@asynccontextmanager
+async def keyword_build_held(db: AsyncConnection, collection: str) -> AsyncIterator[None]:
+    """The lock a build of the collection's deferred keyword index takes, held by the test."""
+    partition = await chunk_partition(db, collection)
+    await db.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": keyword_lock_key(partition)},
+    )
+    try:
+        yield
+    finally:
+        await db.rollback()
+
+
+async def keyword_scores(
+    client: httpx.AsyncClient, collection: str, mode: str, filters: dict[str, Any] | None = None
+) -> list[tuple[str, float]]:
+    body: dict[str, Any] = {"query": KEYWORD_QUESTION, "mode": mode, "k": 10}
+    if filters is not None:
+        body["filters"] = filters
+    answer = await client.post(f"/api/collections/{collection}/search", json=body)
+    assert answer.status_code == 200, answer.text
+    return [(result["filename"], result["score"]) for result in answer.json()["results"]]
+
+
+def same_scores(actual: list[tuple[str, float]], expected: list[tuple[str, float]]) -> bool:
+    """The same files in the same order, with the same scores."""
+    return [name for name, _ in actual] == [name for name, _ in expected] and [
+        score for _, score in actual
+    ] == pytest.approx([score for _, score in expected], rel=1e-6)
+
+
+async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_same_scores(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """A collection's first chunks answer before their BM25 postings are built (the test
+    holds the lock the build waits for). Meanwhile more uploads and a delete go on, and
+    keyword and hybrid searches score the chunks from their words: once the build goes
+    on, the index holds every chunk, and every search gives the same scores as before."""
+    made = await client.post("/api/collections", json={"id": "fresh", "name": "fresh"})
+    assert made.status_code == 201, made.text
+    route = "/api/collections/fresh/documents"
+    async with keyword_build_held(db, "fresh"):
+        first = await upload(client, KEYWORD_TEXTS["engines.txt"], "engines.txt", route=route)
+        async with db.engine.connect() as observer:
+            await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
+            for name in ("rivers.txt", "boats.txt"):
+                written = await upload(client, KEYWORD_TEXTS[name], name, route=route)
+                assert written.status_code == 201, written.text
+            gone = await upload(
+                client, "A rocket engine that was never kept.", "gone.txt", route=route
+            )
+            deleted = await client.delete(f"{route}/{gone.json()['id']}")
+            deferred_during = await scalar(observer, KEYWORDS_DEFERRED, id="fresh")
+            postings_during = await scalar(observer, COLLECTION_POSTINGS, id="fresh")
+            await observer.rollback()
+            boats_only = {"type": "eq", "key": "filename", "value": "boats.txt"}
+            during = {
+                "keyword": await keyword_scores(client, "fresh", "keyword"),
+                "hybrid": await keyword_scores(client, "fresh", "hybrid"),
+                "filtered": await keyword_scores(client, "fresh", "keyword", boats_only),
+            }
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="fresh")
+    after = {
+        "keyword": await keyword_scores(client, "fresh", "keyword"),
+        "hybrid": await keyword_scores(client, "fresh", "hybrid"),
+        "filtered": await keyword_scores(client, "fresh", "keyword", boats_only),
+    }
+
+    assert first.status_code == 201, first.text
+    assert deleted.status_code == 204, deleted.text
+    assert (deferred_during, postings_during) == (True, 0)
+    assert [name for name, _ in during["keyword"]] == ["engines.txt", "boats.txt", "rivers.txt"]
+    assert [name for name, _ in during["filtered"]] == ["boats.txt"]
+    for search_mode, scores in during.items():
+        assert same_scores(after[search_mode], scores), search_mode
+    assert await scalar(db, COLLECTION_POSTINGS, id="fresh") > 0
+    assert await settled_violations(db) == {}
+
+
+async def test_a_large_first_fill_answers_with_its_keyword_index_built(
+    indexing_client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """Past RAGSTORE_VECTOR_INDEX_DEFERRED_MAX_CHUNKS the first fill builds its HNSW index
+    and its postings before it commits: the answer finds both there."""
+    stored = await stored_in(indexing_client, "large", long_text())
+
+    assert stored["status"] == "completed"
+    assert await scalar(db, KEYWORDS_DEFERRED, id="large") is False
+    assert await scalar(db, COLLECTION_POSTINGS, id="large") > 0
+    assert await scalar(db, VECTOR_INDEXES, id="large") == 1
+    assert await violations(db) == {}
+
+
+async def leave_keywords_deferred(db: AsyncConnection, collection: str) -> None:
+    """What a process killed between committing a first fill and building its keyword
+    index leaves: the chunks, and a deferred index holding none of them."""
+    await db.execute(
+        text(
+            "DELETE FROM keyword_postings WHERE chunk_id IN "
+            "(SELECT id FROM chunks WHERE collection_id = :id)"
+        ),
+        {"id": collection},
+    )
+    await db.execute(
+        text("DELETE FROM keyword_terms WHERE collection_id = :id"), {"id": collection}
+    )
+    await db.execute(
+        text(
+            "UPDATE keyword_collections SET deferred = true, chunk_count = 0, total_length = 0 "
+            "WHERE collection_id = :id"
+        ),
+        {"id": collection},
+    )
+    await db.commit()
+
+
+async def test_a_keyword_index_left_deferred_by_a_dead_process_is_built_by_the_sweep_or_next_write(
+    client: httpx.AsyncClient, db: AsyncConnection, settings: Settings
+) -> None:
+    for collection in ("swept", "written"):
+        await stored_in(client, collection, KEYWORD_TEXTS["engines.txt"])
+        await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the build", id=collection)
+    expected = await keyword_scores(client, "swept", "keyword")
+    await leave_keywords_deferred(db, "swept")
+    left = await scalar(db, KEYWORDS_DEFERRED, id="swept")
+    meanwhile = await keyword_scores(client, "swept", "keyword")
+
+    runtime = await Runtime.open(settings)
+    try:
+        await runtime.jobs.sweep()
+    finally:
+        await runtime.close()
+    swept = await scalar(db, KEYWORDS_DEFERRED, id="swept")
+    await leave_keywords_deferred(db, "written")
+    again = await upload(
+        client, KEYWORD_TEXTS["boats.txt"], "b.txt", route="/api/collections/written/documents"
+    )
+
+    assert (left, swept) == (True, False)
+    assert expected and same_scores(meanwhile, expected)
+    assert same_scores(await keyword_scores(client, "swept", "keyword"), expected)
+    assert again.status_code == 201, again.text
+    await wait_until(
+        db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the next write's build", id="written"
+    )
+    assert [name for name, _ in await keyword_scores(client, "written", "keyword")] == [
+        "a.txt",
+        "b.txt",
+    ]
     assert await settled_violations(db) == {}
 
 

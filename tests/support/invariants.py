@@ -62,6 +62,10 @@ VIOLATIONS = {
         FULL JOIN keyword_postings p USING (chunk_id, term_id)
         WHERE e.frequency IS DISTINCT FROM p.term_frequency
            OR e.length IS DISTINCT FROM p.chunk_length""",
+    # A first fill's postings are built after it answers (migration 0015): none may be
+    # left waiting once that work has ended.
+    "collections whose keyword index was left deferred": """
+        SELECT count(*) FROM keyword_collections WHERE deferred""",
     # One partition per collection (migration 0012), each with its HNSW index.
     "chunks outside their collection's partition": """
         SELECT count(*) FROM chunks
