@@ -162,6 +162,8 @@ async def ragstore_first_fill(
     and the postings built, in the same transaction (`at_once` False) or after the commit,
     each in a transaction of its own at the same time, as the deferred builds of
     app/document/index_builds.py run."""
+    async with database_handle.session() as session:
+        await ChunkPartitionRepository(session).create_if_missing(COLLECTION)
     await emptied(database_handle, first_fill=True, keyword_index=True, metadata_index=True)
     started = time.perf_counter()
     async with database_handle.session() as session:

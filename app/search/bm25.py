@@ -61,35 +61,37 @@ from sqlalchemy.sql.selectable import CTE, CompoundSelect
 from app.db.models import Chunk, Document, KeywordCollection, KeywordPosting, KeywordTerm
 from app.search.plan import AnySelect, SearchPlan
 
-# Each chunk's length in words, as `l.length`, as the keyword index counts it (0007).
-_CHUNK_LENGTH = """CROSS JOIN LATERAL (
-        SELECT coalesce(sum(greatest(cardinality(positions), 1)), 0)::float8 AS length
-        FROM unnest(c.text_search)
-    ) l"""
 # BM25 of the chunks of a collection whose keyword index is deferred, from their words:
-# the collection's statistics over every chunk, then the chunks holding a query word (its
-# GIN index finds them; the query words are lexemes already, so cast, not parsed again).
+# one pass over the collection's chunks, each chunk's words unnested once for its length
+# (in words, as the keyword index counts it, migration 0007) and its query words' counts.
 _UNINDEXED_SQL = """
 WITH query AS MATERIALIZED (
     SELECT tsvector_to_array(to_tsvector(CAST(:text_search_config AS regconfig),
                                          :keyword_words)) AS words
 ),
-statistics AS MATERIALIZED (
-    SELECT count(*)::float8 AS chunks,
-           coalesce(sum(l.length), 0) / greatest(count(*), 1) AS average_length
+chunk_words AS MATERIALIZED (
+    SELECT c.id, t.length, t.lexemes, t.frequencies
     FROM chunks c
-    {length}
+    CROSS JOIN query q
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(greatest(cardinality(w.positions), 1)), 0)::float8 AS length,
+               array_agg(w.lexeme) FILTER (WHERE w.lexeme = ANY(q.words)) AS lexemes,
+               array_agg(greatest(cardinality(w.positions), 1)::float8)
+                   FILTER (WHERE w.lexeme = ANY(q.words)) AS frequencies
+        FROM unnest(c.text_search) w
+    ) t
     WHERE c.collection_id = :collection_id
 ),
+statistics AS (
+    SELECT count(*)::float8 AS chunks,
+           coalesce(sum(length), 0) / greatest(count(*), 1) AS average_length
+    FROM chunk_words
+),
 occurrences AS MATERIALIZED (
-    SELECT c.id, w.lexeme, greatest(cardinality(w.positions), 1)::float8 AS frequency,
-           l.length
-    FROM query q
-    JOIN chunks c ON c.text_search @@ CAST(array_to_string(
-        ARRAY(SELECT quote_literal(word) FROM unnest(q.words) word), ' | ') AS tsquery)
-    {length}
-    CROSS JOIN LATERAL unnest(c.text_search) w
-    WHERE c.collection_id = :collection_id AND w.lexeme = ANY(q.words)
+    SELECT c.id, c.length, o.lexeme, o.frequency
+    FROM chunk_words c
+    CROSS JOIN LATERAL unnest(c.lexemes, c.frequencies) AS o (lexeme, frequency)
+    WHERE c.lexemes IS NOT NULL
 ),
 frequencies AS (
     SELECT lexeme, count(*)::float8 AS frequency FROM occurrences GROUP BY lexeme
@@ -105,7 +107,7 @@ CROSS JOIN statistics s
 GROUP BY o.id
 """
 _UNINDEXED_SCORES = (
-    text(_UNINDEXED_SQL.format(length=_CHUNK_LENGTH))
+    text(_UNINDEXED_SQL)
     .bindparams(
         bindparam("collection_id", type_=Text),
         bindparam("keyword_words", type_=Text),

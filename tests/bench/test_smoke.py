@@ -62,6 +62,7 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
             ["--small-mb", "0.05", "--large-mb", "0.2", "--pdf", "none.pdf", "--dimensions", "384"],
         ),
         ("soak", ["--seconds", "3", "--clients", "3"]),
+        ("deferred_keyword_search", ["--chunks", "200", "--questions", "3"]),
         (
             "pending_search",
             ["--size", "600", "--dimensions", "1536", "--pending", "0,50", "--questions", "5"],
