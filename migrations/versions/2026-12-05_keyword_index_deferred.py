@@ -17,7 +17,9 @@ What this migration does:
   postings.
 - `keyword_index_build(collection)`: the collection's statistics, words and
   postings from every chunk it holds, in one statement per table, and the
-  flag cleared; false if it was not deferred.
+  flag cleared; false if it was not deferred (or the collection is gone).
+  It locks the collection's row first (FOR KEY SHARE), as writers do, so a
+  delete of the collection waits for it rather than deadlocking with it.
 - The three trigger functions again, as in 0007 and 0013 but for the flag.
 
 Who waits for whom: every trigger first updates its collections' statistics
@@ -184,6 +186,13 @@ BUILD = """
 CREATE FUNCTION keyword_index_build(target text) RETURNS boolean LANGUAGE plpgsql {settings}
 AS $body$
 BEGIN
+-- As every writer of a collection's chunks does first: a DELETE of the collection waits
+-- for the build, instead of taking the collection's row while the build holds its
+-- statistics row and waits for it (updating that row twice checks its foreign key).
+PERFORM 1 FROM collections WHERE id = target FOR KEY SHARE;
+IF NOT FOUND THEN
+    RETURN false;
+END IF;
 UPDATE keyword_collections SET deferred = false WHERE collection_id = target AND deferred;
 IF NOT FOUND THEN
     RETURN false;

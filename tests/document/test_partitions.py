@@ -1,7 +1,7 @@
-"""Each collection's chunks are a partition of `chunks`, whose HNSW index is built over the
-first chunks written: in the transaction that commits them (app/document/partitions.py),
-or just after it for up to RAGSTORE_VECTOR_INDEX_DEFERRED_MAX_CHUNKS of them
-(app/document/index_builds.py)."""
+"""Each collection's chunks are a partition of `chunks`, whose HNSW index and BM25 postings
+(migration 0015) are built over the first chunks written: in the transaction that commits
+them (app/document/partitions.py), or just after it for up to
+RAGSTORE_VECTOR_INDEX_DEFERRED_MAX_CHUNKS of them (app/document/index_builds.py)."""
 
 import asyncio
 import logging
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from app.document.partitions import drop_orphaned_partitions, keyword_lock_key
 from app.runtime import Runtime
-from tests.support.db import chunk_partition, scalar, wait_until
+from tests.support.db import chunk_partition, scalar, vector_index_built, wait_until
 from tests.support.invariants import settled_violations, violations
 from tests.support.servers import serve_app
 from tests.support.uploads import long_text, stored_in, upload
@@ -292,6 +292,114 @@ async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_sa
         assert same_scores(after[search_mode], scores), search_mode
     assert await scalar(db, COLLECTION_POSTINGS, id="fresh") > 0
     assert await settled_violations(db) == {}
+
+
+LOCK_WAITS = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND query LIKE :pattern AND pid <> pg_backend_pid()
+"""
+
+
+@pytest.mark.parametrize("first", ["build", "writer"])
+async def test_a_write_and_the_keyword_build_of_its_collection_take_turns(
+    client: httpx.AsyncClient, db: AsyncConnection, first: str
+) -> None:
+    """Whichever of the two takes the collection's statistics row first, the other waits
+    for it and then reads what it committed: every chunk of both uploads ends up in the
+    keyword index exactly once. The test stops the first at a known point, inside its
+    transaction: the build at its words (a lock on `keyword_terms`), or the writer after its
+    chunks (a lock on `document_files`, whose rows it removes before it commits)."""
+    made = await client.post("/api/collections", json={"id": "race", "name": "race"})
+    assert made.status_code == 201, made.text
+    route = "/api/collections/race/documents"
+    stopper = await db.engine.connect()
+    try:
+        async with keyword_build_held(db, "race"):
+            first_fill = await upload(client, KEYWORD_TEXTS["engines.txt"], "a.txt", route=route)
+            assert first_fill.status_code == 201, first_fill.text
+            async with db.engine.connect() as observer:
+                await vector_index_built(observer, "race")
+                await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
+                if first == "build":
+                    await stopper.execute(text("LOCK TABLE keyword_terms IN SHARE MODE"))
+                else:
+                    await stopper.execute(text("LOCK TABLE document_files IN EXCLUSIVE MODE"))
+                    writing = asyncio.create_task(
+                        upload(client, KEYWORD_TEXTS["boats.txt"], "b.txt", route=route)
+                    )
+                    await wait_until(
+                        observer, LOCK_WAITS, "the writer stopped", pattern="%document_files%"
+                    )
+        # The build goes on (the test's advisory lock is gone with its transaction).
+        async with db.engine.connect() as observer:
+            if first == "build":
+                await wait_until(
+                    observer, LOCK_WAITS, "the build stopped", pattern="%keyword_index_build%"
+                )
+                writing = asyncio.create_task(
+                    upload(client, KEYWORD_TEXTS["boats.txt"], "b.txt", route=route)
+                )
+            await wait_until(
+                observer,
+                f"SELECT ({LOCK_WAITS}) = 2",
+                "the second waiting for the first",
+                pattern="%",
+            )
+            await observer.rollback()
+        await stopper.rollback()
+        written = await writing
+    finally:
+        await stopper.close()
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="race")
+
+    assert written.status_code == 201, written.text
+    names = [name for name, _ in await keyword_scores(client, "race", "keyword")]
+    assert sorted(names) == ["a.txt", "b.txt"]
+    assert await settled_violations(db) == {}
+
+
+async def test_a_collection_deleted_during_its_keyword_build_waits_for_it(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """The build holds the collection's statistics row and stops before it reads the
+    chunks (the test locks their table); a DELETE of the collection meanwhile waits for it
+    on the collection's row (the build locked it first, as writers do) rather than taking
+    that row and then deadlocking with the build, which checks the statistics row's foreign
+    key when it updates the row again. Then the delete takes every row of the collection."""
+    made = await client.post("/api/collections", json={"id": "gone", "name": "gone"})
+    assert made.status_code == 201, made.text
+    route = "/api/collections/gone/documents"
+    stopper = await db.engine.connect()
+    try:
+        async with keyword_build_held(db, "gone"):
+            first_fill = await upload(client, KEYWORD_TEXTS["engines.txt"], "a.txt", route=route)
+            assert first_fill.status_code == 201, first_fill.text
+            async with db.engine.connect() as observer:
+                await vector_index_built(observer, "gone")
+                await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
+            # Not tests.support.db.scalar: it ends the transaction that holds the build.
+            partition = await db.scalar(text("SELECT chunk_partition_name('gone')"))
+            await stopper.execute(text(f"LOCK TABLE {partition} IN ACCESS EXCLUSIVE MODE"))
+        async with db.engine.connect() as observer:
+            await wait_until(
+                observer, LOCK_WAITS, "the build stopped", pattern="%keyword_index_build%"
+            )
+            deleting = asyncio.create_task(client.delete("/api/collections/gone"))
+            await wait_until(
+                observer,
+                f"SELECT ({LOCK_WAITS}) = 2",
+                "the delete waiting for the build",
+                pattern="%",
+            )
+            await observer.rollback()
+        await stopper.rollback()
+        deleted = await deleting
+    finally:
+        await stopper.close()
+
+    assert deleted.status_code == 204, deleted.text
+    assert await scalar(db, "SELECT count(*) FROM keyword_terms") == 0
+    assert await settled_violations(db, deleted_collections=["gone"]) == {}
 
 
 async def test_a_large_first_fill_answers_with_its_keyword_index_built(
