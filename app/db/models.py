@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -312,7 +313,7 @@ class KeywordCollection(Base):
     deferred: Mapped[bool] = mapped_column(
         Boolean,
         nullable=False,
-        server_default=text("false"),
+        server_default=false(),
         comment="Whether the collection's keyword index waits for keyword_index_build: true "
         "for a moment after its first chunks are written.",
     )
@@ -541,6 +542,6 @@ class FileBatchFile(Base):
     cancelled: Mapped[bool] = mapped_column(
         Boolean,
         nullable=False,
-        server_default=text("false"),
+        server_default=false(),
         comment="Cancelling the batch stopped this file before it was processed.",
     )
