@@ -138,15 +138,18 @@ async def ragstore_write(
     database_handle: Database,
     rows: list[Any],
     *,
-    first_fill: bool,
     keyword_index: bool = True,
     metadata_index: bool = True,
 ) -> float:
-    """ragstore's COPY into the collection's emptied table: with its HNSW index dropped
-    first (a new collection, whose index the write builds) or kept; with or without the
-    BM25 triggers and the metadata index (dropped and rebuilt around the load when left
-    out)."""
-    definition = await emptied(database_handle, first_fill, keyword_index, metadata_index)
+    """ragstore's COPY into the collection's emptied table, its (empty) HNSW index kept up
+    to date row by row; with or without the BM25 triggers and the metadata index (dropped
+    and rebuilt around the load when left out). A first fill is `ragstore_first_fill`."""
+    definition = await emptied(
+        database_handle,
+        first_fill=False,
+        keyword_index=keyword_index,
+        metadata_index=metadata_index,
+    )
     started = time.perf_counter()
     await copy_chunks(database_handle, rows)
     seconds = time.perf_counter() - started
@@ -257,12 +260,10 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
                         handle, rows, memory_mb=settings.index_build_memory_mb, at_once=at_once
                     )
                 )
-            timings[RAGSTORE].append(await ragstore_write(handle, rows, first_fill=False))
-            timings[WITHOUT_BM25].append(
-                await ragstore_write(handle, rows, first_fill=False, keyword_index=False)
-            )
+            timings[RAGSTORE].append(await ragstore_write(handle, rows))
+            timings[WITHOUT_BM25].append(await ragstore_write(handle, rows, keyword_index=False))
             timings[WITHOUT_METADATA].append(
-                await ragstore_write(handle, rows, first_fill=False, metadata_index=False)
+                await ragstore_write(handle, rows, metadata_index=False)
             )
             timings[BUILD_AFTER].append(await build_after_load(raw, rows, dimensions, False))
             if quantized:

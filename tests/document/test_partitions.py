@@ -228,6 +228,29 @@ async def keyword_build_held(db: AsyncConnection, collection: str) -> AsyncItera
         await db.rollback()
 
 
+@asynccontextmanager
+async def keyword_build_waiting(
+    client: httpx.AsyncClient, db: AsyncConnection, collection: str
+) -> AsyncIterator[AsyncConnection]:
+    """A new collection whose first upload (engines.txt) has answered and has its HNSW
+    index, while its keyword build waits for the test's lock; an observer's connection.
+    Leaving releases the build."""
+    made = await client.post("/api/collections", json={"id": collection, "name": collection})
+    assert made.status_code == 201, made.text
+    async with keyword_build_held(db, collection):
+        first = await upload(
+            client,
+            KEYWORD_TEXTS["engines.txt"],
+            "engines.txt",
+            route=f"/api/collections/{collection}/documents",
+        )
+        assert first.status_code == 201, first.text
+        async with db.engine.connect() as observer:
+            await vector_index_built(observer, collection)
+            await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
+            yield observer
+
+
 async def keyword_scores(
     client: httpx.AsyncClient, collection: str, mode: str, filters: dict[str, Any] | None = None
 ) -> list[tuple[str, float]]:
@@ -253,29 +276,22 @@ async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_sa
     holds the lock the build waits for). Meanwhile more uploads and a delete go on, and
     keyword and hybrid searches score the chunks from their words: once the build goes
     on, the index holds every chunk, and every search gives the same scores as before."""
-    made = await client.post("/api/collections", json={"id": "fresh", "name": "fresh"})
-    assert made.status_code == 201, made.text
     route = "/api/collections/fresh/documents"
-    async with keyword_build_held(db, "fresh"):
-        first = await upload(client, KEYWORD_TEXTS["engines.txt"], "engines.txt", route=route)
-        async with db.engine.connect() as observer:
-            await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
-            for name in ("rivers.txt", "boats.txt"):
-                written = await upload(client, KEYWORD_TEXTS[name], name, route=route)
-                assert written.status_code == 201, written.text
-            gone = await upload(
-                client, "A rocket engine that was never kept.", "gone.txt", route=route
-            )
-            deleted = await client.delete(f"{route}/{gone.json()['id']}")
-            deferred_during = await scalar(observer, KEYWORDS_DEFERRED, id="fresh")
-            postings_during = await scalar(observer, COLLECTION_POSTINGS, id="fresh")
-            await observer.rollback()
-            boats_only = {"type": "eq", "key": "filename", "value": "boats.txt"}
-            during = {
-                "keyword": await keyword_scores(client, "fresh", "keyword"),
-                "hybrid": await keyword_scores(client, "fresh", "hybrid"),
-                "filtered": await keyword_scores(client, "fresh", "keyword", boats_only),
-            }
+    async with keyword_build_waiting(client, db, "fresh") as observer:
+        for name in ("rivers.txt", "boats.txt"):
+            written = await upload(client, KEYWORD_TEXTS[name], name, route=route)
+            assert written.status_code == 201, written.text
+        gone = await upload(client, "A rocket engine that was never kept.", "gone.txt", route=route)
+        deleted = await client.delete(f"{route}/{gone.json()['id']}")
+        deferred_during = await scalar(observer, KEYWORDS_DEFERRED, id="fresh")
+        postings_during = await scalar(observer, COLLECTION_POSTINGS, id="fresh")
+        await observer.rollback()
+        boats_only = {"type": "eq", "key": "filename", "value": "boats.txt"}
+        during = {
+            "keyword": await keyword_scores(client, "fresh", "keyword"),
+            "hybrid": await keyword_scores(client, "fresh", "hybrid"),
+            "filtered": await keyword_scores(client, "fresh", "keyword", boats_only),
+        }
     await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="fresh")
     after = {
         "keyword": await keyword_scores(client, "fresh", "keyword"),
@@ -283,7 +299,6 @@ async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_sa
         "filtered": await keyword_scores(client, "fresh", "keyword", boats_only),
     }
 
-    assert first.status_code == 201, first.text
     assert deleted.status_code == 204, deleted.text
     assert (deferred_during, postings_during) == (True, 0)
     assert [name for name, _ in during["keyword"]] == ["engines.txt", "boats.txt", "rivers.txt"]
@@ -309,27 +324,20 @@ async def test_a_write_and_the_keyword_build_of_its_collection_take_turns(
     keyword index exactly once. The test stops the first at a known point, inside its
     transaction: the build at its words (a lock on `keyword_terms`), or the writer after its
     chunks (a lock on `document_files`, whose rows it removes before it commits)."""
-    made = await client.post("/api/collections", json={"id": "race", "name": "race"})
-    assert made.status_code == 201, made.text
     route = "/api/collections/race/documents"
     stopper = await db.engine.connect()
     try:
-        async with keyword_build_held(db, "race"):
-            first_fill = await upload(client, KEYWORD_TEXTS["engines.txt"], "a.txt", route=route)
-            assert first_fill.status_code == 201, first_fill.text
-            async with db.engine.connect() as observer:
-                await vector_index_built(observer, "race")
-                await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
-                if first == "build":
-                    await stopper.execute(text("LOCK TABLE keyword_terms IN SHARE MODE"))
-                else:
-                    await stopper.execute(text("LOCK TABLE document_files IN EXCLUSIVE MODE"))
-                    writing = asyncio.create_task(
-                        upload(client, KEYWORD_TEXTS["boats.txt"], "b.txt", route=route)
-                    )
-                    await wait_until(
-                        observer, LOCK_WAITS, "the writer stopped", pattern="%document_files%"
-                    )
+        async with keyword_build_waiting(client, db, "race") as observer:
+            if first == "build":
+                await stopper.execute(text("LOCK TABLE keyword_terms IN SHARE MODE"))
+            else:
+                await stopper.execute(text("LOCK TABLE document_files IN EXCLUSIVE MODE"))
+                writing = asyncio.create_task(
+                    upload(client, KEYWORD_TEXTS["boats.txt"], "boats.txt", route=route)
+                )
+                await wait_until(
+                    observer, LOCK_WAITS, "the writer stopped", pattern="%document_files%"
+                )
         # The build goes on (the test's advisory lock is gone with its transaction).
         async with db.engine.connect() as observer:
             if first == "build":
@@ -337,7 +345,7 @@ async def test_a_write_and_the_keyword_build_of_its_collection_take_turns(
                     observer, LOCK_WAITS, "the build stopped", pattern="%keyword_index_build%"
                 )
                 writing = asyncio.create_task(
-                    upload(client, KEYWORD_TEXTS["boats.txt"], "b.txt", route=route)
+                    upload(client, KEYWORD_TEXTS["boats.txt"], "boats.txt", route=route)
                 )
             await wait_until(
                 observer,
@@ -354,7 +362,7 @@ async def test_a_write_and_the_keyword_build_of_its_collection_take_turns(
 
     assert written.status_code == 201, written.text
     names = [name for name, _ in await keyword_scores(client, "race", "keyword")]
-    assert sorted(names) == ["a.txt", "b.txt"]
+    assert sorted(names) == ["boats.txt", "engines.txt"]
     assert await settled_violations(db) == {}
 
 
@@ -366,17 +374,9 @@ async def test_a_collection_deleted_during_its_keyword_build_waits_for_it(
     on the collection's row (the build locked it first, as writers do) rather than taking
     that row and then deadlocking with the build, which checks the statistics row's foreign
     key when it updates the row again. Then the delete takes every row of the collection."""
-    made = await client.post("/api/collections", json={"id": "gone", "name": "gone"})
-    assert made.status_code == 201, made.text
-    route = "/api/collections/gone/documents"
     stopper = await db.engine.connect()
     try:
-        async with keyword_build_held(db, "gone"):
-            first_fill = await upload(client, KEYWORD_TEXTS["engines.txt"], "a.txt", route=route)
-            assert first_fill.status_code == 201, first_fill.text
-            async with db.engine.connect() as observer:
-                await vector_index_built(observer, "gone")
-                await wait_until(observer, WAITING_KEYWORD_BUILD, "the keyword build waiting")
+        async with keyword_build_waiting(client, db, "gone"):
             # Not tests.support.db.scalar: it ends the transaction that holds the build.
             partition = await db.scalar(text("SELECT chunk_partition_name('gone')"))
             await stopper.execute(text(f"LOCK TABLE {partition} IN ACCESS EXCLUSIVE MODE"))
