@@ -17,6 +17,11 @@ committed, in two transactions at once (up to 10,000, the upload answering
 before them). And once more into a collection whose (empty) graph is kept up
 to date row by row, as every later upload did before migration 0014.
 
+Three more rows time a design ragstore does not have (`staged_first_fill`), to
+see what it would give: the rows written by two COPY connections into a table
+outside `chunks`, every index and the BM25 postings built after them, and the
+table attached as the collection's partition.
+
 Vectors are dense (each text the normalised sum of fixed random vectors of
 its words, as the fake upstream answers), at each dimension asked, each in a
 new database.
@@ -36,8 +41,9 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 
 from app.db.database import Database
+from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 from app.document.partitions import ChunkPartitionRepository
-from app.document.repository import ChunkRepository
+from app.document.repository import CHUNK_COLUMNS, ChunkRepository
 from bench.common import database, dimension_list, median, report
 from bench.corpus import paragraphs
 from bench.seed import copy_chunks, seed_documents
@@ -193,6 +199,139 @@ async def ragstore_first_fill(
     return time.perf_counter() - started
 
 
+# A design ragstore does not have, timed to see what it would give: see staged_first_fill.
+STAGED_ATTACH_FIRST = (
+    "evaluated, not ragstore's: written by two COPY connections into a table outside "
+    "`chunks`; its other indexes built and the table attached as the collection's "
+    "partition, then its HNSW index built, while a third connection builds its BM25 "
+    "postings by sorting into tables of their own"
+)
+STAGED_ANSWER = "the same, until it is attached (searchable; HNSW and postings still building)"
+STAGED_INDEX_FIRST = (
+    "the same, its HNSW index built beside its other indexes and postings, and the table "
+    "attached after them all (searchable only then)"
+)
+STAGED_COLLECTION = "bench-staged"
+STAGED_TABLE = "bench_staged_chunks"
+# The indexes every partition of `chunks` has besides its HNSW index (migrations 0008,
+# 0012, 0014), built after the rows: the attach adopts them instead of building its own.
+STAGED_INDEXES = (
+    "CREATE UNIQUE INDEX ON {table} (id, collection_id)",
+    "CREATE UNIQUE INDEX ON {table} (document_id, chunk_index, collection_id)",
+    "CREATE INDEX ON {table} USING gin (text_search)",
+    "CREATE INDEX ON {table} USING gin (metadata jsonb_path_ops)",
+    "CREATE INDEX ON {table} (collection_id) WHERE NOT in_graph",
+)
+# The collection's BM25 words and postings (as migration 0015's keyword_index_build
+# computes them) into tables of their own, indexed after: what a partition of the postings
+# per collection would allow.
+STAGED_POSTINGS = (
+    "DROP TABLE IF EXISTS bench_staged_terms, bench_staged_postings",
+    """CREATE TABLE bench_staged_terms AS
+       SELECT row_number() OVER (ORDER BY w.lexeme) AS id, w.lexeme AS term,
+              count(*) AS document_frequency
+       FROM {table} c CROSS JOIN LATERAL unnest(c.text_search) w GROUP BY w.lexeme""",
+    "CREATE UNIQUE INDEX ON bench_staged_terms (term)",
+    """CREATE TABLE bench_staged_postings AS
+       WITH words AS MATERIALIZED (
+           SELECT c.id, w.lexeme, greatest(cardinality(w.positions), 1) AS frequency,
+                  l.length
+           FROM {table} c
+           CROSS JOIN LATERAL (
+               SELECT coalesce(sum(greatest(cardinality(positions), 1)), 0)::integer AS length
+               FROM unnest(c.text_search)) l
+           CROSS JOIN LATERAL unnest(c.text_search) w
+       ),
+       average AS (SELECT sum(frequency)::float8 / greatest(count(DISTINCT id), 1) AS length
+                   FROM words)
+       SELECT w.id AS chunk_id, t.id AS term_id, w.frequency AS term_frequency,
+              w.length AS chunk_length,
+              (w.frequency * 2.2 / (w.frequency + 1.2 * (0.25 + 0.75 * w.length
+                  / greatest(a.length, 1))))::real AS impact
+       FROM words w JOIN bench_staged_terms t ON t.term = w.lexeme CROSS JOIN average a""",
+    "CREATE UNIQUE INDEX ON bench_staged_postings (chunk_id, term_id) "
+    "INCLUDE (term_frequency, chunk_length)",
+    "CREATE INDEX ON bench_staged_postings (term_id, impact DESC) "
+    "INCLUDE (chunk_id, term_frequency, chunk_length)",
+)
+
+
+async def staged_first_fill(
+    connections: list[asyncpg.Connection],
+    rows: list[Any],
+    dimensions: int,
+    memory_mb: int,
+    attach_first: bool,
+) -> tuple[float, float]:
+    """A design ragstore does not have, timed to see what it would give (issue 17's
+    "partitions built after the load, then attached", with parallel COPY): a new
+    collection's first chunks written into a table of their own by two connections at
+    once (no trigger, foreign key or index to keep up). Then, at once: a second connection
+    builds its other indexes and attaches it; a third builds its BM25 postings by sorting;
+    the first builds its HNSW index, after the attach (`attach_first`, as a small first
+    fill answers now) or before it (the attach waits for every lock on the table, a
+    build's included). (seconds until attached, seconds until everything is built).
+
+    Left out, so this is a bound, not a design: each COPY commits on its own, so a crash
+    would leave the table for a sweep, and the attach takes SHARE ROW EXCLUSIVE on
+    `documents` and `collections` (its foreign keys), waiting for every upload writing
+    them."""
+    first, second, third = connections
+    collection_at = CHUNK_COLUMNS.index("collection_id")
+    records = [
+        (*row[:collection_at], STAGED_COLLECTION, *row[collection_at + 1 :], True) for row in rows
+    ]
+    if await first.fetchval("SELECT to_regclass($1) IS NOT NULL", STAGED_TABLE):
+        await first.execute(f"ALTER TABLE chunks DETACH PARTITION {STAGED_TABLE}")
+    await first.execute(f"DROP TABLE IF EXISTS {STAGED_TABLE}")
+    await first.execute(
+        f"CREATE TABLE {STAGED_TABLE} (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
+        f"CHECK (collection_id = '{STAGED_COLLECTION}')) WITH (toast_tuple_target = 8160)"
+    )
+    columns = (*CHUNK_COLUMNS, "in_graph")
+    half = len(records) // 2
+    started = time.perf_counter()
+    await asyncio.gather(
+        first.copy_records_to_table(STAGED_TABLE, records=records[:half], columns=columns),
+        second.copy_records_to_table(STAGED_TABLE, records=records[half:], columns=columns),
+    )
+    attached = asyncio.Event()
+    vector_built = asyncio.Event()
+
+    async def vector_index() -> float:
+        if attach_first:
+            await attached.wait()
+        await first.execute(f"SET maintenance_work_mem = '{memory_mb}MB'")
+        await first.execute(
+            f"CREATE INDEX ON {STAGED_TABLE} USING hnsw ({hnsw_index_column(dimensions)}) "
+            f"WHERE {HNSW_INDEX_PREDICATE}"
+        )
+        vector_built.set()
+        return time.perf_counter()
+
+    async def attach() -> float:
+        for statement in STAGED_INDEXES:
+            await second.execute(statement.format(table=STAGED_TABLE))
+        if not attach_first:
+            await vector_built.wait()
+        await second.execute(
+            f"ALTER TABLE chunks ATTACH PARTITION {STAGED_TABLE} "
+            f"FOR VALUES IN ('{STAGED_COLLECTION}')"
+        )
+        attached.set()
+        return time.perf_counter()
+
+    async def postings() -> float:
+        for statement in STAGED_POSTINGS:
+            await third.execute(statement.format(table=STAGED_TABLE))
+        return time.perf_counter()
+
+    vector_done, attach_done, postings_done = await asyncio.gather(
+        vector_index(), attach(), postings()
+    )
+    return attach_done - started, max(vector_done, attach_done, postings_done) - started
+
+
 async def emptied(
     database_handle: Database, first_fill: bool, keyword_index: bool, metadata_index: bool
 ) -> str:
@@ -227,6 +366,11 @@ async def restored(database_handle: Database, metadata_index: bool, definition: 
             await session.execute(text(definition))
 
 
+def raw_url(url: str) -> str:
+    """asyncpg's URL of the database SQLAlchemy's URL names."""
+    return url.replace("postgresql+asyncpg", "postgresql")
+
+
 async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]]:
     # The provider only fixes the column's dimension here; nothing is embedded.
     with database(**{**UPSTREAM_EMBEDDINGS, "embedding_dimensions": dimensions}) as (_, settings):
@@ -234,10 +378,12 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
         handle = Database(settings.database_url, settings, embedded=None)
         (document_id,) = await seed_documents(handle, COLLECTION, ["bench.txt"])
         rows = rows_for(count, document_id, dimensions)
-        raw = await asyncpg.connect(
-            settings.database_url.replace("postgresql+asyncpg", "postgresql")
-        )
+        raw = await asyncpg.connect(raw_url(settings.database_url))
         await register_vector(raw)
+        await seed_documents(handle, STAGED_COLLECTION, [])
+        staging = [await asyncpg.connect(raw_url(settings.database_url)) for _ in range(3)]
+        for connection in staging:
+            await register_vector(connection)
         timings: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for name in (
             FIRST_FILL_DEFERRED,
@@ -246,6 +392,9 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
             WITHOUT_BM25,
             WITHOUT_METADATA,
             BUILD_AFTER,
+            STAGED_ATTACH_FIRST,
+            STAGED_ANSWER,
+            STAGED_INDEX_FIRST,
         ):
             timings[name] = []
         quantized = dimensions >= QUANTIZED_FROM
@@ -266,11 +415,21 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
                 await ragstore_write(handle, rows, metadata_index=False)
             )
             timings[BUILD_AFTER].append(await build_after_load(raw, rows, dimensions, False))
+            for attach_first in (True, False):
+                answer, everything = await staged_first_fill(
+                    staging, rows, dimensions, settings.index_build_memory_mb, attach_first
+                )
+                if attach_first:
+                    timings[STAGED_ANSWER].append(answer)
+                    timings[STAGED_ATTACH_FIRST].append(everything)
+                else:
+                    timings[STAGED_INDEX_FIRST].append(everything)
             if quantized:
                 timings[BUILD_QUANTIZED_AFTER].append(
                     await build_after_load(raw, rows, dimensions, True)
                 )
-        await raw.close()
+        for connection in (raw, *staging):
+            await connection.close()
         await handle.close()
     bare = median(timings["bare COPY (no indexes)"])
     return [

@@ -170,20 +170,21 @@ class ChunkPartitionRepository:
             memory_mb,
         )
 
-    async def defer_keyword_index(self, collection_id: str) -> None:
+    async def defer_keyword_index(self, collection_id: str) -> bool:
         """Leave the BM25 postings of the chunks this first fill writes to
         `build_keyword_index` (migration 0015), unless the collection has indexed chunks
-        already (a partition whose HNSW build never ran after older code wrote it)."""
-        await self.session.execute(
-            text(
-                """
-                INSERT INTO keyword_collections AS k (collection_id, deferred) VALUES (:id, true)
-                ON CONFLICT (collection_id) DO UPDATE SET deferred = true
-                WHERE k.chunk_count = 0
-                """
-            ),
-            {"id": collection_id},
+        already (a partition whose HNSW build never ran after older code wrote it); whether
+        they are left to it. The statistics row stays locked until the transaction ends."""
+        deferred = await self._scalar(
+            """
+            INSERT INTO keyword_collections AS k (collection_id, deferred) VALUES (:id, true)
+            ON CONFLICT (collection_id) DO UPDATE SET deferred = true
+            WHERE k.chunk_count = 0
+            RETURNING deferred
+            """,
+            id=collection_id,
         )
+        return bool(deferred)
 
     async def keyword_index_deferred(self, collection_id: str) -> bool:
         return bool(

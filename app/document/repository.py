@@ -25,6 +25,18 @@ from app.db.repository import (
 )
 
 CHUNK_COLUMNS = ("document_id", "collection_id", "chunk_index", "text", "metadata", "embedding")
+# A cached document's chunks into {table} (quoted): `chunks`, or a partition of it.
+COPY_FROM_CACHE = """
+    INSERT INTO {table}
+        (document_id, collection_id, chunk_index, text, metadata, embedding, in_graph)
+    SELECT :document_id, :collection_id, chunk_index, text,
+           CAST(:document_metadata AS jsonb) || metadata
+               || jsonb_build_object('chunk_index', chunk_index),
+           embedding, :in_graph
+    FROM processed_chunks
+    WHERE cache_key = :cache_key
+    ORDER BY chunk_index
+"""
 
 
 class DocumentRepository(RepositoryBase[Document]):
@@ -206,12 +218,15 @@ class DocumentRepository(RepositoryBase[Document]):
 class ChunkRepository(RepositoryBase[Chunk]):
     model = Chunk
 
-    async def copy(self, rows: Sequence[tuple[Any, ...]], in_graph: bool) -> None:
+    async def copy(
+        self, rows: Sequence[tuple[Any, ...]], in_graph: bool, table: str = "chunks"
+    ) -> None:
         """Write chunk rows in CHUNK_COLUMNS order (metadata as JSON text), in the HNSW
-        graph now or pending (app/document/index_builds.py)."""
+        graph now or pending (app/document/index_builds.py), into `chunks` or one of its
+        partitions (see `_ChunkWrite.table` in app/ingestion/service.py)."""
         driver = await driver_connection(self.session)
         await driver.copy_records_to_table(
-            "chunks",
+            table,
             records=[(*row, in_graph) for row in rows],
             columns=(*CHUNK_COLUMNS, "in_graph"),
         )
@@ -223,23 +238,14 @@ class ChunkRepository(RepositoryBase[Chunk]):
         collection_id: str,
         document_metadata: dict[str, Any],
         in_graph: bool,
+        table: str = "chunks",
     ) -> int:
         """Materialise a cached document's chunks for a document, inside PostgreSQL, in the
-        HNSW graph now or pending (app/document/index_builds.py)."""
+        HNSW graph now or pending (app/document/index_builds.py), into `chunks` or one of
+        its partitions (as `copy`)."""
+        quoted = self.session.get_bind().dialect.identifier_preparer.quote_identifier(table)
         result = await self.session.execute(
-            text(
-                """
-                INSERT INTO chunks
-                    (document_id, collection_id, chunk_index, text, metadata, embedding, in_graph)
-                SELECT :document_id, :collection_id, chunk_index, text,
-                       CAST(:document_metadata AS jsonb) || metadata
-                           || jsonb_build_object('chunk_index', chunk_index),
-                       embedding, :in_graph
-                FROM processed_chunks
-                WHERE cache_key = :cache_key
-                ORDER BY chunk_index
-                """
-            ),
+            text(COPY_FROM_CACHE.format(table=quoted)),
             {
                 "document_id": document_id,
                 "collection_id": collection_id,
