@@ -10,7 +10,9 @@ of fixed random vectors of its distinct words), so the HNSW graph is built
 from vectors shaped like a model's, not from sparse hashed ones.
 
 The original app's floor is its embedding calls alone: sequential calls of 5
-chunks, each taking the latency, with nothing written anywhere.
+chunks, each taking the latency, with nothing written anywhere. The fake
+upstream runs on the same cores as ragstore, so the CPU time it spent until
+the answers is reported too: a real provider spends none of it here.
 
 The server is warm: before the timed upload it has answered a small one into
 another collection, as a running service has (`--cold` times its very first
@@ -49,6 +51,7 @@ from bench.search_scale import DOCUMENTS, blend, chunk_rows, grow, source_texts
 from bench.seed import seed_documents
 from bench.upstream import (
     UPSTREAM_EMBEDDINGS,
+    cpu_seconds,
     embedding_calls,
     fake_upstream,
     upstream_environment,
@@ -150,6 +153,7 @@ async def upload_files(
                 await upload("warm-up.txt", WARM_UP, "\n\n".join(paragraphs(20)).encode())
 
             before = embedding_calls(upstream.url)
+            upstream_cpu = cpu_seconds(upstream)
             started = time.perf_counter()
             chunks = sum(
                 await asyncio.gather(
@@ -157,13 +161,14 @@ async def upload_files(
                 )
             )
             answered = time.perf_counter() - started
+            upstream_cpu = cpu_seconds(upstream) - upstream_cpu
             # A small first fill answers before its HNSW index is built, and a write into
             # an indexed collection before its chunks join the graph (app/document/
             # index_builds.py): when that is done too.
             await until_indexed(settings, sorted(set(collection_of.values())))
             indexed = time.perf_counter() - started
             calls = embedding_calls(upstream.url) - before
-    return Timed(chunks, calls, answered, indexed)
+    return Timed(chunks, calls, answered, indexed, upstream_cpu)
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ class Timed:
     calls: int
     answered_after: float
     indexed_after: float
+    # CPU seconds the fake upstream spent until the answers, on the cores measured.
+    upstream_cpu: float
 
 
 async def until_indexed(settings: Settings, collections: list[str]) -> None:
@@ -245,6 +252,7 @@ async def run(
                     floor,
                     floor / middle,
                     median([run.indexed_after for run in runs]),
+                    median([run.upstream_cpu for run in runs]),
                 ]
             )
     report(
@@ -268,6 +276,7 @@ async def run(
             "original app's floor (s)",
             "x the original's floor",
             "seconds until indexed (median)",
+            "fake upstream's CPU s to the answers (median)",
         ],
         rows,
         {

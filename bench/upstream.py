@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 # ragstore embeds through the fake upstream as OpenAI's model at 384 dimensions.
 UPSTREAM_EMBEDDINGS = {
@@ -59,6 +60,13 @@ def fake_upstream(
 def embedding_calls(url: str) -> int:
     stats = httpx.get(f"{url}/_stats").json()
     return int(stats["requests"].get("embeddings", 0))
+
+
+def cpu_seconds(upstream: Upstream) -> float:
+    """The CPU time the fake upstream has spent so far: on this machine it computes its
+    answers on the same cores that ragstore is measured on, which a real provider does not."""
+    times = psutil.Process(upstream.process.pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def upstream_environment(url: str, **extra: str) -> dict[str, str]:
