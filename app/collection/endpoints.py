@@ -1,16 +1,19 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.collection import service
 from app.collection.schemas import (
     CollectionCreate,
+    CollectionIndexing,
     CollectionPage,
     CollectionRead,
     CollectionUpdate,
 )
 from app.collection.service import CollectionSummary
 from app.db.dependencies import ReadSessionDep, SessionDep
+from app.document.partitions import Indexing
 from app.web.dependencies import Offset
 from app.web.errors import INVALID_REQUEST, UNREADABLE_BODY, error_responses
 
@@ -18,7 +21,18 @@ router = APIRouter(prefix="/api/collections", tags=["collections"], responses=IN
 _NOT_FOUND = error_responses({404: "No such collection"})
 
 
-def _read(summary: CollectionSummary) -> CollectionRead:
+async def _read_all(
+    session: AsyncSession, summaries: list[CollectionSummary]
+) -> list[CollectionRead]:
+    states = await service.indexing(session, [s.collection.id for s in summaries])
+    return [_read(summary, states[summary.collection.id]) for summary in summaries]
+
+
+async def _read_one(session: AsyncSession, summary: CollectionSummary) -> CollectionRead:
+    return (await _read_all(session, [summary]))[0]
+
+
+def _read(summary: CollectionSummary, indexing: Indexing) -> CollectionRead:
     collection = summary.collection
     return CollectionRead(
         id=collection.id,
@@ -26,6 +40,11 @@ def _read(summary: CollectionSummary) -> CollectionRead:
         metadata=collection.metadata_,
         document_count=summary.document_count,
         chunk_count=summary.chunk_count,
+        indexing=CollectionIndexing(
+            complete=indexing.complete,
+            chunks_outside_graph=indexing.chunks_outside_graph,
+            keyword_index_deferred=indexing.keyword_index_deferred,
+        ),
         created_at=collection.created_at,
         updated_at=collection.updated_at,
     )
@@ -39,7 +58,8 @@ def _read(summary: CollectionSummary) -> CollectionRead:
 )
 async def create_collection(body: CollectionCreate, session: SessionDep) -> CollectionRead:
     """A named set of documents that search and chat run over (an OpenAI vector store)."""
-    return _read(await service.create_collection(session, body.name, body.id, body.metadata))
+    created = await service.create_collection(session, body.name, body.id, body.metadata)
+    return await _read_one(session, created)
 
 
 @router.get("", summary="List collections")
@@ -51,14 +71,14 @@ async def list_collections(
     """Collections, oldest first, with their document counts."""
     summaries, total = await service.list_collections(session, limit, offset)
     return CollectionPage(
-        data=[_read(s) for s in summaries], total=total, limit=limit, offset=offset
+        data=await _read_all(session, summaries), total=total, limit=limit, offset=offset
     )
 
 
 @router.get("/{collection_id}", summary="Get a collection", responses=_NOT_FOUND)
 async def get_collection(collection_id: str, session: ReadSessionDep) -> CollectionRead:
     """One collection with its document count."""
-    return _read(await service.describe_collection(session, collection_id))
+    return await _read_one(session, await service.describe_collection(session, collection_id))
 
 
 @router.patch(
@@ -70,7 +90,8 @@ async def update_collection(
     collection_id: str, body: CollectionUpdate, session: SessionDep
 ) -> CollectionRead:
     """Fields left out stay as they are; `metadata`, when given, replaces the old."""
-    return _read(await service.update_collection(session, collection_id, body.name, body.metadata))
+    updated = await service.update_collection(session, collection_id, body.name, body.metadata)
+    return await _read_one(session, updated)
 
 
 @router.delete(

@@ -29,6 +29,26 @@ class CollectionUpdate(BaseModel):
     )
 
 
+class CollectionIndexing(BaseModel):
+    """Whether every chunk is already in the collection's indexes. Searches find every
+    chunk either way, with the same keyword scores: for a moment after an upload answers,
+    vector search scans the chunks not yet in the HNSW graph, and keyword search scores a
+    new collection's first chunks from their words until its BM25 postings are built."""
+
+    complete: bool = Field(
+        description="Every chunk is in the HNSW graph and the BM25 postings (searches are at "
+        "full speed)."
+    )
+    chunks_outside_graph: int = Field(
+        description="Chunks a vector search scans beside the HNSW graph: all of a new "
+        "collection's first chunks while its graph is built, or a write's chunks waiting to "
+        "join it."
+    )
+    keyword_index_deferred: bool = Field(
+        description="The BM25 postings of a new collection's first chunks are still being built."
+    )
+
+
 class CollectionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
@@ -37,6 +57,7 @@ class CollectionRead(BaseModel):
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     document_count: int
     chunk_count: int = Field(description="Chunks of its completed documents.")
+    indexing: CollectionIndexing
     created_at: datetime
     updated_at: datetime
 

@@ -14,6 +14,7 @@ from app.core.errors import Conflict, NotFound
 from app.db.models import Collection
 from app.db.repository import Cursor, Page
 from app.db.types import check_metadata
+from app.document.partitions import ChunkPartitionRepository, Indexing
 from app.document.repository import DocumentRepository
 
 
@@ -58,6 +59,12 @@ async def list_collections(
     """A page of collections, oldest first, with their document counts; and the total."""
     collections, total = await CollectionRepository(session).list_page(limit, offset)
     return await _summaries(session, collections), total
+
+
+async def indexing(session: AsyncSession, collection_ids: list[str]) -> dict[str, Indexing]:
+    """How far each collection's HNSW graph and BM25 postings have caught up with its
+    chunks, asked of the document domain, which owns them."""
+    return await ChunkPartitionRepository(session).indexing(collection_ids)
 
 
 async def list_collections_by_creation(session: AsyncSession, cursor: Cursor) -> Page[Collection]:

@@ -27,6 +27,7 @@ Locks, in this order, so that no two transactions wait for each other:
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -52,28 +53,54 @@ ORPHANED_PARTITIONS = """
            OR p.relname::text NOT IN (SELECT chunk_partition_name(c.id) FROM collections c))
     ORDER BY 1
 """
-HAS_VECTOR_INDEX = """
-    SELECT EXISTS (
+# Whether the table {partition} (a regclass, NULL if missing) has a valid HNSW index.
+VECTOR_INDEX_EXISTS = """EXISTS (
         SELECT 1 FROM pg_index x
         JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_am a ON a.oid = i.relam
-        WHERE x.indrelid = to_regclass(:name) AND a.amname = 'hnsw' AND x.indisvalid
-    )
-"""
+        WHERE x.indrelid = {partition} AND a.amname = 'hnsw' AND x.indisvalid
+    )"""
+HAS_VECTOR_INDEX = "SELECT " + VECTOR_INDEX_EXISTS.format(partition="to_regclass(:name)")
 # Collections whose partition holds chunks and has no valid HNSW index (HAS_VECTOR_INDEX).
-UNINDEXED_COLLECTIONS = """
+_UNINDEXED_COLLECTIONS = """
     SELECT c.id FROM collections c
     CROSS JOIN LATERAL (SELECT to_regclass(chunk_partition_name(c.id)) AS partition) p
     WHERE p.partition IS NOT NULL
       AND EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c.id)
-      AND NOT EXISTS (
-        SELECT 1 FROM pg_index x
-        JOIN pg_class i ON i.oid = x.indexrelid
-        JOIN pg_am a ON a.oid = i.relam
-        WHERE x.indrelid = p.partition AND a.amname = 'hnsw' AND x.indisvalid
-      )
+      AND NOT {indexed}
     ORDER BY c.id
 """
+UNINDEXED_COLLECTIONS = _UNINDEXED_COLLECTIONS.format(
+    indexed=VECTOR_INDEX_EXISTS.format(partition="p.partition")
+)
+# Per collection: the chunks a vector search scans beside the HNSW graph (all of them
+# while the graph is not built; a write's pending chunks after, migration 0014), and
+# whether its BM25 postings are deferred (migration 0015).
+_INDEXING = """
+    SELECT c.id,
+           CASE WHEN {indexed}
+                THEN (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id AND NOT k.in_graph)
+                ELSE (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id)
+           END AS outside_graph,
+           coalesce(s.deferred, false) AS keyword_deferred
+    FROM unnest(CAST(:ids AS text[])) AS c(id)
+    LEFT JOIN keyword_collections s ON s.collection_id = c.id
+"""
+INDEXING = _INDEXING.format(
+    indexed=VECTOR_INDEX_EXISTS.format(partition="to_regclass(chunk_partition_name(c.id))")
+)
+
+
+@dataclass(frozen=True)
+class Indexing:
+    """How far a collection's indexes have caught up with its chunks (see INDEXING)."""
+
+    chunks_outside_graph: int
+    keyword_index_deferred: bool
+
+    @property
+    def complete(self) -> bool:
+        return not self.chunks_outside_graph and not self.keyword_index_deferred
 
 
 def lock_key(partition: str) -> str:
@@ -185,6 +212,14 @@ class ChunkPartitionRepository:
             id=collection_id,
         )
         return bool(deferred)
+
+    async def indexing(self, collection_ids: list[str]) -> dict[str, Indexing]:
+        """Each collection's Indexing (collections without chunks have nothing to catch up)."""
+        rows = await self.session.execute(text(INDEXING), {"ids": collection_ids})
+        return {
+            collection_id: Indexing(int(outside), bool(deferred))
+            for collection_id, outside, deferred in rows.all()
+        }
 
     async def keyword_index_deferred(self, collection_id: str) -> bool:
         return bool(

@@ -97,6 +97,7 @@ async def test_a_write_into_an_indexed_collection_answers_before_its_chunks_join
             pending = await scalar(observer, PENDING, id="c")
             first_in_graph = await scalar(observer, IN_GRAPH_OF, id="c", filename="a.txt")
             await observer.rollback()
+        indexing_during = (await client.get("/api/collections/c")).json()["indexing"]
         during = {mode: await search(client, mode) for mode in ("vector", "hybrid", "keyword")}
         by_filename = await search(
             client, "vector", {"type": "eq", "key": "filename", "value": "later.txt"}
@@ -109,9 +110,15 @@ async def test_a_write_into_an_indexed_collection_answers_before_its_chunks_join
         )
     await graph_caught_up(db)
     after = {mode: await search(client, mode) for mode in ("vector", "hybrid")}
+    indexing_after = (await client.get("/api/collections/c")).json()["indexing"]
 
     assert later["status"] == "completed"
     assert pending == later["chunk_count"] > 0
+    assert (indexing_during["complete"], indexing_during["chunks_outside_graph"]) == (
+        False,
+        pending,
+    )
+    assert (indexing_after["complete"], indexing_after["chunks_outside_graph"]) == (True, 0)
     assert first_in_graph == [True]
     for mode, results in {**during, **after}.items():
         assert [result["filename"] for result in results] == ["later.txt"] * 3, mode

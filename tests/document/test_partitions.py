@@ -154,6 +154,10 @@ async def test_a_small_first_fill_answers_before_its_index_and_is_searched_meanw
         await wait_until(observer, WAITING_BUILD, "the deferred index build waiting for its lock")
         during = {mode: await search(client, "fresh", mode) for mode in ("vector", "hybrid")}
         indexes_during = await observer.scalar(text(VECTOR_INDEXES), {"id": "fresh"})
+        listed = await client.get("/api/collections")
+        outside_during = {
+            c["id"]: c["indexing"]["chunks_outside_graph"] for c in listed.json()["data"]
+        }
         await observer.rollback()
     second = asyncio.create_task(
         upload(client, long_text(3), "b.txt", route="/api/collections/fresh/documents")
@@ -165,6 +169,7 @@ async def test_a_small_first_fill_answers_before_its_index_and_is_searched_meanw
     assert written.status_code == 201, written.text
     assert written.json()["status"] == "completed"
     assert indexes_during == 0
+    assert outside_during == {"fresh": written.json()["chunk_count"]}
     for mode, results in during.items():
         assert len(results) == 3, mode
         assert "Part 3" in results[0]["text"], mode
@@ -307,6 +312,31 @@ async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_sa
         assert same_scores(after[search_mode], scores), search_mode
     assert await scalar(db, COLLECTION_POSTINGS, id="fresh") > 0
     assert await settled_violations(db) == {}
+
+
+async def test_a_collection_says_whether_its_indexes_have_caught_up_with_its_chunks(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """GET /api/collections/{id} says what searches scan meanwhile: after a new
+    collection's first upload, its BM25 postings still being built (the test holds the
+    build), then nothing once they are."""
+    async with keyword_build_waiting(client, db, "fresh") as observer:
+        during = await client.get("/api/collections/fresh")
+        await observer.rollback()
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="fresh")
+    after = await client.get("/api/collections/fresh")
+
+    assert during.status_code == 200, during.text
+    assert during.json()["indexing"] == {
+        "complete": False,
+        "chunks_outside_graph": 0,
+        "keyword_index_deferred": True,
+    }
+    assert after.json()["indexing"] == {
+        "complete": True,
+        "chunks_outside_graph": 0,
+        "keyword_index_deferred": False,
+    }
 
 
 LOCK_WAITS = """
