@@ -165,22 +165,36 @@ async def grow(
     The keyword triggers fill the BM25 tables as in service; only the postings' two
     indexes are dropped meanwhile and rebuilt after, as a bulk load would.
     """
-    # Rebuilt exactly as the migrations define them, whatever that is today.
+    # Each collection's table of postings made first (migration 0016), so that its own
+    # primary key, like the partitioned index, is dropped and rebuilt exactly as the
+    # migrations define them, whatever that is today.
+    for collection in sorted({row[1] for row in rows}):
+        await connection.execute("SELECT keyword_postings_partition($1)", collection)
+    # The definition of a partitioned index reads ON ONLY, which would not build the
+    # partitions' own.
     impact_index = await connection.fetchval(
-        "SELECT pg_get_indexdef('ix_keyword_postings_term_id_impact'::regclass)"
+        "SELECT replace(pg_get_indexdef('ix_keyword_postings_term_id_impact'::regclass), "
+        "' ON ONLY ', ' ON ')"
     )
-    primary_key = await connection.fetchval(
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_keyword_postings'"
+    primary_keys = await connection.fetch(
+        """
+        SELECT format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.conrelid::regclass::text,
+                      c.conname, pg_get_constraintdef(c.oid)) AS made,
+               format('ALTER TABLE %I DROP CONSTRAINT %I', c.conrelid::regclass::text,
+                      c.conname) AS dropped
+        FROM pg_constraint c JOIN pg_inherits i ON i.inhrelid = c.conrelid
+        WHERE i.inhparent = 'keyword_postings'::regclass AND c.contype = 'p'
+        """
     )
     await drop_vector_indexes(connection)
     await connection.execute("DROP INDEX ix_keyword_postings_term_id_impact")
-    await connection.execute("ALTER TABLE keyword_postings DROP CONSTRAINT pk_keyword_postings")
+    for key in primary_keys:
+        await connection.execute(key["dropped"])
     for start in range(0, len(rows), COPY_SLICE):
         await copy_chunks(database, rows[start : start + COPY_SLICE], vector_index=False)
     await connection.execute("SET maintenance_work_mem = '2GB'")
-    await connection.execute(
-        f"ALTER TABLE keyword_postings ADD CONSTRAINT pk_keyword_postings {primary_key}"
-    )
+    for key in primary_keys:
+        await connection.execute(key["made"])
     await connection.execute(impact_index)
     await connection.execute("VACUUM ANALYZE keyword_postings, keyword_terms")
     if not vector_index:

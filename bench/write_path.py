@@ -354,6 +354,11 @@ async def emptied(
         await session.execute(text("TRUNCATE keyword_postings, keyword_terms, keyword_collections"))
         if first_fill:
             await session.execute(text(f"DROP INDEX IF EXISTS {partition}_embedding_hnsw"))
+            # A first fill's postings get a table of their own (migration 0016).
+            postings = (
+                await session.execute(text(f"SELECT keyword_partition_name('{COLLECTION}')"))
+            ).scalar_one()
+            await session.execute(text(f"DROP TABLE IF EXISTS {postings}"))
         for trigger in ("keyword_index_add", "keyword_index_remove", "keyword_index_change"):
             await session.execute(text(f"ALTER TABLE chunks {toggle} TRIGGER {trigger}"))
     return str(definition)

@@ -18,13 +18,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# chunk_partition_name() (migration 0012): a collection's partition of `chunks`.
-CHUNK_PARTITION = re.compile(r"chunks_[0-9a-f]{24}")
+# chunk_partition_name() (migration 0012) and keyword_partition_name() (0016): a collection's
+# partitions of `chunks` and `keyword_postings`.
+COLLECTION_PARTITION = re.compile(r"(chunks|keyword_postings)_[0-9a-f]{24}")
 
 
 def described_by_models(name: str | None, type_: str, _parent: object) -> bool:
     """What Alembic compares with the models: not procrastinate's tables (its own SQL), nor
-    the partitions of `chunks`, which ragstore makes as collections get chunks."""
+    the partitions of `chunks` and `keyword_postings`, which ragstore makes as collections
+    get chunks."""
     if type_ != "table":
         return True
-    return not ((name or "").startswith("procrastinate_") or CHUNK_PARTITION.fullmatch(name or ""))
+    return not (
+        (name or "").startswith("procrastinate_") or COLLECTION_PARTITION.fullmatch(name or "")
+    )

@@ -341,7 +341,12 @@ class KeywordTerm(Base):
 
 
 class KeywordPosting(Base):
-    """A word in a chunk. No foreign keys: the triggers remove a chunk's postings by id."""
+    """A word in a chunk. No foreign keys: the triggers remove a chunk's postings by id.
+
+    Partitioned by collection (migration 0016): a collection's postings are a table of their
+    own, `keyword_partition_name(collection_id)`, whose primary key (chunk_id, term_id) is
+    that table's alone (a key of the partitioned table would have to hold collection_id).
+    """
 
     __tablename__ = "keyword_postings"
     __table_args__ = (
@@ -354,14 +359,17 @@ class KeywordPosting(Base):
         ),
         {
             "comment": "A word in a chunk: its frequency, the chunk's length and its BM25 "
-            "weight without IDF."
+            "weight without IDF; one partition per collection (keyword_partition_name).",
+            "postgresql_partition_by": "LIST (collection_id)",
         },
     )
+    # Each partition's primary key, to the ORM (the partitioned table has none).
+    __mapper_args__ = {"primary_key": ["chunk_id", "term_id"]}
 
-    # The migration's primary key also INCLUDEs term_frequency and chunk_length, so the
-    # exact scoring reads the index alone.
-    chunk_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    term_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The partition key: every read of postings names its collection, so it reads one table.
+    collection_id: Mapped[str] = mapped_column(Text, nullable=False)
+    chunk_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    term_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     term_frequency: Mapped[int] = mapped_column(Integer, nullable=False)
     chunk_length: Mapped[int] = mapped_column(Integer, nullable=False)
     impact: Mapped[float] = mapped_column(REAL, nullable=False)

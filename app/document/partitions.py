@@ -40,19 +40,29 @@ from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 
 logger = logging.getLogger(__name__)
 
+# Each collection has a table of chunks and one of BM25 postings (migration 0016), each a
+# partition named by the collection's id.
+PARTITIONED_TABLES = {
+    "chunks": "chunk_partition_name",
+    "keyword_postings": "keyword_partition_name",
+}
 # Partitions whose collection is gone (deleted: its rows went with it, by cascade), or
 # whose detach was cut short.
-ORPHANED_PARTITIONS = """
+_ORPHANED_PARTITIONS = """
     SELECT p.relname::text, i.inhdetachpending
     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
-    WHERE i.inhparent = 'chunks'::regclass
+    WHERE i.inhparent = '{parent}'::regclass
       -- Hashed once per call: every collection's name, not one lookup per partition.
       -- A detach cut short is finished whatever the collection: its rows went with the
       -- collection that was deleted.
       AND (i.inhdetachpending
-           OR p.relname::text NOT IN (SELECT chunk_partition_name(c.id) FROM collections c))
+           OR p.relname::text NOT IN (SELECT {name}(c.id) FROM collections c))
     ORDER BY 1
 """
+ORPHANED_PARTITIONS = {
+    parent: _ORPHANED_PARTITIONS.format(parent=parent, name=name)
+    for parent, name in PARTITIONED_TABLES.items()
+}
 # Whether the table {partition} (a regclass, NULL if missing) has a valid HNSW index.
 VECTOR_INDEX_EXISTS = """EXISTS (
         SELECT 1 FROM pg_index x
@@ -127,9 +137,12 @@ class ChunkPartitionRepository:
         Run it in a transaction of its own (see the module's locks)."""
         name = await self.name(collection_id)
         await advisory_lock(self.session, lock_key(name))
+        # Its postings' partition too (migration 0016): both are dropped under this lock.
         detaching = await self._scalar(
-            "SELECT bool_or(inhdetachpending) FROM pg_inherits WHERE inhrelid = to_regclass(:name)",
+            "SELECT bool_or(inhdetachpending) FROM pg_inherits "
+            "WHERE inhrelid IN (to_regclass(:name), to_regclass(keyword_partition_name(:id)))",
             name=name,
+            id=collection_id,
         )
         if detaching:
             # A sweep's DETACH ... CONCURRENTLY was cut short; the next sweep finishes it.
@@ -328,34 +341,37 @@ class ChunkPartitionRepository:
 
 
 async def drop_orphaned_partitions(engine: AsyncEngine) -> list[str]:
-    """Drop the partitions of deleted collections; returns their names.
+    """Drop the partitions of deleted collections, chunks' and postings'; returns their names.
 
     DETACH ... CONCURRENTLY waits for the searches in flight instead of stopping every
     search of every collection, as a DROP of an attached partition would (it locks all of
-    `chunks`). It cannot run in a transaction, so this holds the partition's lock for the
-    session, and looks again, under it, that the collection has not been made again. A
-    detach cut short (the process died) is finished by the next call.
+    the partitioned table). It cannot run in a transaction, so this holds the collection's
+    partition lock (its chunks', which every upload takes first) for the session, and
+    looks again, under it, that the collection has not been made again. A detach cut
+    short (the process died) is finished by the next call.
     """
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         dropped = []
-        for name, detach_pending in (await connection.execute(text(ORPHANED_PARTITIONS))).all():
-            lock = "SELECT pg_advisory_{}(hashtextextended(:key, 0))"
-            key = {"key": lock_key(name)}
-            await connection.execute(text(lock.format("lock")), key)
-            try:
-                still_orphaned = {
-                    row[0] for row in await connection.execute(text(ORPHANED_PARTITIONS))
-                }
-                if name not in still_orphaned:
-                    continue
-                # name is chunk_partition_name()'s `chunks_` and hex digits.
-                how = "FINALIZE" if detach_pending else "CONCURRENTLY"
-                await connection.execute(text(f"ALTER TABLE chunks DETACH PARTITION {name} {how}"))
-                await connection.execute(text(f"DROP TABLE {name}"))
-                dropped.append(name)
-            finally:
-                await connection.execute(text(lock.format("unlock")), key)
+        for parent, orphaned in ORPHANED_PARTITIONS.items():
+            for name, detach_pending in (await connection.execute(text(orphaned))).all():
+                lock = "SELECT pg_advisory_{}(hashtextextended(:key, 0))"
+                # Both names end in the same hex digits; the chunks' name keys the lock.
+                key = {"key": lock_key("chunks_" + name.rsplit("_", 1)[-1])}
+                await connection.execute(text(lock.format("lock")), key)
+                try:
+                    still_orphaned = {row[0] for row in await connection.execute(text(orphaned))}
+                    if name not in still_orphaned:
+                        continue
+                    # name is one of PARTITIONED_TABLES' functions' prefix and hex digits.
+                    how = "FINALIZE" if detach_pending else "CONCURRENTLY"
+                    await connection.execute(
+                        text(f"ALTER TABLE {parent} DETACH PARTITION {name} {how}")
+                    )
+                    await connection.execute(text(f"DROP TABLE {name}"))
+                    dropped.append(name)
+                finally:
+                    await connection.execute(text(lock.format("unlock")), key)
         if dropped:
-            logger.info("dropped the chunk partitions of deleted collections: %s", dropped)
+            logger.info("dropped the partitions of deleted collections: %s", dropped)
         return dropped

@@ -210,6 +210,11 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
     )
 
 
+def _in_collection() -> ColumnElement[bool]:
+    """The postings of the searched collection: its partition alone is read (migration 0016)."""
+    return KeywordPosting.collection_id == bindparam("collection_id")
+
+
 def _exhaustive_scores(
     sources: tuple[CTE, CTE],
     weight: Callable[[Any, Any], ColumnElement[Any]],
@@ -223,6 +228,7 @@ def _exhaustive_scores(
         .select_from(query_terms)
         .join(KeywordPosting, KeywordPosting.term_id == query_terms.c.id)
         .join(statistics, true())
+        .where(_in_collection())
     )
     if condition is not None:
         # Only chunks that pass: the planner may start from the filter's rows, and told
@@ -271,7 +277,7 @@ def _shortlist_scores(
     query_terms, statistics = sources
     best = (
         select(KeywordPosting.chunk_id, KeywordPosting.impact)
-        .where(KeywordPosting.term_id == query_terms.c.id)
+        .where(KeywordPosting.term_id == query_terms.c.id, _in_collection())
         .order_by(KeywordPosting.impact.desc())
         .limit(bindparam("bm25_depth", type_=Integer))
         .lateral("best_postings")
@@ -345,6 +351,7 @@ def _shortlist_scores(
     posting = (
         select(KeywordPosting.term_id, KeywordPosting.term_frequency, KeywordPosting.chunk_length)
         .where(
+            _in_collection(),
             KeywordPosting.chunk_id == candidates.c.chunk_id,
             KeywordPosting.term_id == func.any(term_ids),
         )

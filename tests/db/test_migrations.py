@@ -9,7 +9,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
-from tests.support.db import create_database, schema_differences
+from tests.support.db import (
+    chunk_partition,
+    create_database,
+    index_chunk_partition,
+    schema_differences,
+)
 from tests.support.invariants import violations
 from tests.support.settings import base_settings
 
@@ -55,13 +60,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0015_keyword_index_deferred (head)"
+    assert migrate.current(settings, empty_database_url) == "0016_postings_by_collection (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0015_keyword_index_deferred (head)"
+    assert migrate.current(settings, empty_database_url) == "0016_postings_by_collection (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -400,3 +405,100 @@ async def test_hnsw_indexes_hold_the_chunks_in_the_graph_and_back(empty_database
     assert differences == []
     assert downgraded == before
     assert columns == 0
+
+
+async def test_postings_move_into_a_table_per_collection_and_back(
+    empty_database_url: str,
+) -> None:
+    """0016 moves each collection's BM25 postings into a partition of its own (an id with a
+    quote and a colon included), with its own primary key; a search's read of postings
+    touches one partition; chunks written by SQL into a new collection get a partition
+    and postings; a delete takes its postings; the downgrade puts them all back in one
+    table."""
+    settings = base_settings()
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0011_quantized_vector_index"
+    )
+    engine = create_async_engine(empty_database_url)
+    postings = (
+        "SELECT array_agg((chunk_id, term_id, term_frequency, chunk_length, impact) "
+        "ORDER BY chunk_id, term_id)::text FROM keyword_postings"
+    )
+    placed = """
+        SELECT array_agg(DISTINCT p.tableoid::regclass::text || ' ' || p.collection_id
+                         ORDER BY p.tableoid::regclass::text || ' ' || p.collection_id)
+        FROM keyword_postings p
+    """
+    read_one = """
+        EXPLAIN SELECT chunk_id FROM keyword_postings
+        WHERE collection_id = 'it''s:b' AND term_id = 1
+    """
+    keys = """
+        SELECT array_agg(pg_get_constraintdef(c.oid) ORDER BY c.conrelid::regclass::text)
+        FROM pg_constraint c JOIN pg_inherits i ON i.inhrelid = c.conrelid
+        WHERE i.inhparent = 'keyword_postings'::regclass AND c.contype = 'p'
+    """
+    by_hand = TWO_COLLECTIONS.replace("('a', 'a'), ('it''s:b', 'b')", "('c', 'c')")
+    async with engine.begin() as connection:
+        await connection.execute(text(TWO_COLLECTIONS))
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0015_keyword_index_deferred"
+    )
+    async with engine.begin() as connection:
+        before = await connection.scalar(text(postings))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.connect() as connection:
+        await chunk_partition(connection, "c")
+    async with engine.begin() as connection:
+        after = await connection.scalar(text(postings))
+        partitions = await connection.scalar(text(placed))
+        names = (
+            await connection.execute(
+                text("SELECT keyword_partition_name('a'), keyword_partition_name('it''s:b')")
+            )
+        ).one()
+        plan = "\n".join(row[0] for row in await connection.execute(text(read_one)))
+        primary_keys = await connection.scalar(text(keys))
+        await connection.execute(text(by_hand))
+        written_by_hand = await connection.scalar(
+            text(
+                "SELECT count(*) FROM keyword_postings "
+                "WHERE tableoid = to_regclass(keyword_partition_name('c'))"
+            )
+        )
+        await connection.execute(text("DELETE FROM documents WHERE collection_id = 'a'"))
+        with_changes = await connection.scalar(text(postings))
+    async with engine.connect() as connection:
+        await index_chunk_partition(connection, "c")
+        broken = await violations(connection)
+        differences = await connection.run_sync(schema_differences)
+    await asyncio.to_thread(
+        migrate.downgrade, settings, empty_database_url, "0015_keyword_index_deferred"
+    )
+    async with engine.begin() as connection:
+        downgraded = await connection.scalar(text(postings))
+        kind = await connection.scalar(
+            text("SELECT relkind::text FROM pg_class WHERE relname = 'keyword_postings'")
+        )
+        key = await connection.scalar(
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname = 'pk_keyword_postings'"
+            )
+        )
+    await engine.dispose()
+
+    assert before and after == before
+    partition_a, partition_b = names
+    assert set(partitions) == {f"{partition_a} a", f"{partition_b} it's:b"}
+    assert partition_b in plan and partition_a not in plan
+    primary_key = "PRIMARY KEY (chunk_id, term_id) INCLUDE (term_frequency, chunk_length)"
+    assert primary_keys == [primary_key, primary_key]
+    # rocket, engin, number and the chunk's number: 4 words in each of 3 chunks.
+    assert written_by_hand == 12
+    assert broken == {}
+    assert differences == []
+    assert downgraded == with_changes
+    assert kind == "r"
+    assert key == primary_key

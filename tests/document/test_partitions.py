@@ -212,6 +212,16 @@ COLLECTION_POSTINGS = """
     SELECT count(*) FROM keyword_postings p JOIN chunks c ON c.id = p.chunk_id
     WHERE c.collection_id = :id
 """
+# The collection's table of postings (migration 0016): missing, or its own primary key and
+# its part of the partitioned index.
+POSTINGS_TABLE = """
+    SELECT CASE WHEN t.oid IS NULL THEN 'missing' ELSE format('key %s, index %s',
+        (SELECT count(*) FROM pg_constraint WHERE conrelid = t.oid AND contype = 'p'),
+        (SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid
+         WHERE x.indrelid = t.oid
+           AND i.inhparent = 'ix_keyword_postings_term_id_impact'::regclass)) END
+    FROM (SELECT to_regclass(keyword_partition_name(:id)) AS oid) t
+"""
 WAITING_KEYWORD_BUILD = """
     SELECT count(*) FROM pg_stat_activity
     WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
@@ -290,6 +300,7 @@ async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_sa
         deleted = await client.delete(f"{route}/{gone.json()['id']}")
         deferred_during = await scalar(observer, KEYWORDS_DEFERRED, id="fresh")
         postings_during = await scalar(observer, COLLECTION_POSTINGS, id="fresh")
+        table_during = await scalar(observer, POSTINGS_TABLE, id="fresh")
         await observer.rollback()
         boats_only = {"type": "eq", "key": "filename", "value": "boats.txt"}
         during = {
@@ -306,6 +317,9 @@ async def test_a_first_fills_keyword_index_is_built_after_it_answers_with_the_sa
 
     assert deleted.status_code == 204, deleted.text
     assert (deferred_during, postings_during) == (True, 0)
+    # The postings get a table of their own when they are built, indexed after their rows.
+    assert table_during == "missing"
+    assert await scalar(db, POSTINGS_TABLE, id="fresh") == "key 1, index 1"
     assert [name for name, _ in during["keyword"]] == ["engines.txt", "boats.txt", "rivers.txt"]
     assert [name for name, _ in during["filtered"]] == ["boats.txt"]
     for search_mode, scores in during.items():
@@ -343,6 +357,84 @@ LOCK_WAITS = """
     SELECT count(*) FROM pg_stat_activity
     WHERE wait_event_type = 'Lock' AND query LIKE :pattern AND pid <> pg_backend_pid()
 """
+
+
+async def test_a_first_fills_postings_table_is_attached_while_postings_are_being_read(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """A new collection's postings table is attached with SHARE UPDATE EXCLUSIVE on
+    `keyword_postings` (migration 0016): it waits for no reader of other collections'
+    postings. The test holds a transaction that has read them, and the new collection's
+    postings are built and searched meanwhile."""
+    await stored_in(client, "old", KEYWORD_TEXTS["rivers.txt"])
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="old")
+    # db's transaction reads the postings and holds on to them.
+    reading = await db.scalar(text(COLLECTION_POSTINGS), {"id": "old"})
+    held = await db.scalar(
+        text(
+            "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+            "AND relation = 'keyword_postings'::regclass AND granted"
+        )
+    )
+
+    written = await stored_in(client, "new", KEYWORD_TEXTS["boats.txt"], "boats.txt")
+    async with db.engine.connect() as observer:
+        await wait_until(observer, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the build", id="new")
+        table = await observer.scalar(text(POSTINGS_TABLE), {"id": "new"})
+    found = await keyword_scores(client, "new", "keyword")
+    await db.rollback()
+
+    assert reading > 0
+    assert held == 1
+    assert written["status"] == "completed"
+    assert table == "key 1, index 1"
+    assert [name for name, _ in found] == ["boats.txt"]
+    assert await settled_violations(db) == {}
+
+
+async def test_a_keyword_build_and_a_detach_of_postings_never_deadlock(
+    client: httpx.AsyncClient, db: AsyncConnection
+) -> None:
+    """A new collection's keyword build makes its table of postings and stops at its words
+    (the test locks `keyword_terms`); the sweep's DETACH ... CONCURRENTLY of a deleted
+    collection's postings begins meanwhile and waits for the build's transaction, as for
+    every transaction that has `keyword_postings` open. It holds no lock on the table while
+    it waits, so the build's attach goes on, and then the detach finishes."""
+    await stored_in(client, "gone", KEYWORD_TEXTS["rivers.txt"])
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="gone")
+    gone_postings = await scalar(db, "SELECT keyword_partition_name('gone')")
+    assert (await client.delete("/api/collections/gone")).status_code == 204
+    stopper = await db.engine.connect()
+    detacher = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        async with keyword_build_waiting(client, db, "fresh"):
+            await stopper.execute(text("LOCK TABLE keyword_terms IN SHARE MODE"))
+        # The build goes on (the test's advisory lock is gone with its transaction).
+        async with db.engine.connect() as observer, detacher.connect() as detaching:
+            await wait_until(
+                observer, LOCK_WAITS, "the build stopped", pattern="%keyword_index_build%"
+            )
+            detach = asyncio.create_task(
+                detaching.execute(
+                    text(
+                        f"ALTER TABLE keyword_postings DETACH PARTITION {gone_postings} "
+                        "CONCURRENTLY"
+                    )
+                )
+            )
+            await wait_until(observer, LOCK_WAITS, "the detach waiting", pattern="%DETACH%")
+            await observer.rollback()
+            await stopper.rollback()
+            await detach
+            await detaching.execute(text(f"DROP TABLE {gone_postings}"))
+    finally:
+        await stopper.close()
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="fresh")
+
+    assert await scalar(db, POSTINGS_TABLE, id="fresh") == "key 1, index 1"
+    found = [name for name, _ in await keyword_scores(client, "fresh", "keyword")]
+    assert found == ["engines.txt"]
+    assert await settled_violations(db) == {}
 
 
 @pytest.mark.parametrize("first", ["build", "writer"])
@@ -442,6 +534,7 @@ async def test_a_large_first_fill_answers_with_its_keyword_index_built(
     assert stored["status"] == "completed"
     assert await scalar(db, KEYWORDS_DEFERRED, id="large") is False
     assert await scalar(db, COLLECTION_POSTINGS, id="large") > 0
+    assert await scalar(db, POSTINGS_TABLE, id="large") == "key 1, index 1"
     assert await scalar(db, VECTOR_INDEXES, id="large") == 1
     assert await violations(db) == {}
 
@@ -569,14 +662,20 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
     it concurrently and drops it, and a collection made again with that id gets a new one."""
     for collection in ("gone", "kept"):
         await stored_in(client, collection, long_text())
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="gone")
     gone = await scalar(db, "SELECT chunk_partition_name('gone')")
+    gone_postings = await scalar(db, "SELECT keyword_partition_name('gone')")
     deleted = await client.delete("/api/collections/gone")
     left_by_the_delete = await scalar(db, "SELECT to_regclass(:name)::text", name=gone)
+    postings_left = await scalar(db, "SELECT to_regclass(:name)::text", name=gone_postings)
 
     runtime = await Runtime.open(settings)
     try:
         await runtime.jobs.sweep()
         after_sweep = await scalar(db, "SELECT to_regclass(:name)::text", name=gone)
+        postings_after_sweep = await scalar(
+            db, "SELECT to_regclass(:name)::text", name=gone_postings
+        )
         dropped_again = await drop_orphaned_partitions(runtime.database.engine)
     finally:
         await runtime.close()
@@ -586,7 +685,9 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
 
     assert deleted.status_code == 204
     assert left_by_the_delete == gone
+    assert postings_left == gone_postings
     assert after_sweep is None
+    assert postings_after_sweep is None
     assert dropped_again == []
     assert len(kept_results) == 3
     assert again.status_code == 201, again.text

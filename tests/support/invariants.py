@@ -51,15 +51,17 @@ VIOLATIONS = {
               GROUP BY c.collection_id, w.lexeme) e
         FULL JOIN keyword_terms t ON t.collection_id = e.collection_id AND t.term = e.lexeme
         WHERE e.chunks IS DISTINCT FROM t.document_frequency""",
-    "BM25 postings missing, left behind, or not their chunk's frequency and length": """
+    "BM25 postings missing, left behind, in another collection's table, or not their "
+    "chunk's frequency and length": """
         SELECT count(*)
-        FROM (SELECT c.id AS chunk_id, t.id AS term_id,
+        FROM (SELECT c.collection_id, c.id AS chunk_id, t.id AS term_id,
                      greatest(cardinality(w.positions), 1) AS frequency,
                      keyword_length(c.text_search) AS length
               FROM chunks c CROSS JOIN LATERAL unnest(c.text_search) w
               JOIN keyword_terms t ON t.collection_id = c.collection_id
                                   AND t.term = w.lexeme) e
-        FULL JOIN keyword_postings p USING (chunk_id, term_id)
+        -- In the collection's own table of postings (migration 0016).
+        FULL JOIN keyword_postings p USING (collection_id, chunk_id, term_id)
         WHERE e.frequency IS DISTINCT FROM p.term_frequency
            OR e.length IS DISTINCT FROM p.chunk_length""",
     # A first fill's postings are built after it answers (migration 0015): none may be
