@@ -345,7 +345,7 @@ class KeywordPosting(Base):
 
     Partitioned by collection (migration 0016): a collection's postings are a table of their
     own, `keyword_partition_name(collection_id)`, whose primary key (chunk_id, term_id) is
-    that table's alone (a key of the partitioned table would have to hold collection_id).
+    that table's alone.
     """
 
     __tablename__ = "keyword_postings"
@@ -355,7 +355,9 @@ class KeywordPosting(Base):
             "term_id",
             text("impact DESC"),
             # Everything a word's postings are scored with: scans of it are index-only.
-            postgresql_include=["chunk_id", "term_frequency", "chunk_length"],
+            # collection_id too: every read names it (one partition), and an index-only
+            # scan checks it from the index (migration 0016).
+            postgresql_include=["chunk_id", "term_frequency", "chunk_length", "collection_id"],
         ),
         {
             "comment": "A word in a chunk: its frequency, the chunk's length and its BM25 "

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
-from tests.support.db import create_database
+from tests.support.db import create_database, wait_until
 from tests.support.fake_openai import FakeOpenAI, embedding_calls
 from tests.support.invariants import settled_violations, violations
 from tests.support.servers import serve_app
@@ -157,6 +157,12 @@ async def test_a_deleted_collection_leaves_no_keyword_rows(
 ) -> None:
     await fill(client, "mix", TEXTS)
     await fill(client, "other", {"keep.txt": "kerosene stays here"})
+    # A first fill's postings are built just after its upload answers (migration 0015).
+    await wait_until(
+        db,
+        "SELECT NOT deferred FROM keyword_collections WHERE collection_id = 'other'",
+        "the keyword build of other",
+    )
 
     assert (await client.delete("/api/collections/mix")).status_code == 204
 
