@@ -1,6 +1,5 @@
 """The model provider of every benchmark: the tests' fake OpenAI server, in its own process."""
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,16 +16,6 @@ UPSTREAM_EMBEDDINGS = {
     "embedding_model": "text-embedding-3-small",
     "embedding_dimensions": 384,
 }
-
-
-# numpy's BLAS threads in the fake upstream's process (see fake_upstream).
-SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-def multithreaded_blas() -> bool:
-    """Whether the fake upstream keeps OpenBLAS's threads (RAGSTORE_BENCH_UPSTREAM_BLAS_THREADS
-    set), to compare with the single thread it has by default."""
-    return bool(os.environ.get("RAGSTORE_BENCH_UPSTREAM_BLAS_THREADS"))
 
 
 @dataclass
@@ -58,9 +47,6 @@ def fake_upstream(
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
-        # One thread for its matrix product: on two cores, OpenBLAS's second thread took
-        # CPU from ragstore beside it (benchmark 1b, session 18).
-        env={**os.environ, **({} if multithreaded_blas() else SINGLE_THREAD)},
     )
     assert process.stdout is not None
     url = process.stdout.readline().strip()

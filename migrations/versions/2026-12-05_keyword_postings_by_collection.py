@@ -4,7 +4,7 @@ Why (issue 17, the bulk path): a new collection's postings are built after
 its first upload answers (0015), one row at a time into the one shared table
 and its two B-trees: 1.6-2.0 s for the 268,158 postings of 10,000 chunks,
 more than its HNSW build. Written into a table of their own and indexed after
-(sorted, as CREATE INDEX builds), the same postings take 0.94-1.09 s
+(sorted, as CREATE INDEX builds), the same postings take 0.91-1.09 s
 (benchmark 2's rows, 1,536-d). And a collection's search reads only its own
 postings.
 
