@@ -77,8 +77,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 'keyword_postings_' || right(chunk_partition_name(collection_id), 24)
 """
 
-# A partition's own key and the partitioned index, built over the rows it holds (none, or a
-# first fill's), then attached: the attach adopts the index, and the CHECK spares its scan.
 # What each index carries besides its keys, collection_id included: every read of postings
 # names its collection (so it reads one partition), and an index-only scan can only check
 # that from the index. Without it, the best postings of a word were a bitmap heap scan and a
@@ -86,6 +84,8 @@ RETURN 'keyword_postings_' || right(chunk_partition_name(collection_id), 24)
 KEY_INCLUDE = "term_frequency, chunk_length, collection_id"
 IMPACT_INCLUDE = "chunk_id, term_frequency, chunk_length, collection_id"
 
+# A partition's own key and the partitioned index, built over the rows it holds (none, or a
+# first fill's), then attached: the attach adopts the index, and the CHECK spares its scan.
 _ATTACH = """
 CREATE FUNCTION keyword_postings_attach(target text, postings_table text) RETURNS void
 LANGUAGE plpgsql AS $body$
