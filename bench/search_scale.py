@@ -165,11 +165,19 @@ async def grow(
     The keyword triggers fill the BM25 tables as in service; only the postings' two
     indexes are dropped meanwhile and rebuilt after, as a bulk load would.
     """
-    # Each collection's table of postings made first (migration 0016), so that its own
-    # primary key, like the partitioned index, is dropped and rebuilt exactly as the
-    # migrations define them, whatever that is today.
+    # Each collection's table of postings made first (migrations 0016 and 0017: named by
+    # its statistics row's key), so that its own primary key, like the partitioned index,
+    # is dropped and rebuilt exactly as the migrations define them, whatever that is today.
     for collection in sorted({row[1] for row in rows}):
-        await connection.execute("SELECT keyword_postings_partition($1)", collection)
+        await connection.execute(
+            "INSERT INTO keyword_collections (collection_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            collection,
+        )
+        await connection.execute(
+            "SELECT keyword_postings_partition(postings_key) FROM keyword_collections "
+            "WHERE collection_id = $1",
+            collection,
+        )
     # The definition of a partitioned index reads ON ONLY, which would not build the
     # partitions' own.
     impact_index = await connection.fetchval(

@@ -351,14 +351,19 @@ async def emptied(
         # TRUNCATE, not DELETE: deleted vectors stay in the HNSW graph, and pgvector adds
         # a duplicate of a vector already there at almost no cost.
         await session.execute(text("TRUNCATE chunks"))
+        # The collection's statistics row goes, and with it its postings' key (migration
+        # 0017): the next write makes a table of postings for a new key, as a new
+        # collection's does. A first fill's is made when its postings are built.
+        postings_tables = (
+            await session.execute(
+                text("SELECT keyword_partition_name(postings_key) FROM keyword_collections")
+            )
+        ).scalars()
+        for postings in list(postings_tables):
+            await session.execute(text(f"DROP TABLE IF EXISTS {postings}"))
         await session.execute(text("TRUNCATE keyword_postings, keyword_terms, keyword_collections"))
         if first_fill:
             await session.execute(text(f"DROP INDEX IF EXISTS {partition}_embedding_hnsw"))
-            # A first fill's postings get a table of their own (migration 0016).
-            postings = (
-                await session.execute(text(f"SELECT keyword_partition_name('{COLLECTION}')"))
-            ).scalar_one()
-            await session.execute(text(f"DROP TABLE IF EXISTS {postings}"))
         for trigger in ("keyword_index_add", "keyword_index_remove", "keyword_index_change"):
             await session.execute(text(f"ALTER TABLE chunks {toggle} TRIGGER {trigger}"))
     return str(definition)

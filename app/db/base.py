@@ -18,9 +18,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# chunk_partition_name() (migration 0012) and keyword_partition_name() (0016): a collection's
+# chunk_partition_name() (migration 0012) and keyword_partition_name() (0017): a collection's
 # partitions of `chunks` and `keyword_postings`.
-COLLECTION_PARTITION = re.compile(r"(chunks|keyword_postings)_[0-9a-f]{24}")
+COLLECTION_PARTITION = re.compile(r"chunks_[0-9a-f]{24}|keyword_postings_[0-9]+")
 
 
 def described_by_models(name: str | None, type_: str, _parent: object) -> bool:

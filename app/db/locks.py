@@ -1,5 +1,8 @@
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 async def advisory_lock(session: AsyncSession, name: str) -> None:
@@ -9,3 +12,15 @@ async def advisory_lock(session: AsyncSession, name: str) -> None:
     before a cache entry's), so two transactions cannot deadlock.
     """
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+
+
+@contextlib.asynccontextmanager
+async def session_advisory_lock(connection: AsyncConnection, name: str) -> AsyncIterator[None]:
+    """Hold an advisory lock on `name` for the connection's session, across its transactions
+    (for statements that cannot run in one, such as DETACH ... CONCURRENTLY)."""
+    key = func.hashtextextended(name, 0)
+    await connection.execute(select(func.pg_advisory_lock(key)))
+    try:
+        yield
+    finally:
+        await connection.execute(select(func.pg_advisory_unlock(key)))

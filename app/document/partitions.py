@@ -25,6 +25,7 @@ Locks, in this order, so that no two transactions wait for each other:
   runs in a transaction that holds nothing else.
 """
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -34,35 +35,57 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.errors import ServiceUnavailable
-from app.db.locks import advisory_lock
+from app.db.locks import advisory_lock, session_advisory_lock
 from app.db.repository import driver_connection
 from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 
 logger = logging.getLogger(__name__)
 
-# Each collection has a table of chunks and one of BM25 postings (migration 0016), each a
-# partition named by the collection's id.
-PARTITIONED_TABLES = {
-    "chunks": "chunk_partition_name",
-    "keyword_postings": "keyword_partition_name",
-}
 # Partitions whose collection is gone (deleted: its rows went with it, by cascade), or
-# whose detach was cut short.
+# whose detach was cut short. {live}: the names of the partitions in use.
 _ORPHANED_PARTITIONS = """
     SELECT p.relname::text, i.inhdetachpending
     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
     WHERE i.inhparent = '{parent}'::regclass
-      -- Hashed once per call: every collection's name, not one lookup per partition.
-      -- A detach cut short is finished whatever the collection: its rows went with the
-      -- collection that was deleted.
-      AND (i.inhdetachpending
-           OR p.relname::text NOT IN (SELECT {name}(c.id) FROM collections c))
+      -- Hashed once per call: every live name, not one lookup per partition. A detach
+      -- cut short is finished whatever the collection: its rows went with the collection
+      -- that was deleted.
+      AND (i.inhdetachpending OR p.relname::text NOT IN ({live}))
     ORDER BY 1
 """
-ORPHANED_PARTITIONS = {
-    parent: _ORPHANED_PARTITIONS.format(parent=parent, name=name)
-    for parent, name in PARTITIONED_TABLES.items()
-}
+
+
+@dataclass(frozen=True)
+class PartitionedTable:
+    """A table with a partition per collection, and how the sweep finds the orphaned ones."""
+
+    parent: str
+    orphaned: str
+    # Whether the partition's name comes back when a collection is made again with the
+    # same id: then the sweep drops it under the collection's partition lock.
+    reused_names: bool
+
+
+# Each collection has a table of chunks, named by its id, and one of BM25 postings, named
+# by its key in keyword_collections, which a collection made again never gets back
+# (migration 0017).
+PARTITIONED_TABLES = (
+    PartitionedTable(
+        "chunks",
+        _ORPHANED_PARTITIONS.format(
+            parent="chunks", live="SELECT chunk_partition_name(c.id) FROM collections c"
+        ),
+        reused_names=True,
+    ),
+    PartitionedTable(
+        "keyword_postings",
+        _ORPHANED_PARTITIONS.format(
+            parent="keyword_postings",
+            live="SELECT keyword_partition_name(k.postings_key) FROM keyword_collections k",
+        ),
+        reused_names=False,
+    ),
+)
 # Whether the table {partition} (a regclass, NULL if missing) has a valid HNSW index.
 VECTOR_INDEX_EXISTS = """EXISTS (
         SELECT 1 FROM pg_index x
@@ -137,12 +160,9 @@ class ChunkPartitionRepository:
         Run it in a transaction of its own (see the module's locks)."""
         name = await self.name(collection_id)
         await advisory_lock(self.session, lock_key(name))
-        # Its postings' partition too (migration 0016): both are dropped under this lock.
         detaching = await self._scalar(
-            "SELECT bool_or(inhdetachpending) FROM pg_inherits "
-            "WHERE inhrelid IN (to_regclass(:name), to_regclass(keyword_partition_name(:id)))",
+            "SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(:name)",
             name=name,
-            id=collection_id,
         )
         if detaching:
             # A sweep's DETACH ... CONCURRENTLY was cut short; the next sweep finishes it.
@@ -345,33 +365,33 @@ async def drop_orphaned_partitions(engine: AsyncEngine) -> list[str]:
 
     DETACH ... CONCURRENTLY waits for the searches in flight instead of stopping every
     search of every collection, as a DROP of an attached partition would (it locks all of
-    the partitioned table). It cannot run in a transaction, so this holds the collection's
-    partition lock (its chunks', which every upload takes first) for the session, and
-    looks again, under it, that the collection has not been made again. A detach cut
-    short (the process died) is finished by the next call.
+    the partitioned table). It cannot run in a transaction. A table of chunks is named by
+    its collection's id, which may be made again meanwhile: this holds the collection's
+    partition lock for the session, and looks again, under it, that it is still orphaned.
+    A detach cut short (the process died) is finished by the next call.
     """
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         dropped = []
-        for parent, orphaned in ORPHANED_PARTITIONS.items():
-            for name, detach_pending in (await connection.execute(text(orphaned))).all():
-                lock = "SELECT pg_advisory_{}(hashtextextended(:key, 0))"
-                # Both names end in the same hex digits; the chunks' name keys the lock.
-                key = {"key": lock_key("chunks_" + name.rsplit("_", 1)[-1])}
-                await connection.execute(text(lock.format("lock")), key)
-                try:
-                    still_orphaned = {row[0] for row in await connection.execute(text(orphaned))}
-                    if name not in still_orphaned:
-                        continue
-                    # name is one of PARTITIONED_TABLES' functions' prefix and hex digits.
+        for table in PARTITIONED_TABLES:
+            for name, detach_pending in (await connection.execute(text(table.orphaned))).all():
+                guard = (
+                    session_advisory_lock(connection, lock_key(name))
+                    if table.reused_names
+                    else contextlib.nullcontext()
+                )
+                async with guard:
+                    if table.reused_names and name not in {
+                        row[0] for row in await connection.execute(text(table.orphaned))
+                    }:
+                        continue  # its collection was made again meanwhile
+                    # name is a partition name function's prefix and hex digits or a key.
                     how = "FINALIZE" if detach_pending else "CONCURRENTLY"
                     await connection.execute(
-                        text(f"ALTER TABLE {parent} DETACH PARTITION {name} {how}")
+                        text(f"ALTER TABLE {table.parent} DETACH PARTITION {name} {how}")
                     )
                     await connection.execute(text(f"DROP TABLE {name}"))
                     dropped.append(name)
-                finally:
-                    await connection.execute(text(lock.format("unlock")), key)
         if dropped:
             logger.info("dropped the partitions of deleted collections: %s", dropped)
         return dropped

@@ -125,10 +125,12 @@ SHORTLIST_FACTOR = 5
 MIN_SHORTLIST = 300
 
 
-def parameters(plan: SearchPlan, limit: int) -> dict[str, Any]:
-    """The values of ranked_chunks' bind parameters for a plan and a number of rows."""
+def parameters(plan: SearchPlan, limit: int, postings_key: int | None) -> dict[str, Any]:
+    """The values of ranked_chunks' bind parameters for a plan and a number of rows, with
+    the collection's postings_key (None while it has no statistics row: nothing to read)."""
     return {
         "collection_id": plan.collection_id,
+        "postings_key": postings_key,
         "keyword_words": plan.ranked_words,
         "text_search_config": plan.language,
         "bm25_k1": plan.bm25_k1,
@@ -211,8 +213,9 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
 
 
 def _in_collection() -> ColumnElement[bool]:
-    """The postings of the searched collection: its partition alone is read (migration 0016)."""
-    return KeywordPosting.collection_id == bindparam("collection_id")
+    """The postings of the searched collection: a parameter, not a subquery, so the planner
+    reads its partition alone (migrations 0016 and 0017)."""
+    return KeywordPosting.postings_key == bindparam("postings_key", type_=Integer)
 
 
 def _exhaustive_scores(

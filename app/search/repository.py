@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from app.db.models import Chunk, Document
+from app.db.models import Chunk, Document, KeywordCollection
 from app.db.types import indexed_cosine_distance
 from app.search import bm25
 from app.search.plan import RESULT_COLUMNS, AnySelect, SearchPlan, SearchRows, scoped
@@ -148,6 +148,17 @@ class SearchRepository:
         connection = await self.session.connection()
         return (await connection.execute(statement, parameters)).all()
 
+    async def _postings_key(self, query: SearchPlan) -> int | None:
+        """The key of the collection's BM25 postings (migration 0017). A round trip of its
+        own: named in the search's statement as a parameter, it prunes the postings to the
+        collection's table when the statement is planned; as a subquery, every
+        collection's table would be planned and opened."""
+        statement = select(KeywordCollection.postings_key).where(
+            KeywordCollection.collection_id == query.collection_id
+        )
+        connection = await self.session.connection()
+        return (await connection.execute(statement)).scalar_one_or_none()
+
     async def vector(self, query: SearchPlan) -> SearchRows:
         """Nearest chunks by cosine distance; score = cosine similarity."""
         if query.condition is None and not query.exact:
@@ -174,7 +185,8 @@ class SearchRepository:
             if condition is None
             else _keyword_statement(condition, exhaustive)
         )
-        return await self._rows(statement, bm25.parameters(query, query.k))
+        parameters = bm25.parameters(query, query.k, await self._postings_key(query))
+        return await self._rows(statement, parameters)
 
     async def hybrid(self, query: SearchPlan) -> SearchRows:
         """Both lists fused by reciprocal rank, w/(rrf_k + rank) each, normalised to 0-1:
@@ -190,7 +202,7 @@ class SearchRepository:
             )
         )
         parameters = {
-            **bm25.parameters(query, query.candidates),
+            **bm25.parameters(query, query.candidates, await self._postings_key(query)),
             "query_vector": query.vector,
             "shortlist": query.vector_shortlist(query.candidates),
             "candidates": query.candidates,

@@ -15,7 +15,7 @@ from tests.support.db import (
     index_chunk_partition,
     schema_differences,
 )
-from tests.support.invariants import violations
+from tests.support.invariants import POSTINGS_WITH_COLLECTION, VIOLATIONS, violations
 from tests.support.settings import base_settings
 
 TABLES = {
@@ -40,6 +40,12 @@ TABLES = {
     "procrastinate_workers",
 }
 
+# The invariants as 0016's schema has them: postings carry their collection's id.
+RULES_AT_0016 = {
+    rule: sql.replace(POSTINGS_WITH_COLLECTION, "keyword_postings")
+    for rule, sql in VIOLATIONS.items()
+}
+
 
 @pytest.fixture
 def empty_database_url(postgres: EmbeddedPostgres) -> Iterator[str]:
@@ -60,13 +66,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0016_postings_by_collection (head)"
+    assert migrate.current(settings, empty_database_url) == "0017_keyword_postings_key (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0016_postings_by_collection (head)"
+    assert migrate.current(settings, empty_database_url) == "0017_keyword_postings_key (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -447,7 +453,9 @@ async def test_postings_move_into_a_table_per_collection_and_back(
     async with engine.begin() as connection:
         before = await connection.scalar(text(postings))
 
-    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0016_postings_by_collection"
+    )
     async with engine.connect() as connection:
         await chunk_partition(connection, "c")
     async with engine.begin() as connection:
@@ -471,8 +479,7 @@ async def test_postings_move_into_a_table_per_collection_and_back(
         with_changes = await connection.scalar(text(postings))
     async with engine.connect() as connection:
         await index_chunk_partition(connection, "c")
-        broken = await violations(connection)
-        differences = await connection.run_sync(schema_differences)
+        broken = await violations(connection, rules=RULES_AT_0016)
     await asyncio.to_thread(
         migrate.downgrade, settings, empty_database_url, "0015_keyword_index_deferred"
     )
@@ -499,7 +506,115 @@ async def test_postings_move_into_a_table_per_collection_and_back(
     # rocket, engin, number and the chunk's number: 4 words in each of 3 chunks.
     assert written_by_hand == 12
     assert broken == {}
-    assert differences == []
     assert downgraded == with_changes
     assert kind == "r"
     assert key == primary_key
+
+
+async def test_postings_move_to_a_table_per_key_and_back(empty_database_url: str) -> None:
+    """0017 keys each collection's postings by an integer of its statistics row: they move
+    into the table of that key with their values (an id with a quote and a colon
+    included), a read naming one key touches one table, chunks written by SQL into a new
+    collection get a key, a table and postings, a delete takes its postings; the downgrade
+    puts them back into 0016's tables by collection id."""
+    settings = base_settings()
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0011_quantized_vector_index"
+    )
+    engine = create_async_engine(empty_database_url)
+    postings = (
+        "SELECT array_agg((chunk_id, term_id, term_frequency, chunk_length, impact) "
+        "ORDER BY chunk_id, term_id)::text FROM keyword_postings"
+    )
+    by_collection = """
+        SELECT array_agg(DISTINCT p.tableoid::regclass::text || ' ' || p.collection_id
+                         ORDER BY p.tableoid::regclass::text || ' ' || p.collection_id)
+        FROM keyword_postings p
+    """
+    by_key = by_collection.replace(
+        "FROM keyword_postings p",
+        "FROM keyword_postings p JOIN keyword_collections k USING (postings_key)",
+    ).replace("p.collection_id", "k.collection_id")
+    tables = """
+        SELECT array_agg(keyword_partition_name(postings_key) || ' ' || collection_id
+                         ORDER BY keyword_partition_name(postings_key))
+        FROM keyword_collections
+    """
+    # As a search reads them: the key is a parameter (app/search/repository.py).
+    read_one = """
+        EXPLAIN SELECT chunk_id FROM keyword_postings WHERE postings_key = {key} AND term_id = 1
+    """
+    key_of_b = "SELECT postings_key FROM keyword_collections WHERE collection_id = 'it''s:b'"
+    keys = """
+        SELECT array_agg(pg_get_constraintdef(c.oid) ORDER BY c.conrelid::regclass::text)
+        FROM pg_constraint c JOIN pg_inherits i ON i.inhrelid = c.conrelid
+        WHERE i.inhparent = 'keyword_postings'::regclass AND c.contype = 'p'
+    """
+    by_hand = TWO_COLLECTIONS.replace("('a', 'a'), ('it''s:b', 'b')", "('c', 'c')")
+    async with engine.begin() as connection:
+        await connection.execute(text(TWO_COLLECTIONS))
+    await asyncio.to_thread(
+        migrate.upgrade, settings, empty_database_url, "0016_postings_by_collection"
+    )
+    async with engine.begin() as connection:
+        before = await connection.scalar(text(postings))
+
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    async with engine.connect() as connection:
+        await chunk_partition(connection, "c")
+    async with engine.begin() as connection:
+        after = await connection.scalar(text(postings))
+        placed = await connection.scalar(text(by_key))
+        named = await connection.scalar(text(tables))
+        read = read_one.format(key=await connection.scalar(text(key_of_b)))
+        plan = "\n".join(row[0] for row in await connection.execute(text(read)))
+        primary_keys = await connection.scalar(text(keys))
+        await connection.execute(text(by_hand))
+        written_by_hand = await connection.scalar(
+            text(
+                "SELECT count(*) FROM keyword_postings p JOIN keyword_collections k "
+                "USING (postings_key) WHERE k.collection_id = 'c' "
+                "AND p.tableoid = to_regclass(keyword_partition_name(k.postings_key))"
+            )
+        )
+        await connection.execute(text("DELETE FROM documents WHERE collection_id = 'a'"))
+        with_changes = await connection.scalar(text(postings))
+    async with engine.connect() as connection:
+        await index_chunk_partition(connection, "c")
+        broken = await violations(connection)
+        differences = await connection.run_sync(schema_differences)
+    await asyncio.to_thread(
+        migrate.downgrade, settings, empty_database_url, "0016_postings_by_collection"
+    )
+    async with engine.begin() as connection:
+        downgraded = await connection.scalar(text(postings))
+        placed_back = await connection.scalar(text(by_collection))
+        names_back = await connection.scalar(
+            text(
+                "SELECT array_agg(keyword_partition_name(id) || ' ' || id ORDER BY 1) "
+                "FROM collections WHERE id <> 'a'"
+            )
+        )
+        key_column = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_attribute "
+                "WHERE attrelid = 'keyword_collections'::regclass AND attname = 'postings_key'"
+            )
+        )
+    await engine.dispose()
+
+    assert before and after == before
+    assert sorted(placed) == sorted(named[:2])
+    partition_b = next(table for table in named if table.endswith(" it's:b")).split()[0]
+    assert partition_b in plan and plan.count("keyword_postings_") == 1
+    primary_key = (
+        "PRIMARY KEY (chunk_id, term_id) INCLUDE (term_frequency, chunk_length, postings_key)"
+    )
+    assert primary_keys == [primary_key, primary_key]
+    # rocket, engin, number and the chunk's number: 4 words in each of 3 chunks.
+    assert written_by_hand == 12
+    assert broken == {}
+    assert differences == []
+    assert downgraded == with_changes
+    assert sorted(placed_back) == sorted(names_back)
+    assert key_column == 0

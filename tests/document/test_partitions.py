@@ -212,15 +212,20 @@ COLLECTION_POSTINGS = """
     SELECT count(*) FROM keyword_postings p JOIN chunks c ON c.id = p.chunk_id
     WHERE c.collection_id = :id
 """
-# The collection's table of postings (migration 0016): missing, or its own primary key and
-# its part of the partitioned index.
+# The collection's table of postings (migrations 0016 and 0017): missing, or its own primary
+# key and its part of the partitioned index.
 POSTINGS_TABLE = """
     SELECT CASE WHEN t.oid IS NULL THEN 'missing' ELSE format('key %s, index %s',
         (SELECT count(*) FROM pg_constraint WHERE conrelid = t.oid AND contype = 'p'),
         (SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid
          WHERE x.indrelid = t.oid
            AND i.inhparent = 'ix_keyword_postings_term_id_impact'::regclass)) END
-    FROM (SELECT to_regclass(keyword_partition_name(:id)) AS oid) t
+    FROM (SELECT to_regclass(keyword_partition_name(k.postings_key)) AS oid
+          FROM (SELECT) one
+          LEFT JOIN keyword_collections k ON k.collection_id = :id) t
+"""
+POSTINGS_TABLE_NAME = """
+    SELECT keyword_partition_name(postings_key) FROM keyword_collections WHERE collection_id = :id
 """
 WAITING_KEYWORD_BUILD = """
     SELECT count(*) FROM pg_stat_activity
@@ -402,7 +407,7 @@ async def test_a_keyword_build_and_a_detach_of_postings_never_deadlock(
     it waits, so the build's attach goes on, and then the detach finishes."""
     await stored_in(client, "gone", KEYWORD_TEXTS["rivers.txt"])
     await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="gone")
-    gone_postings = await scalar(db, "SELECT keyword_partition_name('gone')")
+    gone_postings = await scalar(db, POSTINGS_TABLE_NAME, id="gone")
     assert (await client.delete("/api/collections/gone")).status_code == 204
     stopper = await db.engine.connect()
     detacher = db.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -664,7 +669,7 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
         await stored_in(client, collection, long_text())
     await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="gone")
     gone = await scalar(db, "SELECT chunk_partition_name('gone')")
-    gone_postings = await scalar(db, "SELECT keyword_partition_name('gone')")
+    gone_postings = await scalar(db, POSTINGS_TABLE_NAME, id="gone")
     deleted = await client.delete("/api/collections/gone")
     left_by_the_delete = await scalar(db, "SELECT to_regclass(:name)::text", name=gone)
     postings_left = await scalar(db, "SELECT to_regclass(:name)::text", name=gone_postings)
@@ -682,6 +687,8 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
     kept_results = await search(client, "kept", "vector")
     await client.post("/api/collections", json={"id": "gone", "name": "again"})
     again = await upload(client, long_text(), "b.txt", route="/api/collections/gone/documents")
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="gone")
+    postings_again = await scalar(db, POSTINGS_TABLE_NAME, id="gone")
 
     assert deleted.status_code == 204
     assert left_by_the_delete == gone
@@ -692,6 +699,9 @@ async def test_a_deleted_collections_partition_is_dropped_by_the_workers_sweep(
     assert len(kept_results) == 3
     assert again.status_code == 201, again.text
     assert len(await search(client, "gone", "vector")) == 3
+    # Made again, the collection's postings have a new key and table (migration 0017).
+    assert postings_again is not None and postings_again != gone_postings
+    assert len(await search(client, "gone", "keyword")) == 3
     await indexed(db, "gone")
     assert await settled_violations(db) == {}
 
@@ -705,7 +715,9 @@ async def test_a_detach_cut_short_answers_503_until_the_sweep_finishes_it(
     await client.post("/api/collections", json={"id": "gone", "name": "gone"})
     first = await upload(client, long_text(), "a.txt", route="/api/collections/gone/documents")
     assert first.status_code == 201, first.text
+    await wait_until(db, f"SELECT NOT ({KEYWORDS_DEFERRED})", "the keyword build", id="gone")
     partition = await scalar(db, "SELECT chunk_partition_name('gone')")
+    gone_postings = await scalar(db, POSTINGS_TABLE_NAME, id="gone")
     assert (await client.delete("/api/collections/gone")).status_code == 204
     # A reader holds the partition, so the detach waits in its second phase; then it is
     # cancelled there, as if its process had died.
@@ -741,7 +753,8 @@ async def test_a_detach_cut_short_answers_503_until_the_sweep_finishes_it(
 
     assert refused.status_code == 503, refused.text
     assert "still being dropped" in refused.json()["detail"]
-    assert dropped == [partition]
+    # Its postings' table too: their key is gone, and the collection made again has another.
+    assert dropped == [partition, gone_postings]
     assert accepted.status_code == 201, accepted.text
     assert len(await search(client, "gone", "vector")) == 3
     assert await settled_violations(db) == {}

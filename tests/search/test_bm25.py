@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from app.db import migrate
 from app.db.embedded import EmbeddedPostgres
+from app.document.partitions import drop_orphaned_partitions
 from tests.support.db import create_database, wait_until
 from tests.support.fake_openai import FakeOpenAI, embedding_calls
 from tests.support.invariants import settled_violations, violations
@@ -165,17 +166,27 @@ async def test_a_deleted_collection_leaves_no_keyword_rows(
     )
 
     assert (await client.delete("/api/collections/mix")).status_code == 204
-
+    # The delete takes the collection's statistics row, and with it the key of its postings'
+    # table (migration 0017), which the workers' sweep then drops whole.
+    reachable = (
+        "SELECT count(*) FROM keyword_postings p JOIN keyword_collections k USING (postings_key)"
+    )
     left = (
         await db.execute(
             text(
                 "SELECT (SELECT count(*) FROM keyword_collections WHERE collection_id = 'mix'), "
                 "(SELECT count(*) FROM keyword_terms WHERE collection_id = 'mix'), "
-                "(SELECT count(*) FROM keyword_postings)"
+                f"({reachable})"
             )
         )
     ).one()
+    await db.commit()
+    swept = await drop_orphaned_partitions(db.engine)
+    after_sweep = await db.scalar(text("SELECT count(*) FROM keyword_postings"))
+
     assert tuple(left) == (0, 0, 2), "only other's postings remain: kerosen, stay (here: stop word)"
+    assert len(swept) == 2  # the collection's tables of chunks and of postings
+    assert after_sweep == 2
     assert await settled_violations(db) == {}
 
 
