@@ -208,8 +208,9 @@ STAGED_ATTACH_FIRST = (
 )
 STAGED_ANSWER = "the same, until it is attached (searchable; HNSW and postings still building)"
 STAGED_INDEX_FIRST = (
-    "the same, its HNSW index built beside its other indexes and postings, and the table "
-    "attached after them all (searchable only then)"
+    "the same, its HNSW index built beside its other indexes and postings, and then the "
+    "table, its BM25 statistics, words and postings published in one transaction "
+    "(searchable only then)"
 )
 STAGED_COLLECTION = "bench-staged"
 STAGED_TABLE = "bench_staged_chunks"
@@ -222,21 +223,25 @@ STAGED_INDEXES = (
     "CREATE INDEX ON {table} USING gin (metadata jsonb_path_ops)",
     "CREATE INDEX ON {table} (collection_id) WHERE NOT in_graph",
 )
-# The collection's BM25 words and postings (as migration 0015's keyword_index_build
-# computes them) into tables of their own, indexed after: what a partition of the postings
-# per collection would allow.
+# The collection's BM25 words and postings (as keyword_index_build computes them) into
+# tables of their own, indexed after. Their ids are taken from the sequences of
+# `keyword_terms` and `keyword_collections.postings_key` ({key}) beforehand, so that
+# publishing them is an INSERT of the words and an attach of the postings' table.
+STAGED_POSTINGS_TABLE = "bench_staged_postings"
 STAGED_POSTINGS = (
-    "DROP TABLE IF EXISTS bench_staged_terms, bench_staged_postings",
+    "DROP TABLE IF EXISTS bench_staged_terms",
     """CREATE TABLE bench_staged_terms AS
-       SELECT row_number() OVER (ORDER BY w.lexeme) AS id, w.lexeme AS term,
-              count(*) AS document_frequency
-       FROM {table} c CROSS JOIN LATERAL unnest(c.text_search) w GROUP BY w.lexeme""",
+       SELECT nextval(pg_get_serial_sequence('keyword_terms', 'id')) AS id, w.lexeme AS term,
+              w.document_frequency
+       FROM (SELECT w.lexeme, count(*)::integer AS document_frequency
+             FROM {table} c CROSS JOIN LATERAL unnest(c.text_search) w GROUP BY w.lexeme) w""",
     "CREATE UNIQUE INDEX ON bench_staged_terms (term)",
-    """CREATE TABLE bench_staged_postings AS
+    f"CREATE TABLE {STAGED_POSTINGS_TABLE} (LIKE keyword_postings, CHECK (postings_key = {{key}}))",
+    f"""INSERT INTO {STAGED_POSTINGS_TABLE}
        WITH words AS MATERIALIZED (
            SELECT c.id, w.lexeme, greatest(cardinality(w.positions), 1) AS frequency,
                   l.length
-           FROM {table} c
+           FROM {{table}} c
            CROSS JOIN LATERAL (
                SELECT coalesce(sum(greatest(cardinality(positions), 1)), 0)::integer AS length
                FROM unnest(c.text_search)) l
@@ -244,16 +249,21 @@ STAGED_POSTINGS = (
        ),
        average AS (SELECT sum(frequency)::float8 / greatest(count(DISTINCT id), 1) AS length
                    FROM words)
-       SELECT w.id AS chunk_id, t.id AS term_id, w.frequency AS term_frequency,
-              w.length AS chunk_length,
-              (w.frequency * 2.2 / (w.frequency + 1.2 * (0.25 + 0.75 * w.length
-                  / greatest(a.length, 1))))::real AS impact
+       SELECT w.id, t.id, w.frequency, w.length,
+              w.frequency * 2.2 / (w.frequency + 1.2 * (0.25 + 0.75 * w.length
+                  / greatest(a.length, 1))), {{key}}
        FROM words w JOIN bench_staged_terms t ON t.term = w.lexeme CROSS JOIN average a""",
-    "CREATE UNIQUE INDEX ON bench_staged_postings (chunk_id, term_id) "
-    "INCLUDE (term_frequency, chunk_length)",
-    "CREATE INDEX ON bench_staged_postings (term_id, impact DESC) "
-    "INCLUDE (chunk_id, term_frequency, chunk_length)",
+    f"ALTER TABLE {STAGED_POSTINGS_TABLE} ADD PRIMARY KEY (chunk_id, term_id) "
+    "INCLUDE (term_frequency, chunk_length, postings_key)",
+    f"CREATE INDEX ON {STAGED_POSTINGS_TABLE} (term_id, impact DESC) "
+    "INCLUDE (term_frequency, chunk_id, chunk_length, postings_key)",
 )
+# What the collection's statistics row gets when they are published.
+STAGED_STATISTICS = f"""
+    SELECT (SELECT count(*) FROM {{table}}) AS chunks,
+           (SELECT coalesce(sum(length), 0) FROM (SELECT min(chunk_length) AS length
+            FROM {STAGED_POSTINGS_TABLE} GROUP BY chunk_id) x) AS length
+"""
 
 
 async def staged_first_fill(
@@ -267,10 +277,13 @@ async def staged_first_fill(
     "partitions built after the load, then attached", with parallel COPY): a new
     collection's first chunks written into a table of their own by two connections at
     once (no trigger, foreign key or index to keep up). Then, at once: a second connection
-    builds its other indexes and attaches it; a third builds its BM25 postings by sorting;
-    the first builds its HNSW index, after the attach (`attach_first`, as a small first
-    fill answers now) or before it (the attach waits for every lock on the table, a
-    build's included). (seconds until attached, seconds until everything is built).
+    builds its other indexes and attaches it; a third builds its BM25 words and postings
+    by sorting, with ids taken from their sequences beforehand; the first builds its HNSW
+    index, after the attach (`attach_first`, as a small first fill answers now; the
+    postings are left unpublished) or before it (then everything is published in one
+    transaction once built: the table attached, the statistics row and the words
+    inserted, the postings' table attached). (seconds until attached, seconds until
+    everything is built).
 
     Left out, so this is a bound, not a design: each COPY commits on its own, so a crash
     would leave the table for a sweep, and the attach takes SHARE ROW EXCLUSIVE on
@@ -281,9 +294,19 @@ async def staged_first_fill(
     records = [
         (*row[:collection_at], STAGED_COLLECTION, *row[collection_at + 1 :], True) for row in rows
     ]
-    if await first.fetchval("SELECT to_regclass($1) IS NOT NULL", STAGED_TABLE):
-        await first.execute(f"ALTER TABLE chunks DETACH PARTITION {STAGED_TABLE}")
-    await first.execute(f"DROP TABLE IF EXISTS {STAGED_TABLE}")
+    for table, parent in ((STAGED_TABLE, "chunks"), (STAGED_POSTINGS_TABLE, "keyword_postings")):
+        if await first.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass($1))", table
+        ):
+            await first.execute(f"ALTER TABLE {parent} DETACH PARTITION {table}")
+        await first.execute(f"DROP TABLE IF EXISTS {table}")
+    for keyword_table in ("keyword_terms", "keyword_collections"):
+        await first.execute(
+            f"DELETE FROM {keyword_table} WHERE collection_id = $1", STAGED_COLLECTION
+        )
+    key = await first.fetchval(
+        "SELECT nextval(pg_get_serial_sequence('keyword_collections', 'postings_key'))"
+    )
     await first.execute(
         f"CREATE TABLE {STAGED_TABLE} (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
         f"CHECK (collection_id = '{STAGED_COLLECTION}')) WITH (toast_tuple_target = 8160)"
@@ -297,6 +320,8 @@ async def staged_first_fill(
     )
     attached = asyncio.Event()
     vector_built = asyncio.Event()
+    postings_built = asyncio.Event()
+    statistics: list[asyncpg.Record] = []
 
     async def vector_index() -> float:
         if attach_first:
@@ -312,18 +337,46 @@ async def staged_first_fill(
     async def attach() -> float:
         for statement in STAGED_INDEXES:
             await second.execute(statement.format(table=STAGED_TABLE))
-        if not attach_first:
-            await vector_built.wait()
-        await second.execute(
+        attach_chunks = (
             f"ALTER TABLE chunks ATTACH PARTITION {STAGED_TABLE} "
             f"FOR VALUES IN ('{STAGED_COLLECTION}')"
         )
+        if attach_first:
+            await second.execute(attach_chunks)
+        else:
+            # Published at once, in one transaction: the chunks, their statistics, words
+            # and postings (the last attached as the collection's table of postings).
+            await vector_built.wait()
+            await postings_built.wait()
+            async with second.transaction():
+                await second.execute(attach_chunks)
+                await second.execute(
+                    "INSERT INTO keyword_collections "
+                    "(collection_id, chunk_count, total_length, postings_key) "
+                    "VALUES ($1, $2, $3, $4)",
+                    STAGED_COLLECTION,
+                    statistics[0]["chunks"],
+                    statistics[0]["length"],
+                    key,
+                )
+                await second.execute(
+                    "INSERT INTO keyword_terms (id, collection_id, term, document_frequency) "
+                    "OVERRIDING SYSTEM VALUE "
+                    "SELECT id, $1, term, document_frequency FROM bench_staged_terms",
+                    STAGED_COLLECTION,
+                )
+                await second.execute(
+                    f"ALTER TABLE keyword_postings ATTACH PARTITION {STAGED_POSTINGS_TABLE} "
+                    f"FOR VALUES IN ({key})"
+                )
         attached.set()
         return time.perf_counter()
 
     async def postings() -> float:
         for statement in STAGED_POSTINGS:
-            await third.execute(statement.format(table=STAGED_TABLE))
+            await third.execute(statement.format(table=STAGED_TABLE, key=key))
+        statistics.append(await third.fetchrow(STAGED_STATISTICS.format(table=STAGED_TABLE)))
+        postings_built.set()
         return time.perf_counter()
 
     vector_done, attach_done, postings_done = await asyncio.gather(
