@@ -343,6 +343,28 @@ def _set_aside_postings() -> None:
     )
 
 
+# Each collection's postings out of `keyword_postings_moving` into the new table of its
+# {partition_key} (postings_key, or collection_id for the downgrade), indexed after its
+# rows and attached. In {columns} and {condition}, $1 is the collection's id and $2 its key.
+MOVE_POSTINGS = """
+DO $move$
+DECLARE
+    collection record;
+    postings_table text;
+BEGIN
+FOR collection IN SELECT collection_id, postings_key FROM keyword_collections
+                  WHERE NOT deferred ORDER BY {partition_key} LOOP
+    postings_table := keyword_postings_new_table(collection.{partition_key});
+    EXECUTE format('INSERT INTO %I SELECT {columns} '
+                   'FROM keyword_postings_moving WHERE {condition}', postings_table)
+        USING collection.collection_id, collection.postings_key;
+    PERFORM keyword_postings_attach(collection.{partition_key}, postings_table);
+END LOOP;
+END
+$move$
+"""
+
+
 def upgrade() -> None:
     op.execute(
         "ALTER TABLE keyword_collections "
@@ -377,25 +399,11 @@ def upgrade() -> None:
         op.execute(statement)
     # Each collection's postings into the table of its key, indexed after its rows.
     op.execute(
-        """
-        DO $move$
-        DECLARE
-            collection record;
-            postings_table text;
-        BEGIN
-        FOR collection IN SELECT collection_id, postings_key FROM keyword_collections
-                          WHERE NOT deferred ORDER BY postings_key LOOP
-            postings_table := keyword_postings_new_table(collection.postings_key);
-            EXECUTE format('INSERT INTO %I SELECT chunk_id, term_id, term_frequency, '
-                           'chunk_length, impact, $2 FROM keyword_postings_moving '
-                           'WHERE collection_id = $1',
-                           postings_table)
-                USING collection.collection_id, collection.postings_key;
-            PERFORM keyword_postings_attach(collection.postings_key, postings_table);
-        END LOOP;
-        END
-        $move$
-        """
+        MOVE_POSTINGS.format(
+            partition_key="postings_key",
+            columns="chunk_id, term_id, term_frequency, chunk_length, impact, $2",
+            condition="collection_id = $1",
+        )
     )
     op.execute("DROP TABLE keyword_postings_moving")  # and its partitions
     for statement in _trigger_functions():
@@ -436,25 +444,11 @@ def downgrade() -> None:
     ):
         op.execute(statement)
     op.execute(
-        """
-        DO $move$
-        DECLARE
-            collection record;
-            postings_table text;
-        BEGIN
-        FOR collection IN SELECT collection_id, postings_key FROM keyword_collections
-                          WHERE NOT deferred ORDER BY collection_id LOOP
-            postings_table := keyword_postings_new_table(collection.collection_id);
-            EXECUTE format('INSERT INTO %I SELECT $1, chunk_id, term_id, term_frequency, '
-                           'chunk_length, impact FROM keyword_postings_moving '
-                           'WHERE postings_key = $2',
-                           postings_table)
-                USING collection.collection_id, collection.postings_key;
-            PERFORM keyword_postings_attach(collection.collection_id, postings_table);
-        END LOOP;
-        END
-        $move$
-        """
+        MOVE_POSTINGS.format(
+            partition_key="collection_id",
+            columns="$1, chunk_id, term_id, term_frequency, chunk_length, impact",
+            condition="postings_key = $2",
+        )
     )
     op.execute("DROP TABLE keyword_postings_moving")
     for statement in BY_COLLECTION._trigger_functions():
