@@ -37,18 +37,23 @@ candidates; when fewer than k pass, the search service asks again with
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     Integer,
     Text,
     bindparam,
     case,
     cast,
+    false,
     func,
     literal,
+    not_,
+    or_,
     select,
     text,
     true,
@@ -119,18 +124,29 @@ _UNINDEXED_SCORES = (
     .subquery("unindexed_scores")
 )
 
+
+@dataclass(frozen=True)
+class PostingsTable:
+    """A collection's table of postings, as a search finds it before it runs: its key
+    (None without a statistics row), and whether it is attached with the index built."""
+
+    key: int | None
+    readable: bool
+
+
 # Most chunks scored exactly per result wanted: those whose upper bound reaches the
 # k-th best known score, highest bound first.
 SHORTLIST_FACTOR = 5
 MIN_SHORTLIST = 300
 
 
-def parameters(plan: SearchPlan, limit: int, postings_key: int | None) -> dict[str, Any]:
+def parameters(plan: SearchPlan, limit: int, postings: PostingsTable) -> dict[str, Any]:
     """The values of ranked_chunks' bind parameters for a plan and a number of rows, with
-    the collection's postings_key (None while it has no statistics row: nothing to read)."""
+    the collection's table of postings as the caller found it."""
     return {
         "collection_id": plan.collection_id,
-        "postings_key": postings_key,
+        "postings_key": postings.key,
+        "keyword_unindexed": not postings.readable,
         "keyword_words": plan.ranked_words,
         "text_search_config": plan.language,
         "bm25_k1": plan.bm25_k1,
@@ -185,10 +201,17 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
         return query_terms.c.idf * tf * (k1 + 1.0) / (tf + normalised)
 
     sources = (query_terms, statistics)
-    exact = _exhaustive_scores(sources, weight, condition)
-    # A deferred index has no words yet, so the branches that read postings find nothing;
-    # this one runs instead (its WHERE is a one-time filter: never run otherwise).
-    unindexed = _unindexed_scores(condition).where(select(statistics.c.deferred).scalar_subquery())
+    # Scored from the chunks' words instead of postings: while the index is deferred, or
+    # when the caller found its table of postings missing (`keyword_unindexed`). The table
+    # is attached by the build's commit, which also clears `deferred`, and the planner
+    # fixes a statement's tables when it plans it, before its snapshot is taken: a
+    # statement planned just before that commit and run just after it would read no
+    # postings and no words (it happened in CI). The caller looks for the table first.
+    # Each WHERE is a one-time filter: one side runs, never both.
+    deferred = func.coalesce(select(statistics.c.deferred).scalar_subquery(), false())
+    from_words = or_(deferred, bindparam("keyword_unindexed", type_=Boolean))
+    exact = _exhaustive_scores(sources, weight, condition).where(not_(from_words))
+    unindexed = _unindexed_scores(condition).where(from_words)
     if exhaustive:
         scores: AnySelect | CompoundSelect[Any] = union_all(exact, unindexed)
     else:
@@ -200,7 +223,9 @@ def ranked_chunks(condition: ColumnElement[bool] | None, exhaustive: bool) -> CT
         budget = bindparam("bm25_exact_postings", type_=Integer)
         scores = union_all(
             exact.where(postings <= budget),
-            _shortlist_scores(sources, weight, condition).where(postings > budget),
+            _shortlist_scores(sources, weight, condition).where(
+                not_(from_words), postings > budget
+            ),
             unindexed,
         )
     scored = scores.cte("keyword_scores")
@@ -224,7 +249,7 @@ def _exhaustive_scores(
     condition: ColumnElement[bool] | None,
 ) -> AnySelect:
     """Exact scores of every chunk holding a query word: each word's postings, read from
-    (term_id, impact DESC) INCLUDE (chunk_id, term_frequency, chunk_length) alone."""
+    (term_id, impact DESC) INCLUDE (term_frequency, chunk_id, chunk_length, postings_key) alone."""
     query_terms, statistics = sources
     postings = (
         select(KeywordPosting.chunk_id.label("id"))

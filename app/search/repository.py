@@ -23,12 +23,13 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from app.db.models import Chunk, Document, KeywordCollection
+from app.db.models import Chunk, Document
 from app.db.types import indexed_cosine_distance
 from app.search import bm25
 from app.search.plan import RESULT_COLUMNS, AnySelect, SearchPlan, SearchRows, scoped
@@ -136,10 +137,18 @@ def _plain_vector_statement(dimensions: int) -> AnySelect:
     )
 
 
-# Built once: building the statement per search took 0.1 ms of its 0.28 ms (a probe).
-_POSTINGS_KEY = select(KeywordCollection.postings_key).where(
-    KeywordCollection.collection_id == bindparam("collection_id")
-)
+# Readable: the index is not deferred, and its table is one of keyword_postings' partitions
+# (attached by the same commit that cleared `deferred`).
+_POSTINGS_TABLE = text("""
+    SELECT k.postings_key,
+           NOT k.deferred AND EXISTS (
+               SELECT 1 FROM pg_inherits i
+               WHERE i.inhrelid = to_regclass(keyword_partition_name(k.postings_key))
+                 AND i.inhparent = 'keyword_postings'::regclass AND NOT i.inhdetachpending
+           )
+    FROM keyword_collections k
+    WHERE k.collection_id = :collection_id
+""")
 
 
 class SearchRepository:
@@ -154,14 +163,19 @@ class SearchRepository:
         connection = await self.session.connection()
         return (await connection.execute(statement, parameters)).all()
 
-    async def _postings_key(self, query: SearchPlan) -> int | None:
-        """The key of the collection's BM25 postings (migration 0017). A round trip of its
-        own: named in the search's statement as a parameter, it prunes the postings to the
-        collection's table when the statement is planned; as a subquery, every
-        collection's table would be planned and opened."""
+    async def _postings_table(self, query: SearchPlan) -> bm25.PostingsTable:
+        """The collection's table of BM25 postings (migration 0017), looked up in a round
+        trip of its own. Its key, named in the search's statement as a parameter, prunes
+        the postings to that table when the statement is planned (as a subquery, every
+        collection's table would be planned and opened). And a table found here is in the
+        plan: a search that finds none scores the chunks from their words (bm25.py)."""
         connection = await self.session.connection()
-        found = await connection.execute(_POSTINGS_KEY, {"collection_id": query.collection_id})
-        return found.scalar_one_or_none()
+        found = (
+            await connection.execute(_POSTINGS_TABLE, {"collection_id": query.collection_id})
+        ).one_or_none()
+        if found is None:
+            return bm25.PostingsTable(None, readable=False)
+        return bm25.PostingsTable(found[0], readable=bool(found[1]))
 
     async def vector(self, query: SearchPlan) -> SearchRows:
         """Nearest chunks by cosine distance; score = cosine similarity."""
@@ -189,7 +203,7 @@ class SearchRepository:
             if condition is None
             else _keyword_statement(condition, exhaustive)
         )
-        parameters = bm25.parameters(query, query.k, await self._postings_key(query))
+        parameters = bm25.parameters(query, query.k, await self._postings_table(query))
         return await self._rows(statement, parameters)
 
     async def hybrid(self, query: SearchPlan) -> SearchRows:
@@ -206,7 +220,7 @@ class SearchRepository:
             )
         )
         parameters = {
-            **bm25.parameters(query, query.candidates, await self._postings_key(query)),
+            **bm25.parameters(query, query.candidates, await self._postings_table(query)),
             "query_vector": query.vector,
             "shortlist": query.vector_shortlist(query.candidates),
             "candidates": query.candidates,

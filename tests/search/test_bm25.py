@@ -102,6 +102,38 @@ async def test_keyword_scores_are_bm25_with_the_collections_statistics(
     assert await settled_violations(db) == {}
 
 
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+async def test_a_search_that_finds_no_postings_table_scores_the_chunks_words(
+    client: httpx.AsyncClient, db: AsyncConnection, mode: str
+) -> None:
+    """A search planned just before the keyword build's commit has no table of postings in
+    its plan, and runs after the commit cleared `deferred` (CI saw it: an empty answer).
+    The search looks for the table before it plans, and without one scores the chunks from
+    their words. Here the table is detached, which is what such a plan sees."""
+    await fill(client, "mix", TEXTS)
+    await wait_until(
+        db,
+        "SELECT NOT deferred FROM keyword_collections WHERE collection_id = 'mix'",
+        "the keyword build of mix",
+    )
+    postings_table = await db.scalar(
+        text(
+            "SELECT keyword_partition_name(postings_key) FROM keyword_collections "
+            "WHERE collection_id = 'mix'"
+        )
+    )
+    await db.execute(text(f"ALTER TABLE keyword_postings DETACH PARTITION {postings_table}"))
+    await db.commit()
+
+    results = await search(client, "mix", QUESTION, mode=mode)
+
+    expected = await expected_scores(db, "mix", QUESTION)
+    if mode == "keyword":
+        assert by_name(results) == pytest.approx(expected, rel=1e-5)
+    else:
+        assert {r["filename"] for r in results if r["keyword_rank"] is not None} == set(expected)
+
+
 async def test_k1_and_b_come_from_settings(settings: Settings, db: AsyncConnection) -> None:
     tuned = settings.model_copy(update={"bm25_k1": 2.0, "bm25_b": 0.2})
     async with serve_app(tuned) as client:
