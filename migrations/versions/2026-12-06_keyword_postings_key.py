@@ -253,8 +253,7 @@ $body$
 """
 
 
-def _settings(deferred: bool) -> dict[str, str]:
-    return DEFERRED_REVISION.DEFERRED if deferred else DEFERRED_REVISION.ALWAYS
+_settings = BY_COLLECTION._settings
 
 
 def _add(chunks: str) -> str:
