@@ -40,10 +40,13 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 from sqlalchemy import text
 
+from app.core.config import Settings
 from app.db.database import Database
 from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 from app.document.partitions import ChunkPartitionRepository
 from app.document.repository import CHUNK_COLUMNS, ChunkRepository
+from app.ingestion.bulk_load import BulkLoads
+from app.ingestion.repository import ProcessedDocumentRepository
 from bench.common import database, dimension_list, median, report
 from bench.corpus import paragraphs
 from bench.seed import copy_chunks, seed_documents
@@ -212,6 +215,13 @@ STAGED_INDEX_FIRST = (
     "table, its BM25 statistics, words and postings published in one transaction "
     "(searchable only then)"
 )
+RAGSTORE_BULK = (
+    "ragstore bulk load (a new collection's first upload of at least bulk_load_min_chunks): "
+    "staged from the processed-document cache on two connections, every index built at "
+    "once on three, published in its commit"
+)
+BULK_COLLECTION = "bench-bulk"
+BULK_CACHE_KEY = "bench-bulk"
 STAGED_COLLECTION = "bench-staged"
 STAGED_TABLE = "bench_staged_chunks"
 # The indexes every partition of `chunks` has besides its HNSW index (migrations 0008,
@@ -385,6 +395,67 @@ async def staged_first_fill(
     return attach_done - started, max(vector_done, attach_done, postings_done) - started
 
 
+async def cache_entry(database_handle: Database, rows: list[Any]) -> None:
+    """The rows as a complete entry of the processed-document cache, which a bulk load
+    stages its chunks from."""
+    async with database_handle.session() as session:
+        await session.execute(
+            text(
+                "INSERT INTO processed_documents (cache_key, content_sha256, chunk_size, "
+                "chunk_overlap, embedding_model, chunk_count, state) "
+                "VALUES (:key, 'bench', 1000, 200, 'bench', :count, 'complete')"
+            ),
+            {"key": BULK_CACHE_KEY, "count": len(rows)},
+        )
+        await ProcessedDocumentRepository(session).copy_chunks(
+            [
+                (BULK_CACHE_KEY, index, text_, "{}", vector)
+                for (_, _, index, text_, _, vector) in rows
+            ]
+        )
+
+
+async def ragstore_bulk_load(
+    database_handle: Database, settings: Settings, document_id: uuid.UUID, count: int
+) -> float:
+    """ragstore's bulk load of the cached rows into a new collection (app/ingestion/
+    bulk_load.py): staged, then published in a transaction as an upload's commit does. The
+    collection's tables from the round before are dropped first."""
+    async with database_handle.session() as session:
+        partition = (
+            await session.execute(text(f"SELECT chunk_partition_name('{BULK_COLLECTION}')"))
+        ).scalar_one()
+        if (await session.execute(text(f"SELECT to_regclass('{partition}')"))).scalar():
+            await session.execute(text(f"ALTER TABLE chunks DETACH PARTITION {partition}"))
+            await session.execute(text(f"DROP TABLE {partition}"))
+        postings = (
+            await session.execute(
+                text(
+                    "SELECT keyword_partition_name(postings_key) FROM keyword_collections "
+                    f"WHERE collection_id = '{BULK_COLLECTION}'"
+                )
+            )
+        ).scalar()
+        if postings:
+            await session.execute(text(f"ALTER TABLE keyword_postings DETACH PARTITION {postings}"))
+            await session.execute(text(f"DROP TABLE {postings}"))
+        for table in ("keyword_terms", "keyword_collections"):
+            await session.execute(
+                text(f"DELETE FROM {table} WHERE collection_id = '{BULK_COLLECTION}'")
+            )
+    bulk_loads = BulkLoads(database_handle, settings)
+    started = time.perf_counter()
+    async with (
+        bulk_loads.staged(
+            BULK_COLLECTION, BULK_CACHE_KEY, count, document_id, {"filename": "bench.txt"}
+        ) as staged,
+        database_handle.session() as session,
+    ):
+        assert await ChunkPartitionRepository(session).claim_first_fill(BULK_COLLECTION)
+        await bulk_loads.publish(session, staged, document_id)
+    return time.perf_counter() - started
+
+
 async def emptied(
     database_handle: Database, first_fill: bool, keyword_index: bool, metadata_index: bool
 ) -> str:
@@ -444,6 +515,8 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
         raw = await asyncpg.connect(raw_url(settings.database_url))
         await register_vector(raw)
         await seed_documents(handle, STAGED_COLLECTION, [])
+        (bulk_document,) = await seed_documents(handle, BULK_COLLECTION, ["bench.txt"])
+        await cache_entry(handle, rows)
         staging = [await asyncpg.connect(raw_url(settings.database_url)) for _ in range(3)]
         for connection in staging:
             await register_vector(connection)
@@ -458,6 +531,7 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
             STAGED_ATTACH_FIRST,
             STAGED_ANSWER,
             STAGED_INDEX_FIRST,
+            RAGSTORE_BULK,
         ):
             timings[name] = []
         quantized = dimensions >= QUANTIZED_FROM
@@ -472,6 +546,9 @@ async def measure(count: int, repeat: int, dimensions: int) -> list[list[object]
                         handle, rows, memory_mb=settings.index_build_memory_mb, at_once=at_once
                     )
                 )
+            timings[RAGSTORE_BULK].append(
+                await ragstore_bulk_load(handle, settings, bulk_document, len(rows))
+            )
             timings[RAGSTORE].append(await ragstore_write(handle, rows))
             timings[WITHOUT_BM25].append(await ragstore_write(handle, rows, keyword_index=False))
             timings[WITHOUT_METADATA].append(

@@ -206,6 +206,15 @@ class Settings(BaseSettings):
         "their chunks join the graph while fewer than this many wait. 0: every write keeps "
         "the graph up to date before it answers.",
     )
+    bulk_load_min_chunks: int = Field(
+        default=2_000,
+        ge=0,
+        le=10_000_000,
+        description="An upload of at least this many chunks into a collection with none yet "
+        "is a bulk load: its chunks are written and every index built over them on several "
+        "connections before its commit, which publishes them at once (it answers when all "
+        "is built). 0: never.",
+    )
     index_build_memory_mb: int = Field(
         default=512,
         ge=64,

@@ -19,14 +19,17 @@ class Base(DeclarativeBase):
 
 
 # chunk_partition_name() (migration 0012) and keyword_partition_name() (0017): a collection's
-# partitions of `chunks` and `keyword_postings`.
-COLLECTION_PARTITION = re.compile(r"chunks_[0-9a-f]{24}|keyword_postings_[0-9]+")
+# partitions of `chunks` and `keyword_postings`; and the tables of a bulk load being staged
+# (app/document/staging.py).
+COLLECTION_PARTITION = re.compile(
+    r"chunks_[0-9a-f]{24}|keyword_postings_[0-9]+|staged_[0-9a-f]{32}_(chunks|terms|postings)"
+)
 
 
 def described_by_models(name: str | None, type_: str, _parent: object) -> bool:
     """What Alembic compares with the models: not procrastinate's tables (its own SQL), nor
     the partitions of `chunks` and `keyword_postings`, which ragstore makes as collections
-    get chunks."""
+    get chunks, nor the tables a bulk load stages."""
     if type_ != "table":
         return True
     return not (

@@ -43,6 +43,14 @@ def is_database_outage(exc: BaseException) -> bool:
     )
 
 
+def is_lock_wait_cut_short(exc: BaseException) -> bool:
+    """A statement gave up waiting for a lock: its lock_timeout passed, or PostgreSQL chose
+    it to break a deadlock. The transaction is lost; a new one may succeed."""
+    return isinstance(exc, DBAPIError) and isinstance(
+        _driver_error(exc), (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError)
+    )
+
+
 def is_text_with_nul(exc: BaseException) -> bool:
     """PostgreSQL refused a NUL character somewhere in the statement's text or jsonb."""
     return isinstance(exc, DBAPIError) and isinstance(_driver_error(exc), _DRIVER_NUL_ERRORS)

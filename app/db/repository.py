@@ -68,6 +68,17 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+async def execute_formatted(session: AsyncSession, template: str, *arguments: str) -> None:
+    """Run DDL, which takes no parameters: PostgreSQL's format() quotes the names (%I) and
+    values (%L), and the statement goes to the driver as it is (a `:` in an id is no bind)."""
+    driver = await driver_connection(session)
+    placeholders = "".join(f", ${number + 2}::text" for number in range(len(arguments)))
+    statement = await driver.fetchval(
+        f"SELECT format($1::text{placeholders})", template, *arguments
+    )
+    await driver.execute(statement)
+
+
 # Stored bytes are kept in rows of this size: small enough to stream, big enough to be few.
 PART_BYTES = 1024 * 1024
 

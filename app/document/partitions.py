@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.errors import ServiceUnavailable
 from app.db.locks import advisory_lock, session_advisory_lock
-from app.db.repository import driver_connection
+from app.db.repository import execute_formatted
 from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,32 @@ class Indexing:
         return not self.chunks_outside_graph and not self.keyword_index_deferred
 
 
+# A table for one collection's chunks, to attach to `chunks`, for format(): %I its name, %L
+# the collection's id. The CHECK spares the attach its scan of the table. Rows stay inline,
+# vectors included (migration 0003: a partitioned table holds no storage parameters, so
+# each partition gets them).
+CHUNKS_TABLE = (
+    "CREATE TABLE %I (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
+    "CHECK (collection_id = %L)) WITH (toast_tuple_target = 8160)"
+)
+EMBEDDING_DIMENSIONS = (
+    "SELECT atttypmod FROM pg_attribute "
+    "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+)
+
+
+def vector_index_statement(dimensions: int) -> str:
+    """The HNSW index of a table of chunks, for format(): %I its name, %I the table."""
+    return (
+        f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(dimensions)}) "
+        f"WHERE {HNSW_INDEX_PREDICATE}"
+    )
+
+
+def vector_index_name(partition: str) -> str:
+    return f"{partition}_embedding_hnsw"
+
+
 def lock_key(partition: str) -> str:
     """The advisory lock of a partition's making, first fill and dropping."""
     return f"chunks of {partition}"
@@ -172,17 +198,13 @@ class ChunkPartitionRepository:
             )
         if await self._scalar("SELECT to_regclass(:name) IS NOT NULL", name=name):
             return
-        # PostgreSQL quotes the name and the id (free text) itself; the CHECK spares the
-        # attach its scan of the table. Rows stay inline, vectors included (migration 0003:
-        # a partitioned table holds no storage parameters, so each partition gets them).
-        await self._execute_formatted(
-            "CREATE TABLE %I (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
-            "CHECK (collection_id = %L)) WITH (toast_tuple_target = 8160)",
+        # PostgreSQL quotes the name and the id (free text) itself.
+        await execute_formatted(self.session, CHUNKS_TABLE, name, collection_id)
+        await execute_formatted(
+            self.session,
+            "ALTER TABLE chunks ATTACH PARTITION %I FOR VALUES IN (%L)",
             name,
             collection_id,
-        )
-        await self._execute_formatted(
-            "ALTER TABLE chunks ATTACH PARTITION %I FOR VALUES IN (%L)", name, collection_id
         )
 
     async def claim_first_fill(self, collection_id: str) -> bool:
@@ -207,19 +229,13 @@ class ChunkPartitionRepository:
         if not chunks:
             return
         name = await self.name(collection_id)
-        dimensions = await self._scalar(
-            "SELECT atttypmod FROM pg_attribute "
-            "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
-        )
+        dimensions = await self._scalar(EMBEDDING_DIMENSIONS)
         await self._scalar(
             "SELECT set_config('maintenance_work_mem', :memory, true)", memory=f"{memory_mb}MB"
         )
         started = time.perf_counter()
-        await self._execute_formatted(
-            f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(int(dimensions))}) "
-            f"WHERE {HNSW_INDEX_PREDICATE}",
-            f"{name}_embedding_hnsw",
-            name,
+        await execute_formatted(
+            self.session, vector_index_statement(int(dimensions)), vector_index_name(name), name
         )
         logger.info(
             "built the HNSW index of collection %s over its first %d chunks in %.2f s "
@@ -345,16 +361,6 @@ class ChunkPartitionRepository:
 
     async def name(self, collection_id: str) -> str:
         return str(await self._scalar("SELECT chunk_partition_name(:id)", id=collection_id))
-
-    async def _execute_formatted(self, template: str, *arguments: str) -> None:
-        """DDL takes no parameters: PostgreSQL's format() quotes the names (%I) and values
-        (%L), and the statement goes to the driver as it is (a `:` in an id is no bind)."""
-        driver = await driver_connection(self.session)
-        placeholders = "".join(f", ${number + 2}::text" for number in range(len(arguments)))
-        statement = await driver.fetchval(
-            f"SELECT format($1::text{placeholders})", template, *arguments
-        )
-        await driver.execute(statement)
 
     async def _scalar(self, sql: str, **parameters: object) -> Any:
         return await self.session.scalar(text(sql), parameters)

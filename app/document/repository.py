@@ -34,7 +34,7 @@ COPY_FROM_CACHE = """
                || jsonb_build_object('chunk_index', chunk_index),
            embedding, :in_graph
     FROM processed_chunks
-    WHERE cache_key = :cache_key
+    WHERE cache_key = :cache_key AND chunk_index >= :first AND chunk_index < :stop
     ORDER BY chunk_index
 """
 
@@ -239,10 +239,12 @@ class ChunkRepository(RepositoryBase[Chunk]):
         document_metadata: dict[str, Any],
         in_graph: bool,
         table: str = "chunks",
+        positions: range = range(2**31 - 1),
     ) -> int:
         """Materialise a cached document's chunks for a document, inside PostgreSQL, in the
         HNSW graph now or pending (app/document/index_builds.py), into `chunks` or one of
-        its partitions (as `copy`)."""
+        its partitions (as `copy`); those at `positions` of the document (all of them by
+        default)."""
         quoted = self.session.get_bind().dialect.identifier_preparer.quote_identifier(table)
         result = await self.session.execute(
             text(COPY_FROM_CACHE.format(table=quoted)),
@@ -252,6 +254,8 @@ class ChunkRepository(RepositoryBase[Chunk]):
                 "document_metadata": json.dumps(document_metadata),
                 "cache_key": cache_key,
                 "in_graph": in_graph,
+                "first": positions.start,
+                "stop": positions.stop,
             },
         )
         return int(getattr(result, "rowcount", 0))

@@ -39,6 +39,7 @@ from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from app.collection.repository import CollectionRepository
 from app.collection.service import get_collection
@@ -46,6 +47,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, Conflict, UnprocessableContent, UnsupportedMediaType
 from app.db.database import Database
 from app.db.models import Collection, Document, DocumentSource, DocumentStatus
+from app.db.outage import is_lock_wait_cut_short
 from app.document.index_builds import VectorIndexBuilds
 from app.document.metadata import check_copied_metadata
 from app.document.partitions import ChunkPartitionRepository
@@ -53,6 +55,12 @@ from app.document.repository import ChunkRepository, DocumentFileRepository, Doc
 from app.document.service import replace_metadata
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
+from app.ingestion.bulk_load import (
+    PUBLISH_ATTEMPTS,
+    BulkLoads,
+    StagedFirstFill,
+    StagingUnusable,
+)
 from app.ingestion.cache import cache_key
 from app.ingestion.pipeline import BuiltEntry, ProcessingPipeline
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
@@ -140,6 +148,9 @@ class _ChunkWrite:
     # transition table (benchmark 2, session 17: writing 10,000 chunks at 1,536 dimensions
     # took 1.47 s through `chunks`, 1.28 s into the partition, medians of 12).
     table: str = "chunks"
+    # A first fill's chunks staged outside `chunks`, which this transaction publishes
+    # instead of writing them (app/ingestion/bulk_load.py).
+    staged: StagedFirstFill | None = None
 
     async def before_chunks(self) -> None:
         """Call it before writing chunks: a first fill's BM25 postings are built after it
@@ -170,6 +181,7 @@ class IngestionService:
         self.index_builds = index_builds or VectorIndexBuilds(
             database, settings.index_build_memory_mb
         )
+        self.bulk_loads = BulkLoads(database, settings)
 
     def with_api_key(self, api_key: str | None) -> "IngestionService":
         """This service with embeddings billed to a request's own key (the original api_key)."""
@@ -208,17 +220,20 @@ class IngestionService:
         baseline = await self._begin(prepared, create_collection)
         if baseline.unchanged is not None:
             return await self._reuse_unchanged(prepared, baseline, baseline.unchanged)
+        # A new document's id is chosen now: the chunks of a bulk load are staged with it.
+        document_id = baseline.document.document_id if baseline.document else uuid.uuid4()
         try:
             return await self._with_built_entry(
                 prepared,
                 on_progress or _ignore,
                 functools.partial(self._commit_upload, prepared, baseline),
+                document_id,
             )
         except EmbeddingFailed as exc:
-            document_id = await self._record_failure(prepared, baseline, exc.message)
+            failed_id = await self._record_failure(prepared, baseline, exc.message)
             outcome = (
-                f"The document ({document_id}) is marked failed; upload it again to retry."
-                if document_id is not None
+                f"The document ({failed_id}) is marked failed; upload it again to retry."
+                if failed_id is not None
                 else "A newer version of the document, or its deletion, came first."
             )
             raise EmbeddingFailed(f"{exc.message}. {outcome}") from exc
@@ -269,13 +284,13 @@ class IngestionService:
     ) -> Document:
         """Process a registered version; raises VersionGone if it stopped being current."""
 
-        async def commit(entry: BuiltEntry) -> Document:
-            async with self._chunk_transaction(prepared.collection_id) as write:
+        async def commit(entry: BuiltEntry, staged: StagedFirstFill | None) -> Document:
+            async with self._chunk_transaction(prepared.collection_id, staged) as write:
                 document = await _lock_version(write.session, prepared.collection_id, version)
                 await self._install_chunks(write, document, prepared, entry)
                 return document
 
-        return await self._with_built_entry(prepared, on_progress, commit)
+        return await self._with_built_entry(prepared, on_progress, commit, version.document_id)
 
     async def record_version_failure(
         self, collection_id: str, version: DocumentVersion, error: AppError
@@ -442,19 +457,17 @@ class IngestionService:
         self,
         prepared: PreparedUpload,
         on_progress: ProgressCallback,
-        commit: Callable[[BuiltEntry], Awaitable[T]],
+        commit: Callable[[BuiltEntry, StagedFirstFill | None], Awaitable[T]],
+        document_id: uuid.UUID,
     ) -> T:
-        """Build (or find) the content's cache entry, then `commit` it to a document; built
-        again if it was evicted in between."""
+        """Build (or find) the content's cache entry, then `commit` it to the document
+        (`document_id`, if the commit makes it); built again if it was evicted in between."""
         started = time.perf_counter()
-        # Made once, now, while nothing is written yet: attaching a partition waits for the
-        # transactions writing documents, and a commit of another upload may be one.
-        await self._create_partition(prepared.collection_id)
         for _attempt in range(_BUILD_ATTEMPTS):
             with self.index_builds.foreground():
                 entry = await self._build(prepared, on_progress)
                 try:
-                    committed = await commit(entry)
+                    committed = await self._commit_entry(prepared, entry, commit, document_id)
                 except _CacheEntryGone:
                     continue
                 finally:
@@ -470,6 +483,57 @@ class IngestionService:
             return committed
         raise AppError("the processed content was evicted from the cache repeatedly; retry")
 
+    async def _commit_entry(
+        self,
+        prepared: PreparedUpload,
+        entry: BuiltEntry,
+        commit: Callable[[BuiltEntry, StagedFirstFill | None], Awaitable[T]],
+        document_id: uuid.UUID,
+    ) -> T:
+        """`commit` the entry: its chunks staged first when they are a bulk load
+        (app/ingestion/bulk_load.py), written through `chunks` otherwise."""
+        collection_id = prepared.collection_id
+        if await self.bulk_loads.applies(collection_id, entry.chunk_count):
+            async with self.bulk_loads.staged(
+                collection_id,
+                entry.cache_key,
+                entry.chunk_count,
+                document_id,
+                _chunk_metadata(prepared),
+            ) as staged:
+                try:
+                    return await self._publish(entry, staged, commit)
+                except StagingUnusable as exc:
+                    logger.info("%s is written through chunks: %s", prepared.filename, exc)
+        # Made now, while nothing is written yet: attaching a partition waits for the
+        # transactions writing documents, and a commit of another upload may be one.
+        await self._create_partition(collection_id)
+        return await commit(entry, None)
+
+    async def _publish(
+        self,
+        entry: BuiltEntry,
+        staged: StagedFirstFill,
+        commit: Callable[[BuiltEntry, StagedFirstFill | None], Awaitable[T]],
+    ) -> T:
+        """`commit` with the staged chunks, tried again while its attach times out waiting
+        for other writers (StagingUnusable once it has tried enough)."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_lock_wait_cut_short),
+            stop=stop_after_attempt(PUBLISH_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await commit(entry, staged)
+        except Exception as exc:
+            if is_lock_wait_cut_short(exc):
+                raise StagingUnusable("its attach kept waiting for other writers") from exc
+            raise
+        raise AssertionError("unreachable: tenacity returns or raises")
+
     async def _build(self, prepared: PreparedUpload, on_progress: ProgressCallback) -> BuiltEntry:
         # Without the cache, the content is staged under a key of this upload alone.
         entry_key = (
@@ -480,10 +544,14 @@ class IngestionService:
         return await self.pipeline.build(prepared, entry_key, on_progress)
 
     async def _commit_upload(
-        self, prepared: PreparedUpload, baseline: Baseline, entry: BuiltEntry
+        self,
+        prepared: PreparedUpload,
+        baseline: Baseline,
+        entry: BuiltEntry,
+        staged: StagedFirstFill | None,
     ) -> IngestResult:
         """Make the built content the current version, if what the upload saw still stands."""
-        async with self._chunk_transaction(prepared.collection_id) as write:
+        async with self._chunk_transaction(prepared.collection_id, staged) as write:
             session = write.session
             collection = await _lock_collection(session, baseline.collection)
             documents = DocumentRepository(session)
@@ -498,18 +566,28 @@ class IngestionService:
             if _is_unchanged(document, prepared):
                 assert document is not None
                 return IngestResult(document, collection, True, from_cache=True)
-            document = await _next_version(session, document, prepared, DocumentStatus.PROCESSING)
+            document = await _next_version(
+                session,
+                document,
+                prepared,
+                DocumentStatus.PROCESSING,
+                new_id=staged.document_id if staged else None,
+            )
             await self._install_chunks(write, document, prepared, entry)
             return IngestResult(document, collection, False, from_cache=entry.from_cache)
 
     @asynccontextmanager
-    async def _chunk_transaction(self, collection_id: str) -> AsyncIterator[_ChunkWrite]:
+    async def _chunk_transaction(
+        self, collection_id: str, staged: StagedFirstFill | None = None
+    ) -> AsyncIterator[_ChunkWrite]:
         """A transaction that writes the collection's chunks (app/document/partitions.py),
         into the partition the caller made first (`_create_partition`): if it has no vector
         index yet, this one takes its lock before anything else and builds the index over
         the chunks it wrote, and their BM25 postings: before it commits, or for a few
         chunks just after. If it has one, the chunks join its graph after the commit,
-        unless too many wait already (app/document/index_builds.py)."""
+        unless too many wait already (app/document/index_builds.py). With `staged` chunks
+        (a bulk load), the partition is missing, this one takes its lock, and the chunks are
+        published with every index built."""
         deferred = keywords_deferred = False
         async with self.database.session() as session:
             partitions = ChunkPartitionRepository(session)
@@ -519,9 +597,9 @@ class IngestionService:
                 or await partitions.graph_pending_count(collection_id)
                 >= self.settings.vector_index_deferred_max_chunks
             )
-            write = _ChunkWrite(session, collection_id, in_graph, first_fill)
+            write = _ChunkWrite(session, collection_id, in_graph, first_fill, staged=staged)
             yield write
-            if first_fill:
+            if first_fill and staged is None:
                 chunks = await partitions.chunk_count(collection_id)
                 deferred = chunks <= self.settings.vector_index_deferred_max_chunks
                 if not deferred:
@@ -554,24 +632,12 @@ class IngestionService:
     ) -> None:
         """The document's chunks from the cache entry, in the caller's transaction."""
         session = write.session
-        if not await ProcessedDocumentRepository(session).use_complete(entry.cache_key):
-            raise _CacheEntryGone(entry.cache_key)
-        chunk_metadata = {
-            **prepared.options.metadata,
-            "filename": prepared.filename,
-            "upload_time": datetime.now(UTC).isoformat(),
-        }
-        chunks = ChunkRepository(session)
-        await chunks.delete_for_document(document.collection_id, document.id)
-        await write.before_chunks()
-        count = await chunks.copy_from_cache(
-            entry.cache_key,
-            document.id,
-            document.collection_id,
-            chunk_metadata,
-            write.in_graph,
-            write.table,
-        )
+        if write.staged is not None:
+            # The collection had no table of chunks: the document has none to delete.
+            await self.bulk_loads.publish(session, write.staged, document.id)
+            count = write.staged.chunk_count
+        else:
+            count = await self._copy_chunks(write, document, prepared, entry)
         write.written += count
         document.status, document.chunk_count, document.error = (
             DocumentStatus.COMPLETED,
@@ -582,6 +648,25 @@ class IngestionService:
         await session.flush()
         # Load server-set columns (updated_at) now: the result outlives the session.
         await session.refresh(document)
+
+    async def _copy_chunks(
+        self, write: _ChunkWrite, document: Document, prepared: PreparedUpload, entry: BuiltEntry
+    ) -> int:
+        """The document's chunks from the cache entry, replacing its old ones; how many."""
+        session = write.session
+        if not await ProcessedDocumentRepository(session).use_complete(entry.cache_key):
+            raise _CacheEntryGone(entry.cache_key)
+        chunks = ChunkRepository(session)
+        await chunks.delete_for_document(document.collection_id, document.id)
+        await write.before_chunks()
+        return await chunks.copy_from_cache(
+            entry.cache_key,
+            document.id,
+            document.collection_id,
+            _chunk_metadata(prepared),
+            write.in_graph,
+            write.table,
+        )
 
     async def _record_failure(
         self, prepared: PreparedUpload, baseline: Baseline, reason: str
@@ -714,12 +799,17 @@ async def _next_version(
     prepared: PreparedUpload,
     status: DocumentStatus,
     retryable: bool | None = None,
+    new_id: uuid.UUID | None = None,
 ) -> Document:
     """The document (locked by the caller) as its next generation, describing this upload
-    (`retryable` says, for a failed one, whether a retry can fix it)."""
+    (`retryable` says, for a failed one, whether a retry can fix it); a new one gets
+    `new_id`, if given."""
     if document is None:
         document = Document(
-            collection_id=prepared.collection_id, filename=prepared.filename, generation=1
+            id=new_id or uuid.uuid4(),
+            collection_id=prepared.collection_id,
+            filename=prepared.filename,
+            generation=1,
         )
         session.add(document)
     else:
@@ -739,6 +829,15 @@ async def _next_version(
     await session.flush()
     await session.refresh(document)
     return document
+
+
+def _chunk_metadata(prepared: PreparedUpload) -> dict[str, object]:
+    """What every chunk of the upload's document carries besides its own metadata."""
+    return {
+        **prepared.options.metadata,
+        "filename": prepared.filename,
+        "upload_time": datetime.now(UTC).isoformat(),
+    }
 
 
 async def _texts_document(session: AsyncSession, collection_id: str) -> Document:

@@ -34,6 +34,7 @@ from app.db.models import (
 )
 from app.document.partitions import drop_orphaned_partitions
 from app.document.repository import DocumentFileRepository, DocumentRepository
+from app.document.staging import drop_abandoned_stagings
 from app.files.service import copy_to_disk
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
 from app.ingestion.progress import IngestProgress
@@ -226,10 +227,12 @@ class JobService:
 
     async def sweep(self) -> None:
         """What the workers do now and then besides jobs: requeue the lost ones, drop the
-        chunk partitions of deleted collections, and build the vector indexes, and add to
-        their graphs the chunks, that a process which died left undone."""
+        chunk partitions of deleted collections and the staged tables of bulk loads cut
+        short, and build the vector indexes, and add to their graphs the chunks, that a
+        process which died left undone."""
         await self.requeue_lost()
         await drop_orphaned_partitions(self.database.engine)
+        await drop_abandoned_stagings(self.database.engine)
         await self.ingestion.index_builds.catch_up()
 
     async def requeue_lost(self) -> None:

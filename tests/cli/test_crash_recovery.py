@@ -358,3 +358,66 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
     assert again.json()["chunk_count"] == len(clean_chunking(content, data_dir)) > 500
     assert broken_after == {}
     assert vector_indexes == 1
+
+
+async def test_a_server_killed_while_a_bulk_load_is_staged_leaves_nothing(
+    start_server: StartServer, server_env: dict[str, str], data_dir: Path
+) -> None:
+    """A bulk load (app/ingestion/bulk_load.py) stages a new collection's chunks in tables of
+    their own before its commit. The test holds up the staging (its keyword part waits for
+    a lock on keyword_postings that the test holds), kills the server, and lets the
+    orphaned work go on: nothing is published, and the next server's sweep drops the staged
+    tables, whose stager is gone. The upload made again is staged and published."""
+    server_env["RAGSTORE_BULK_LOAD_MIN_CHUNKS"] = "100"
+    first = start_server()
+    await first.wait_until_healthy()
+    content = large_text(300)
+    embedded = EmbeddedPostgres(data_dir)
+    engine = create_async_engine(await asyncio.to_thread(embedded.start))
+    staging_waits = """SELECT count(*) > 0 FROM pg_stat_activity
+                       WHERE wait_event_type = 'Lock' AND query LIKE '%keyword_index_stage%'"""
+    staging_gone = """SELECT count(*) = 0 FROM pg_stat_activity
+                      WHERE pid <> pg_backend_pid() AND query LIKE '%keyword_index_stage%'"""
+    staged_tables = "SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_'"
+    try:
+        async with engine.connect() as holder, engine.connect() as observer:
+            async with httpx.AsyncClient(base_url=first.url, timeout=120) as client:
+                made = await client.post("/api/collections", json={"id": "fresh", "name": "f"})
+                assert made.status_code == 201, made.text
+                await holder.execute(text("LOCK TABLE keyword_postings IN ACCESS EXCLUSIVE MODE"))
+                interrupted = asyncio.create_task(
+                    upload(client, content, "large.txt", session_id="fresh")
+                )
+                await wait_until(observer, staging_waits, "the staging waiting for the lock")
+
+                first.kill()
+
+                with pytest.raises(httpx.TransportError):
+                    await interrupted
+            await holder.rollback()
+            await observer.rollback()
+            await wait_until(observer, staging_gone, "the orphaned staging ended")
+            left_staged = await observer.scalar(text(staged_tables))
+            published = await observer.scalar(
+                text("SELECT count(*) FROM documents WHERE status = 'completed'")
+            )
+            await observer.rollback()
+
+            second = start_server()
+            await second.wait_until_healthy()
+            await wait_until(
+                observer, f"SELECT ({staged_tables}) = 0", "the sweep dropping the staged tables"
+            )
+            async with httpx.AsyncClient(base_url=second.url, timeout=120) as client:
+                again = await upload(client, content, "large.txt", session_id="fresh")
+            broken_after = await settled_violations(observer)
+    finally:
+        await engine.dispose()
+        await asyncio.to_thread(embedded.stop)
+
+    assert left_staged == 1  # the chunks' table, committed before the keyword staging began
+    assert published == 0
+    assert again.status_code == 200, again.text
+    assert again.json()["chunk_count"] == len(clean_chunking(content, data_dir)) >= 100
+    assert "staged" in (data_dir / "serve.log").read_text()
+    assert broken_after == {}

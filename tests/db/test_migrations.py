@@ -66,13 +66,13 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0017_keyword_postings_key (head)"
+    assert migrate.current(settings, empty_database_url) == "0018_keyword_index_staged (head)"
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0017_keyword_postings_key (head)"
+    assert migrate.current(settings, empty_database_url) == "0018_keyword_index_staged (head)"
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -618,3 +618,33 @@ async def test_postings_move_to_a_table_per_key_and_back(empty_database_url: str
     assert downgraded == with_changes
     assert sorted(placed_back) == sorted(names_back)
     assert key_column == 0
+
+
+async def test_the_staged_keyword_functions_come_with_0018_and_go_with_its_downgrade(
+    empty_database_url: str,
+) -> None:
+    """0018 adds only the two functions of a bulk load's keyword index (app/document/
+    staging.py); its downgrade removes them and nothing else."""
+    settings = base_settings()
+    functions = """
+        SELECT array_agg(proname::text ORDER BY proname) FROM pg_proc
+        WHERE proname IN ('keyword_index_stage', 'keyword_index_publish')
+    """
+    engine = create_async_engine(empty_database_url)
+    try:
+        await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+        async with engine.connect() as connection:
+            at_head = await connection.scalar(text(functions))
+        tables_at_head = await _tables(empty_database_url)
+        await asyncio.to_thread(
+            migrate.downgrade, settings, empty_database_url, "0017_keyword_postings_key"
+        )
+        async with engine.connect() as connection:
+            after_downgrade = await connection.scalar(text(functions))
+        tables_after = await _tables(empty_database_url)
+    finally:
+        await engine.dispose()
+
+    assert at_head == ["keyword_index_publish", "keyword_index_stage"]
+    assert after_downgrade is None
+    assert tables_after == tables_at_head

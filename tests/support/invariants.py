@@ -91,6 +91,8 @@ VIOLATIONS = {
     # (app/document/index_builds.py): none may be left out once that work has ended.
     "chunks left out of their collection's HNSW graph": """
         SELECT count(*) FROM chunks WHERE NOT in_graph""",
+    "tables of a bulk load left staged (app/document/staging.py)": """
+        SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_'""",
     "chunk partition tables left unattached": """
         SELECT count(*) FROM pg_class
         WHERE relkind = 'r' AND relname ~ '^chunks_[0-9a-f]{24}$' AND NOT relispartition""",

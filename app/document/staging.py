@@ -1,0 +1,213 @@
+"""The tables of a staged first fill: a new collection's chunks, indexed and keyword-indexed
+outside `chunks`, then published in the upload's commit (app/ingestion/bulk_load.py).
+
+A staging is named by 32 hex digits; its tables are `staged_<id>_chunks`, `_terms` and
+`_postings`. Its stager holds a session advisory lock (`staging_lock_key`) until the tables
+are published or dropped, so the sweep (`drop_abandoned_stagings`) drops only those of a
+process that died.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db.repository import driver_connection, execute_formatted
+from app.document.partitions import (
+    CHUNKS_TABLE,
+    EMBEDDING_DIMENSIONS,
+    vector_index_name,
+    vector_index_statement,
+)
+
+logger = logging.getLogger(__name__)
+
+STAGED_TABLE_NAME = re.compile(r"^staged_([0-9a-f]{32})_(chunks|terms|postings)$")
+
+# What every partition of `chunks` has besides its HNSW index (migrations 0008, 0012, 0014),
+# made on a staged table after its rows: the attach adopts each instead of building one.
+# Constraints as constraints (an attach adopts only a constraint's index for a constraint),
+# the other indexes by their definitions on `chunks`. :name is the staged table.
+_INDEX_STATEMENTS = r"""
+    SELECT 'ALTER TABLE ' || quote_ident(:name) || ' ADD ' || pg_get_constraintdef(c.oid)
+    FROM pg_constraint c
+    WHERE c.conrelid = 'chunks'::regclass AND c.contype IN ('p', 'u')
+    UNION ALL
+    SELECT regexp_replace(pg_get_indexdef(x.indexrelid),
+                          '^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ',
+                          'CREATE \1INDEX ON ' || quote_ident(:name) || ' ')
+    FROM pg_index x
+    WHERE x.indrelid = 'chunks'::regclass
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+"""
+# Staged tables whose stager is gone: no session holds their lock (a try takes it, and it
+# is let go at once).
+_ABANDONED = """
+    SELECT c.relname::text FROM pg_class c
+    WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+      AND c.relname ~ '^staged_[0-9a-f]{32}_(chunks|terms|postings)$'
+    ORDER BY 1
+"""
+
+
+def staging_lock_key(staging_id: str) -> str:
+    return f"staging {staging_id}"
+
+
+@dataclass(frozen=True)
+class StagedTables:
+    """The names of one staging's tables."""
+
+    staging_id: str
+
+    @property
+    def chunks(self) -> str:
+        return f"staged_{self.staging_id}_chunks"
+
+    @property
+    def terms(self) -> str:
+        return f"staged_{self.staging_id}_terms"
+
+    @property
+    def postings(self) -> str:
+        return f"staged_{self.staging_id}_postings"
+
+    @property
+    def vector_index(self) -> str:
+        """The HNSW index of `chunks`, renamed as the partition's when it is published."""
+        return f"staged_{self.staging_id}_hnsw"
+
+    @property
+    def all(self) -> tuple[str, str, str]:
+        return self.chunks, self.terms, self.postings
+
+
+@dataclass(frozen=True)
+class StagedKeywords:
+    """What keyword_index_stage returns: the postings' key, the chunks, their length."""
+
+    postings_key: int
+    chunk_count: int
+    total_length: int
+
+
+class StagingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create_chunks_table(self, tables: StagedTables, collection_id: str) -> None:
+        await execute_formatted(self.session, CHUNKS_TABLE, tables.chunks, collection_id)
+
+    async def build_vector_index(self, tables: StagedTables, memory_mb: int) -> None:
+        dimensions = await self.session.scalar(text(EMBEDDING_DIMENSIONS))
+        await self.session.execute(
+            text("SELECT set_config('maintenance_work_mem', :memory, true)"),
+            {"memory": f"{memory_mb}MB"},
+        )
+        await execute_formatted(
+            self.session,
+            vector_index_statement(int(dimensions)),
+            tables.vector_index,
+            tables.chunks,
+        )
+
+    async def build_other_indexes(self, tables: StagedTables) -> None:
+        statements = await self.session.scalars(text(_INDEX_STATEMENTS), {"name": tables.chunks})
+        driver = await driver_connection(self.session)
+        for statement in list(statements):
+            await driver.execute(statement)
+
+    async def stage_keywords(self, tables: StagedTables) -> StagedKeywords:
+        row = (
+            await self.session.execute(
+                text("SELECT * FROM keyword_index_stage(:chunks, :terms, :postings)"),
+                {"chunks": tables.chunks, "terms": tables.terms, "postings": tables.postings},
+            )
+        ).one()
+        return StagedKeywords(int(row.postings_key), int(row.chunk_count), int(row.total_length))
+
+    async def partition_exists(self, partition: str) -> bool:
+        return bool(
+            await self.session.scalar(
+                text("SELECT to_regclass(quote_ident(:name)) IS NOT NULL"), {"name": partition}
+            )
+        )
+
+    async def publish(
+        self,
+        tables: StagedTables,
+        collection_id: str,
+        partition: str,
+        keywords: StagedKeywords,
+        lock_timeout_ms: int,
+    ) -> None:
+        """Make the staged tables the collection's, in the caller's transaction: the chunks'
+        table renamed to its partition and attached (waiting at most `lock_timeout_ms` for
+        the writers of `documents` and `collections`), its words, statistics and postings
+        published (keyword_index_publish, migration 0018)."""
+        await execute_formatted(
+            self.session, "ALTER TABLE %I RENAME TO %I", tables.chunks, partition
+        )
+        await execute_formatted(
+            self.session,
+            "ALTER INDEX %I RENAME TO %I",
+            tables.vector_index,
+            vector_index_name(partition),
+        )
+        await self.session.execute(
+            text("SELECT set_config('lock_timeout', :timeout, true)"),
+            {"timeout": f"{lock_timeout_ms}ms"},
+        )
+        await execute_formatted(
+            self.session,
+            "ALTER TABLE chunks ATTACH PARTITION %I FOR VALUES IN (%L)",
+            partition,
+            collection_id,
+        )
+        await self.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+        await self.session.execute(
+            text("SELECT keyword_index_publish(:id, :terms, :postings, :key, :chunks, :total)"),
+            {
+                "id": collection_id,
+                "terms": tables.terms,
+                "postings": tables.postings,
+                "key": keywords.postings_key,
+                "chunks": keywords.chunk_count,
+                "total": keywords.total_length,
+            },
+        )
+
+
+async def drop_staged_tables(engine: AsyncEngine, tables: StagedTables) -> None:
+    """Whatever is left of a staging (nothing, once published)."""
+    async with engine.begin() as connection:
+        for name in tables.all:
+            await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+async def drop_abandoned_stagings(engine: AsyncEngine) -> list[str]:
+    """Drop the staged tables of stagers that are gone (a process died while staging);
+    returns their names. A staging in progress holds its lock, and is left alone."""
+    dropped = []
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for name in (await connection.scalars(text(_ABANDONED))).all():
+            match = STAGED_TABLE_NAME.match(name)
+            assert match is not None
+            key = staging_lock_key(match.group(1))
+            if not await connection.scalar(
+                text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), {"key": key}
+            ):
+                continue
+            try:
+                await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+                dropped.append(name)
+            finally:
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": key}
+                )
+    if dropped:
+        logger.info("dropped the staged tables of stagings cut short: %s", dropped)
+    return dropped

@@ -1,0 +1,187 @@
+"""A new collection's first large upload is staged outside `chunks`, every index built over
+it at once, and published in its commit (app/ingestion/bulk_load.py, migration 0018)."""
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.core.config import Settings
+from app.document.staging import drop_abandoned_stagings
+from tests.support.db import chunk_partition, scalar, wait_until
+from tests.support.invariants import settled_violations
+from tests.support.servers import serve_app
+from tests.support.uploads import long_text, upload
+
+# Every upload of two chunks or more into a collection with none is a bulk load.
+BULK = {"bulk_load_min_chunks": 2}
+STAGED_TABLES = "SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_'"
+# A partition's indexes and constraints, their names left out.
+DEFINITIONS = r"""
+    SELECT array_agg(d ORDER BY d) FROM (
+        SELECT regexp_replace(indexdef, 'INDEX \S+ ON \S+', 'INDEX ON') AS d
+        FROM pg_indexes WHERE tablename = chunk_partition_name(:id)
+        UNION ALL
+        SELECT c.contype::text || ' ' || replace(pg_get_constraintdef(c.oid), :id, 'ID')
+        FROM pg_constraint c WHERE c.conrelid = to_regclass(chunk_partition_name(:id))) x
+"""
+KEYWORD_STATE = """
+    SELECT k.deferred, (SELECT count(*) FROM pg_inherits i
+                        WHERE i.inhrelid = to_regclass(keyword_partition_name(k.postings_key)))
+    FROM keyword_collections k WHERE k.collection_id = :id
+"""
+# The upload's keyword staging waiting for the lock on keyword_postings the test holds.
+KEYWORDS_WAIT = """
+    SELECT count(*) > 0 FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND query LIKE '%keyword_index_stage%'
+"""
+
+ATTACH_WAITS = """
+    SELECT count(*) > 0 FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE chunks ATTACH%'
+"""
+
+
+@pytest.fixture
+async def bulk_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(settings.model_copy(update=BULK)) as client:
+        yield client
+
+
+async def into_new_collection(
+    client: httpx.AsyncClient, collection: str, content: str
+) -> httpx.Response:
+    made = await client.post("/api/collections", json={"id": collection, "name": collection})
+    assert made.status_code == 201, made.text
+    return await upload(client, content, "a.txt", route=f"/api/collections/{collection}/documents")
+
+
+async def searched(client: httpx.AsyncClient, collection: str, mode: str) -> list[Any]:
+    answer = await client.post(
+        f"/api/collections/{collection}/search",
+        json={"query": "Part 3 of the notes", "mode": mode, "k": 5},
+    )
+    assert answer.status_code == 200, answer.text
+    return [(r["text"], round(r["score"], 5)) for r in answer.json()["results"]]
+
+
+async def test_a_bulk_load_answers_indexed_and_searches_as_a_write_through_chunks(
+    bulk_client: httpx.AsyncClient,
+    settings: Settings,
+    db: AsyncConnection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same text into one collection by a bulk load and into another through `chunks`:
+    once the bulk upload answers, its collection has its HNSW index, its postings attached
+    and not deferred, nothing staged is left, its table has the same indexes and
+    constraints as the other's, and every search mode answers the same texts and scores."""
+    caplog.set_level(logging.INFO, logger="app.ingestion.bulk_load")
+    content = long_text(20)
+    bulk = await into_new_collection(bulk_client, "bulk", content)
+    assert bulk.status_code == 201, bulk.text
+    state_on_answer = (await db.execute(text(KEYWORD_STATE), {"id": "bulk"})).one()
+    await db.commit()
+    async with serve_app(settings) as through_client:
+        through = await into_new_collection(through_client, "through", content)
+        assert through.status_code == 201, through.text
+        assert await settled_violations(db) == {}
+        results = {
+            (collection, mode): await searched(through_client, collection, mode)
+            for collection in ("bulk", "through")
+            for mode in ("vector", "keyword", "hybrid")
+        }
+
+    staged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("staged")]
+    assert len(staged) == 1
+    assert re.fullmatch(
+        f"staged {bulk.json()['chunk_count']} chunks for collection bulk in [0-9.]+ s", staged[0]
+    )
+    assert tuple(state_on_answer) == (False, 1)
+    assert await scalar(db, STAGED_TABLES) == 0
+    assert await scalar(db, DEFINITIONS, id="bulk") == await scalar(db, DEFINITIONS, id="through")
+    for mode in ("vector", "keyword", "hybrid"):
+        assert results["bulk", mode] == results["through", mode], mode
+        assert len(results["bulk", mode]) == 5, mode
+
+
+async def test_a_bulk_load_whose_collection_got_a_table_meanwhile_writes_through_chunks(
+    bulk_client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The test holds up the staging (its keyword part waits for a lock on keyword_postings)
+    while the collection's table of chunks is made, as another upload's first fill makes
+    it: the commit finds it, drops what it staged and writes through `chunks`."""
+    caplog.set_level(logging.INFO, logger="app.ingestion.service")
+    async with db.engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE keyword_postings IN ACCESS EXCLUSIVE MODE"))
+        writing = asyncio.create_task(into_new_collection(bulk_client, "late", long_text()))
+        await wait_until(db, KEYWORDS_WAIT, "the keyword staging waiting for its lock")
+        staged_meanwhile = await scalar(db, STAGED_TABLES)
+        # Keyword searches wait for the test's lock too; a vector search does not.
+        searched_meanwhile = await searched(bulk_client, "late", "vector")
+        await chunk_partition(db, "late")
+        await holder.rollback()
+    written = await writing
+
+    assert staged_meanwhile == 1  # the chunks' (the words' is in the waiting transaction)
+    assert searched_meanwhile == []
+    assert written.status_code == 201, written.text
+    assert any("written through chunks" in r.getMessage() for r in caplog.records)
+    assert await scalar(db, STAGED_TABLES) == 0
+    assert (
+        await scalar(db, "SELECT count(*) FROM chunks WHERE collection_id = 'late'")
+        == (written.json()["chunk_count"])
+    )
+    assert await settled_violations(db) == {}
+
+
+async def test_a_bulk_loads_attach_waits_for_the_writers_in_flight_then_publishes(
+    bulk_client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Attaching the staged table takes SHARE ROW EXCLUSIVE on `documents`: while a
+    transaction writing documents is open (the test's lock stands for it), the commit
+    waits, lets go after ATTACH_LOCK_TIMEOUT_MS and tries again, and once that writer is
+    done it publishes what it staged."""
+    caplog.set_level(logging.INFO, logger="app.ingestion")
+    async with db.engine.connect() as writer:
+        await writer.execute(text("LOCK TABLE documents IN ROW EXCLUSIVE MODE"))
+        writing = asyncio.create_task(into_new_collection(bulk_client, "busy", long_text()))
+        await wait_until(db, ATTACH_WAITS, "the attach waiting for the writer")
+        await writer.rollback()
+    written = await writing
+
+    assert written.status_code == 201, written.text
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("staged") for m in messages)
+    assert not any("written through chunks" in m for m in messages)
+    assert await scalar(db, STAGED_TABLES) == 0
+    assert await settled_violations(db) == {}
+
+
+async def test_the_sweep_drops_staged_tables_only_when_their_stager_is_gone(
+    db: AsyncConnection,
+) -> None:
+    """Tables of a staging whose lock a session holds stay; once it lets go, they go."""
+    staging = "0123456789abcdef0123456789abcdef"
+    lock = f"SELECT pg_advisory_lock(hashtextextended('staging {staging}', 0))"
+    for table in ("chunks", "terms"):
+        await db.execute(text(f"CREATE TABLE staged_{staging}_{table} (x integer)"))
+    await db.commit()
+    async with db.engine.connect() as stager:
+        await stager.execute(text(lock))
+        await stager.commit()
+        while_held = await drop_abandoned_stagings(db.engine)
+        left_while_held = await scalar(db, STAGED_TABLES)
+    # The connection went back to the pool holding its session lock: let it go.
+    await db.engine.dispose()
+    after = await drop_abandoned_stagings(db.engine)
+
+    assert while_held == []
+    assert left_while_held == 2
+    assert sorted(after) == [f"staged_{staging}_chunks", f"staged_{staging}_terms"]
+    assert await scalar(db, STAGED_TABLES) == 0
