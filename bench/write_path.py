@@ -218,7 +218,7 @@ STAGED_INDEX_FIRST = (
 RAGSTORE_BULK = (
     "ragstore bulk load (a new collection's first upload of at least bulk_load_min_chunks): "
     "staged from the processed-document cache on two connections, every index built at "
-    "once on three, published in its commit"
+    "once on two, published in its commit"
 )
 BULK_COLLECTION = "bench-bulk"
 BULK_CACHE_KEY = "bench-bulk"

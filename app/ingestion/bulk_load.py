@@ -9,9 +9,9 @@ before the commit, in tables no search and no writer sees (app/document/staging.
 
 1. the staged table is filled from the processed-document cache by two connections at
    once, half of the chunks each, with no index to keep up;
-2. then, at once, on three connections: its HNSW index, its other indexes (those every
-   partition of `chunks` has, which the attach adopts), and its BM25 words and postings
-   (`keyword_index_stage`, migration 0018);
+2. then, at once, on two connections: its HNSW index on one; its BM25 words and postings
+   (`keyword_index_stage`, migration 0018), then its other indexes (those every partition
+   of `chunks` has, which the attach adopts), on the other;
 3. the upload's commit publishes them: the table renamed to the collection's partition and
    attached, its words, statistics and postings made the collection's. A search sees the
    document, fully indexed, from that commit on, and nothing of it before, as with any
@@ -175,16 +175,17 @@ class BulkLoads:
                     tables, self.settings.index_build_memory_mb
                 )
 
-        async def other_indexes() -> None:
+        # One after the other on one connection, beside the HNSW build (which has
+        # PostgreSQL's parallel workers): on two cores, three builds at once took 2.54 s
+        # in all and two 2.15 s (10,000 chunks at 1,536-d, medians of 6 alternating rounds).
+        async def keywords_then_other_indexes() -> StagedKeywords:
             async with self.database.session() as session:
-                await StagingRepository(session).build_other_indexes(tables)
-
-        async def keywords() -> StagedKeywords:
-            async with self.database.session() as session:
-                return await StagingRepository(session).stage_keywords(tables)
+                staging = StagingRepository(session)
+                keywords = await staging.stage_keywords(tables)
+                await staging.build_other_indexes(tables)
+                return keywords
 
         async with asyncio.TaskGroup() as building:
             building.create_task(vector_index())
-            building.create_task(other_indexes())
-            staged_keywords = building.create_task(keywords())
+            staged_keywords = building.create_task(keywords_then_other_indexes())
         return staged_keywords.result()
