@@ -207,13 +207,14 @@ class Settings(BaseSettings):
         "the graph up to date before it answers.",
     )
     bulk_load_min_chunks: int = Field(
-        default=2_000,
+        default=10_001,
         ge=0,
         le=10_000_000,
         description="An upload of at least this many chunks into a collection with none yet "
         "is a bulk load: its chunks are written and every index built over them on several "
-        "connections before its commit, which publishes them at once (it answers when all "
-        "is built). 0: never.",
+        "connections before its commit, which publishes them at once, indexed. By default "
+        "the first fills that would otherwise build their index before they answer (more "
+        "than vector_index_deferred_max_chunks); smaller ones answer first. 0: never.",
     )
     index_build_memory_mb: int = Field(
         default=512,
