@@ -33,7 +33,7 @@ from sqlalchemy import text
 from app.db.database import Database
 from app.db.models import Document
 from app.document.partitions import ChunkPartitionRepository
-from app.document.repository import ChunkRepository
+from app.document.repository import CachedChunks, ChunkRepository
 from app.ingestion.prepared import ProcessingOptions
 from app.ingestion.upload import describe_file
 from app.runtime import Runtime
@@ -137,9 +137,10 @@ async def time_variant(
             await session.execute(text("TRUNCATE chunks"))
             for statement in setup:
                 await session.execute(text(statement))
+            assert document.cache_key is not None
             started = time.perf_counter()
             await ChunkRepository(session).copy_from_cache(
-                document.cache_key, document.id, COLLECTION, {}, in_graph=True
+                CachedChunks(document.cache_key, document.id, COLLECTION, {}), in_graph=True
             )
             if build:
                 await ChunkPartitionRepository(session).build_vector_index(COLLECTION)

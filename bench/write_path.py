@@ -44,7 +44,7 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.db.types import HNSW_INDEX_PREDICATE, hnsw_index_column
 from app.document.partitions import ChunkPartitionRepository
-from app.document.repository import CHUNK_COLUMNS, ChunkRepository
+from app.document.repository import CHUNK_COLUMNS, CachedChunks, ChunkRepository
 from app.ingestion.bulk_load import BulkLoads
 from app.ingestion.repository import ProcessedDocumentRepository
 from bench.common import database, dimension_list, median, report
@@ -445,10 +445,9 @@ async def ragstore_bulk_load(
             )
     bulk_loads = BulkLoads(database_handle, settings)
     started = time.perf_counter()
+    source = CachedChunks(BULK_CACHE_KEY, document_id, BULK_COLLECTION, {"filename": "bench.txt"})
     async with (
-        bulk_loads.staged(
-            BULK_COLLECTION, BULK_CACHE_KEY, count, document_id, {"filename": "bench.txt"}
-        ) as staged,
+        bulk_loads.staged(source, count) as staged,
         database_handle.session() as session,
     ):
         assert await ChunkPartitionRepository(session).claim_first_fill(BULK_COLLECTION)

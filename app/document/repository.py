@@ -6,6 +6,7 @@ Bulk rows go through binary COPY, not row-by-row INSERT.
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,21 @@ COPY_FROM_CACHE = """
     WHERE cache_key = :cache_key AND chunk_index >= :first AND chunk_index < :stop
     ORDER BY chunk_index
 """
+
+
+@dataclass(frozen=True)
+class CachedChunks:
+    """A cache entry's chunks as a document's: which entry, whose, with what metadata
+    besides their own, and which of them (their positions; all by default)."""
+
+    cache_key: str
+    document_id: uuid.UUID
+    collection_id: str
+    document_metadata: dict[str, Any]
+    positions: range = range(2**31 - 1)
+
+    def part(self, positions: range) -> "CachedChunks":
+        return replace(self, positions=positions)
 
 
 class DocumentRepository(RepositoryBase[Document]):
@@ -232,30 +248,22 @@ class ChunkRepository(RepositoryBase[Chunk]):
         )
 
     async def copy_from_cache(
-        self,
-        cache_key: str,
-        document_id: uuid.UUID,
-        collection_id: str,
-        document_metadata: dict[str, Any],
-        in_graph: bool,
-        table: str = "chunks",
-        positions: range = range(2**31 - 1),
+        self, source: CachedChunks, in_graph: bool, table: str = "chunks"
     ) -> int:
         """Materialise a cached document's chunks for a document, inside PostgreSQL, in the
         HNSW graph now or pending (app/document/index_builds.py), into `chunks` or one of
-        its partitions (as `copy`); those at `positions` of the document (all of them by
-        default)."""
+        its partitions (as `copy`)."""
         quoted = self.session.get_bind().dialect.identifier_preparer.quote_identifier(table)
         result = await self.session.execute(
             text(COPY_FROM_CACHE.format(table=quoted)),
             {
-                "document_id": document_id,
-                "collection_id": collection_id,
-                "document_metadata": json.dumps(document_metadata),
-                "cache_key": cache_key,
+                "document_id": source.document_id,
+                "collection_id": source.collection_id,
+                "document_metadata": json.dumps(source.document_metadata),
+                "cache_key": source.cache_key,
                 "in_graph": in_graph,
-                "first": positions.start,
-                "stop": positions.stop,
+                "first": source.positions.start,
+                "stop": source.positions.stop,
             },
         )
         return int(getattr(result, "rowcount", 0))

@@ -30,7 +30,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +37,7 @@ from app.core.config import Settings
 from app.db.database import Database
 from app.db.locks import session_advisory_lock
 from app.document.partitions import ChunkPartitionRepository
-from app.document.repository import ChunkRepository
+from app.document.repository import CachedChunks, ChunkRepository
 from app.document.staging import (
     StagedKeywords,
     StagedTables,
@@ -90,32 +89,27 @@ class BulkLoads:
 
     @asynccontextmanager
     async def staged(
-        self,
-        collection_id: str,
-        cache_key: str,
-        chunk_count: int,
-        document_id: uuid.UUID,
-        chunk_metadata: dict[str, Any],
+        self, source: CachedChunks, chunk_count: int
     ) -> AsyncIterator[StagedFirstFill]:
-        """The cache entry's chunks staged for the document; whatever is left of them (all
-        of it, unless they were published) is dropped on the way out. The staging's lock
-        is held meanwhile, so that the sweep leaves its tables alone."""
+        """The cache entry's `chunk_count` chunks staged for the document; whatever is left
+        of them (all of it, unless they were published) is dropped on the way out. The
+        staging's lock is held meanwhile, so that the sweep leaves its tables alone."""
         tables = StagedTables(uuid.uuid4().hex)
         async with self.database.engine.connect() as holder:
             await holder.execution_options(isolation_level="AUTOCOMMIT")
             async with session_advisory_lock(holder, staging_lock_key(tables.staging_id)):
                 try:
                     started = time.perf_counter()
-                    keywords = await self._stage(
-                        tables, collection_id, cache_key, chunk_count, document_id, chunk_metadata
-                    )
+                    keywords = await self._stage(tables, source, chunk_count)
                     logger.info(
                         "staged %d chunks for collection %s in %.2f s",
                         keywords.chunk_count,
-                        collection_id,
+                        source.collection_id,
                         time.perf_counter() - started,
                     )
-                    yield StagedFirstFill(collection_id, document_id, tables, keywords)
+                    yield StagedFirstFill(
+                        source.collection_id, source.document_id, tables, keywords
+                    )
                 finally:
                     await drop_staged_tables(self.database.engine, tables)
 
@@ -141,27 +135,15 @@ class BulkLoads:
         )
 
     async def _stage(
-        self,
-        tables: StagedTables,
-        collection_id: str,
-        cache_key: str,
-        chunk_count: int,
-        document_id: uuid.UUID,
-        chunk_metadata: dict[str, Any],
+        self, tables: StagedTables, source: CachedChunks, chunk_count: int
     ) -> StagedKeywords:
         async with self.database.session() as session:
-            await StagingRepository(session).create_chunks_table(tables, collection_id)
+            await StagingRepository(session).create_chunks_table(tables, source.collection_id)
 
         async def fill(positions: range) -> None:
             async with self.database.session() as session:
                 await ChunkRepository(session).copy_from_cache(
-                    cache_key,
-                    document_id,
-                    collection_id,
-                    chunk_metadata,
-                    in_graph=True,
-                    table=tables.chunks,
-                    positions=positions,
+                    source.part(positions), in_graph=True, table=tables.chunks
                 )
 
         half = (chunk_count + 1) // 2

@@ -51,7 +51,12 @@ from app.db.outage import is_lock_wait_cut_short
 from app.document.index_builds import VectorIndexBuilds
 from app.document.metadata import check_copied_metadata
 from app.document.partitions import ChunkPartitionRepository
-from app.document.repository import ChunkRepository, DocumentFileRepository, DocumentRepository
+from app.document.repository import (
+    CachedChunks,
+    ChunkRepository,
+    DocumentFileRepository,
+    DocumentRepository,
+)
 from app.document.service import replace_metadata
 from app.embeddings.base import EmbeddingModel, Vectors, as_vectors
 from app.embeddings.errors import EmbeddingFailed
@@ -494,13 +499,10 @@ class IngestionService:
         (app/ingestion/bulk_load.py), written through `chunks` otherwise."""
         collection_id = prepared.collection_id
         if await self.bulk_loads.applies(collection_id, entry.chunk_count):
-            async with self.bulk_loads.staged(
-                collection_id,
-                entry.cache_key,
-                entry.chunk_count,
-                document_id,
-                _chunk_metadata(prepared),
-            ) as staged:
+            source = CachedChunks(
+                entry.cache_key, document_id, collection_id, _chunk_metadata(prepared)
+            )
+            async with self.bulk_loads.staged(source, entry.chunk_count) as staged:
                 try:
                     return await self._publish(entry, staged, commit)
                 except StagingUnusable as exc:
@@ -659,14 +661,10 @@ class IngestionService:
         chunks = ChunkRepository(session)
         await chunks.delete_for_document(document.collection_id, document.id)
         await write.before_chunks()
-        return await chunks.copy_from_cache(
-            entry.cache_key,
-            document.id,
-            document.collection_id,
-            _chunk_metadata(prepared),
-            write.in_graph,
-            write.table,
+        source = CachedChunks(
+            entry.cache_key, document.id, document.collection_id, _chunk_metadata(prepared)
         )
+        return await chunks.copy_from_cache(source, write.in_graph, write.table)
 
     async def _record_failure(
         self, prepared: PreparedUpload, baseline: Baseline, reason: str
