@@ -24,7 +24,7 @@ import httpx
 import psutil
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db.embedded import EmbeddedPostgres
 from tests.support.db import wait_until
@@ -45,6 +45,29 @@ CALLS_BEFORE_KILL = 4
 def large_text(chunks: int = 3000) -> str:
     """Distinct paragraphs that split into about `chunks` chunks of 500 characters."""
     return "".join(f"Paragraph {n}. {PROSE[:400]}\n\n" for n in range(chunks))
+
+
+def waiting_for_a_lock(statement: str) -> str:
+    """Whether a session running `statement` waits for a lock."""
+    return f"""SELECT count(*) > 0 FROM pg_stat_activity
+               WHERE wait_event_type = 'Lock' AND query LIKE '%{statement}%'"""
+
+
+def ended(statement: str) -> str:
+    """Whether no session runs `statement` any more (but this one, whose text holds it)."""
+    return f"""SELECT count(*) = 0 FROM pg_stat_activity
+               WHERE pid <> pg_backend_pid() AND query LIKE '%{statement}%'"""
+
+
+async def upload_held_up(
+    client: httpx.AsyncClient, holder: AsyncConnection, lock: str, content: str
+) -> "asyncio.Task[httpx.Response]":
+    """A new collection `fresh`, the test's `lock` taken on `holder`, and the upload of
+    `content` into the collection started (it will wait for that lock)."""
+    made = await client.post("/api/collections", json={"id": "fresh", "name": "f"})
+    assert made.status_code == 201, made.text
+    await holder.execute(text(lock))
+    return asyncio.create_task(upload(client, content, "large.txt", session_id="fresh"))
 
 
 @pytest.fixture
@@ -295,24 +318,15 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
     content = large_text(600)
     embedded = EmbeddedPostgres(data_dir)
     engine = create_async_engine(await asyncio.to_thread(embedded.start))
-    # The upload's DELETE waiting for the table the test holds; then gone (not this
-    # session's own query, whose text holds the pattern too).
-    writer_waits = """SELECT count(*) > 0 FROM pg_stat_activity
-                      WHERE wait_event_type = 'Lock'
-                        AND query LIKE '%DELETE FROM document_files%'"""
-    writer_gone = """SELECT count(*) = 0 FROM pg_stat_activity
-                     WHERE pid <> pg_backend_pid()
-                       AND query LIKE '%DELETE FROM document_files%'"""
+    # The upload's DELETE waiting for the table the test holds; then gone.
+    statement = "DELETE FROM document_files"
     try:
         async with engine.connect() as holder, engine.connect() as observer:
             async with httpx.AsyncClient(base_url=first.url, timeout=120) as client:
-                made = await client.post("/api/collections", json={"id": "fresh", "name": "f"})
-                assert made.status_code == 201, made.text
-                await holder.execute(text("LOCK TABLE document_files IN EXCLUSIVE MODE"))
-                interrupted = asyncio.create_task(
-                    upload(client, content, "large.txt", session_id="fresh")
+                interrupted = await upload_held_up(
+                    client, holder, "LOCK TABLE document_files IN EXCLUSIVE MODE", content
                 )
-                await wait_until(observer, writer_waits, "the first chunks written")
+                await wait_until(observer, waiting_for_a_lock(statement), "the chunks written")
                 partition = await observer.scalar(text("SELECT chunk_partition_name('fresh')"))
                 indexes_meanwhile = await observer.scalar(
                     text("SELECT count(*) FROM pg_indexes WHERE tablename = :p"), {"p": partition}
@@ -324,7 +338,7 @@ async def test_a_server_killed_while_a_collections_first_chunks_are_indexed_leav
                     await interrupted
             await holder.rollback()  # the orphaned transaction goes on, and finds its client gone
             await observer.rollback()
-            await wait_until(observer, writer_gone, "the orphaned transaction ended")
+            await wait_until(observer, ended(statement), "the orphaned transaction ended")
             broken = await settled_violations(observer)
             stored = await observer.scalar(text("SELECT count(*) FROM chunks"))
             documents = await observer.scalar(
@@ -374,21 +388,15 @@ async def test_a_server_killed_while_a_bulk_load_is_staged_leaves_nothing(
     content = large_text(300)
     embedded = EmbeddedPostgres(data_dir)
     engine = create_async_engine(await asyncio.to_thread(embedded.start))
-    staging_waits = """SELECT count(*) > 0 FROM pg_stat_activity
-                       WHERE wait_event_type = 'Lock' AND query LIKE '%keyword_index_stage%'"""
-    staging_gone = """SELECT count(*) = 0 FROM pg_stat_activity
-                      WHERE pid <> pg_backend_pid() AND query LIKE '%keyword_index_stage%'"""
+    statement = "keyword_index_stage"
     staged_tables = "SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_'"
     try:
         async with engine.connect() as holder, engine.connect() as observer:
             async with httpx.AsyncClient(base_url=first.url, timeout=120) as client:
-                made = await client.post("/api/collections", json={"id": "fresh", "name": "f"})
-                assert made.status_code == 201, made.text
-                await holder.execute(text("LOCK TABLE keyword_postings IN ACCESS EXCLUSIVE MODE"))
-                interrupted = asyncio.create_task(
-                    upload(client, content, "large.txt", session_id="fresh")
+                interrupted = await upload_held_up(
+                    client, holder, "LOCK TABLE keyword_postings IN ACCESS EXCLUSIVE MODE", content
                 )
-                await wait_until(observer, staging_waits, "the staging waiting for the lock")
+                await wait_until(observer, waiting_for_a_lock(statement), "the staging held up")
 
                 first.kill()
 
@@ -396,7 +404,7 @@ async def test_a_server_killed_while_a_bulk_load_is_staged_leaves_nothing(
                     await interrupted
             await holder.rollback()
             await observer.rollback()
-            await wait_until(observer, staging_gone, "the orphaned staging ended")
+            await wait_until(observer, ended(statement), "the orphaned staging ended")
             left_staged = await observer.scalar(text(staged_tables))
             published = await observer.scalar(
                 text("SELECT count(*) FROM documents WHERE status = 'completed'")
