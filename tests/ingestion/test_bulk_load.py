@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.document.staging import drop_abandoned_stagings
 from tests.support.db import chunk_partition, scalar, wait_until
 from tests.support.invariants import settled_violations
+from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
 
@@ -140,6 +141,44 @@ async def test_a_bulk_load_whose_collection_got_a_table_meanwhile_writes_through
     assert await settled_violations(db) == {}
 
 
+async def test_two_bulk_loads_into_one_new_collection_publish_one_and_write_one_through(
+    bulk_client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two first uploads into one new collection both stage (the test holds both at their
+    keyword staging); the first commit publishes its table, and the second, under the same
+    partition lock, finds it and writes through `chunks`."""
+    caplog.set_level(logging.INFO, logger="app.ingestion")
+    made = await bulk_client.post("/api/collections", json={"id": "twin", "name": "twin"})
+    assert made.status_code == 201, made.text
+    both_wait = KEYWORDS_WAIT.replace("count(*) > 0", "count(*) = 2")
+    async with db.engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE keyword_postings IN ACCESS EXCLUSIVE MODE"))
+        writing = [
+            asyncio.create_task(
+                upload(
+                    bulk_client,
+                    long_text(6 + number),
+                    f"{number}.txt",
+                    route="/api/collections/twin/documents",
+                )
+            )
+            for number in range(2)
+        ]
+        await wait_until(db, both_wait, "both keyword stagings waiting for the lock")
+        await holder.rollback()
+    written = await asyncio.gather(*writing)
+
+    assert [answer.status_code for answer in written] == [201, 201], [a.text for a in written]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if m.startswith("staged")]) == 2
+    assert len([m for m in messages if "written through chunks" in m]) == 1
+    assert await scalar(db, "SELECT count(*) FROM chunks WHERE collection_id = 'twin'") == sum(
+        answer.json()["chunk_count"] for answer in written
+    )
+    assert await scalar(db, STAGED_TABLES) == 0
+    assert await settled_violations(db) == {}
+
+
 async def test_a_bulk_loads_attach_waits_for_the_writers_in_flight_then_publishes(
     bulk_client: httpx.AsyncClient, db: AsyncConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -159,6 +198,37 @@ async def test_a_bulk_loads_attach_waits_for_the_writers_in_flight_then_publishe
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("staged") for m in messages)
     assert not any("written through chunks" in m for m in messages)
+    assert await scalar(db, STAGED_TABLES) == 0
+    assert await settled_violations(db) == {}
+
+
+async def test_a_background_upload_is_a_bulk_load_too(
+    settings: Settings, db: AsyncConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job processes its version like a synchronous upload commits it: staged for the
+    document the upload registered, and published when the job succeeds."""
+    caplog.set_level(logging.INFO, logger="app.ingestion.bulk_load")
+    with_worker = settings.model_copy(update={**BULK, "worker_in_process": True})
+    async with serve_app(with_worker) as client:
+        made = await client.post("/api/collections", json={"id": "queued", "name": "q"})
+        assert made.status_code == 201, made.text
+        accepted = await upload(
+            client, long_text(), "a.txt", route="/api/collections/queued/documents?wait=false"
+        )
+        assert accepted.status_code == 202, accepted.text
+        job = await wait_for_job(client, accepted.json()["job_id"])
+
+    assert job["state"] == "succeeded", job
+    assert any(
+        r.getMessage().startswith(f"staged {job['chunks_stored']} chunks for collection queued")
+        for r in caplog.records
+    )
+    assert (
+        await scalar(
+            db, "SELECT count(*) FROM chunks WHERE document_id = :id", id=accepted.json()["id"]
+        )
+        == job["chunks_stored"]
+    )
     assert await scalar(db, STAGED_TABLES) == 0
     assert await settled_violations(db) == {}
 
