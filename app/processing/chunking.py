@@ -93,8 +93,15 @@ class TextSplitter:
         body = text.rstrip()
         gap = len(text) - len(body)
         limit = min(self.chunk_overlap, self.chunk_size - next_length - gap)
+        # Only the gaps that end within `limit` of the end qualify: the search starts there
+        # (inside a gap it finds the rest of it, which ends where the gap does).
         start = next(
-            (m.end() for m in _WORD_GAP.finditer(body) if len(body) - m.end() <= limit), None
+            (
+                m.end()
+                for m in _WORD_GAP.finditer(body, max(len(body) - limit - 1, 0))
+                if len(body) - m.end() <= limit
+            ),
+            None,
         )
         if start is None:
             return []
