@@ -15,6 +15,19 @@ async def advisory_lock(session: AsyncSession, name: str) -> None:
 
 
 @contextlib.asynccontextmanager
+async def try_session_advisory_lock(connection: AsyncConnection, name: str) -> AsyncIterator[bool]:
+    """As session_advisory_lock, without waiting: whether it was taken (and is held until
+    the block ends)."""
+    key = func.hashtextextended(name, 0)
+    taken = bool(await connection.scalar(select(func.pg_try_advisory_lock(key))))
+    try:
+        yield taken
+    finally:
+        if taken:
+            await connection.execute(select(func.pg_advisory_unlock(key)))
+
+
+@contextlib.asynccontextmanager
 async def session_advisory_lock(connection: AsyncConnection, name: str) -> AsyncIterator[None]:
     """Hold an advisory lock on `name` for the connection's session, across its transactions
     (for statements that cannot run in one, such as DETACH ... CONCURRENTLY)."""

@@ -144,22 +144,34 @@ CHUNKS_TABLE = (
     "CREATE TABLE %I (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED, "
     "CHECK (collection_id = %L)) WITH (toast_tuple_target = 8160)"
 )
-EMBEDDING_DIMENSIONS = (
-    "SELECT atttypmod FROM pg_attribute "
-    "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
-)
-
-
-def vector_index_statement(dimensions: int) -> str:
-    """The HNSW index of a table of chunks, for format(): %I its name, %I the table."""
-    return (
-        f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(dimensions)}) "
-        f"WHERE {HNSW_INDEX_PREDICATE}"
-    )
 
 
 def vector_index_name(partition: str) -> str:
     return f"{partition}_embedding_hnsw"
+
+
+async def build_hnsw_index(
+    session: AsyncSession, table: str, index_name: str, memory_mb: int
+) -> None:
+    """The HNSW index of a table of chunks (a collection's partition, or a staged table),
+    with `memory_mb` of maintenance_work_mem for this transaction."""
+    dimensions = await session.scalar(
+        text(
+            "SELECT atttypmod FROM pg_attribute "
+            "WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'"
+        )
+    )
+    await session.execute(
+        text("SELECT set_config('maintenance_work_mem', :memory, true)"),
+        {"memory": f"{memory_mb}MB"},
+    )
+    await execute_formatted(
+        session,
+        f"CREATE INDEX %I ON %I USING hnsw ({hnsw_index_column(int(dimensions))}) "
+        f"WHERE {HNSW_INDEX_PREDICATE}",
+        index_name,
+        table,
+    )
 
 
 def lock_key(partition: str) -> str:
@@ -229,14 +241,8 @@ class ChunkPartitionRepository:
         if not chunks:
             return
         name = await self.name(collection_id)
-        dimensions = await self._scalar(EMBEDDING_DIMENSIONS)
-        await self._scalar(
-            "SELECT set_config('maintenance_work_mem', :memory, true)", memory=f"{memory_mb}MB"
-        )
         started = time.perf_counter()
-        await execute_formatted(
-            self.session, vector_index_statement(int(dimensions)), vector_index_name(name), name
-        )
+        await build_hnsw_index(self.session, name, vector_index_name(name), memory_mb)
         logger.info(
             "built the HNSW index of collection %s over its first %d chunks in %.2f s "
             "(maintenance_work_mem %d MB)",

@@ -40,6 +40,10 @@ COPY_FROM_CACHE = """
 """
 
 
+# Past every position a document's chunk can have (chunk_index is an integer).
+ALL_POSITIONS = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class CachedChunks:
     """A cache entry's chunks as a document's: which entry, whose, with what metadata
@@ -49,7 +53,7 @@ class CachedChunks:
     document_id: uuid.UUID
     collection_id: str
     document_metadata: dict[str, Any]
-    positions: range = range(2**31 - 1)
+    positions: range = range(ALL_POSITIONS)
 
     def part(self, positions: range) -> "CachedChunks":
         return replace(self, positions=positions)

@@ -14,16 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.db.locks import try_session_advisory_lock
 from app.db.repository import driver_connection, execute_formatted
-from app.document.partitions import (
-    CHUNKS_TABLE,
-    EMBEDDING_DIMENSIONS,
-    vector_index_name,
-    vector_index_statement,
-)
+from app.document.partitions import CHUNKS_TABLE, build_hnsw_index, vector_index_name
 
 logger = logging.getLogger(__name__)
 
+# Also a POSIX regular expression, for PostgreSQL's `~`.
 STAGED_TABLE_NAME = re.compile(r"^staged_([0-9a-f]{32})_(chunks|terms|postings)$")
 
 # What every partition of `chunks` has besides its HNSW index (migrations 0008, 0012, 0014),
@@ -42,12 +39,10 @@ _INDEX_STATEMENTS = r"""
     WHERE x.indrelid = 'chunks'::regclass
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
 """
-# Staged tables whose stager is gone: no session holds their lock (a try takes it, and it
-# is let go at once).
-_ABANDONED = """
+_STAGED_TABLES = """
     SELECT c.relname::text FROM pg_class c
     WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
-      AND c.relname ~ '^staged_[0-9a-f]{32}_(chunks|terms|postings)$'
+      AND c.relname ~ :pattern
     ORDER BY 1
 """
 
@@ -101,17 +96,7 @@ class StagingRepository:
         await execute_formatted(self.session, CHUNKS_TABLE, tables.chunks, collection_id)
 
     async def build_vector_index(self, tables: StagedTables, memory_mb: int) -> None:
-        dimensions = await self.session.scalar(text(EMBEDDING_DIMENSIONS))
-        await self.session.execute(
-            text("SELECT set_config('maintenance_work_mem', :memory, true)"),
-            {"memory": f"{memory_mb}MB"},
-        )
-        await execute_formatted(
-            self.session,
-            vector_index_statement(int(dimensions)),
-            tables.vector_index,
-            tables.chunks,
-        )
+        await build_hnsw_index(self.session, tables.chunks, tables.vector_index, memory_mb)
 
     async def build_other_indexes(self, tables: StagedTables) -> None:
         statements = await self.session.scalars(text(_INDEX_STATEMENTS), {"name": tables.chunks})
@@ -193,21 +178,19 @@ async def drop_abandoned_stagings(engine: AsyncEngine) -> list[str]:
     dropped = []
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
-        for name in (await connection.scalars(text(_ABANDONED))).all():
+        staged = await connection.scalars(
+            text(_STAGED_TABLES), {"pattern": STAGED_TABLE_NAME.pattern}
+        )
+        for name in staged.all():
             match = STAGED_TABLE_NAME.match(name)
             assert match is not None
-            key = staging_lock_key(match.group(1))
-            if not await connection.scalar(
-                text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), {"key": key}
-            ):
-                continue
-            try:
-                await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
-                dropped.append(name)
-            finally:
-                await connection.execute(
-                    text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": key}
-                )
+            # Taken only if no stager holds it: then the staging is gone.
+            async with try_session_advisory_lock(
+                connection, staging_lock_key(match.group(1))
+            ) as abandoned:
+                if abandoned:
+                    await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+                    dropped.append(name)
     if dropped:
         logger.info("dropped the staged tables of stagings cut short: %s", dropped)
     return dropped

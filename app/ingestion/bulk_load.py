@@ -149,7 +149,7 @@ class BulkLoads:
         half = (chunk_count + 1) // 2
         async with asyncio.TaskGroup() as filling:
             filling.create_task(fill(range(half)))
-            filling.create_task(fill(range(half, 2**31 - 1)))
+            filling.create_task(fill(range(half, source.positions.stop)))
 
         async def vector_index() -> None:
             async with self.database.session() as session:
