@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import asyncpg
-from sqlalchemy import Select, func, inspect, select, tuple_
+from sqlalchemy import Select, func, inspect, select, text, tuple_
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -77,6 +77,17 @@ async def execute_formatted(session: AsyncSession, template: str, *arguments: st
         f"SELECT format($1::text{placeholders})", template, *arguments
     )
     await driver.execute(statement)
+
+
+async def without_parallel_workers(session: AsyncSession) -> None:
+    """Keep this transaction's statements on its own backend: no parallel workers for its
+    queries or its index builds."""
+    await session.execute(
+        text(
+            "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+            "set_config('max_parallel_maintenance_workers', '0', true)"
+        )
+    )
 
 
 # Stored bytes are kept in rows of this size: small enough to stream, big enough to be few.

@@ -77,11 +77,15 @@ class BulkLoads:
         self.database = database
         self.settings = settings
 
+    def large_enough(self, chunk_count: int) -> bool:
+        """Whether `chunk_count` chunks are enough for a bulk load (into a new collection)."""
+        minimum = self.settings.bulk_load_min_chunks
+        return bool(minimum) and chunk_count >= minimum
+
     async def applies(self, collection_id: str, chunk_count: int) -> bool:
         """Whether a write of `chunk_count` chunks into the collection is staged: enough of
         them, and no table of chunks for the collection yet."""
-        minimum = self.settings.bulk_load_min_chunks
-        if not minimum or chunk_count < minimum:
+        if not self.large_enough(chunk_count):
             return False
         async with self.database.session() as session:
             partition = await ChunkPartitionRepository(session).name(collection_id)

@@ -17,6 +17,8 @@ class IngestProgress:
 
 
 ProgressCallback = Callable[[IngestProgress], None]
+# Called with a document's chunk count once its chunker is done.
+ChunkedCallback = Callable[[int], None]
 
 
 def counted(units: Iterable[TextUnit], progress: IngestProgress) -> Iterator[TextUnit]:

@@ -31,11 +31,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,7 +69,7 @@ from app.ingestion.bulk_load import (
 from app.ingestion.cache import cache_key
 from app.ingestion.pipeline import BuiltEntry, ProcessingPipeline
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
-from app.ingestion.progress import IngestProgress, ProgressCallback
+from app.ingestion.progress import ChunkedCallback, IngestProgress, ProgressCallback
 from app.ingestion.repository import ProcessedDocumentRepository
 from app.ingestion.upload import StoredUpload
 from app.processing.detection import detect_document_type
@@ -165,6 +165,41 @@ class _ChunkWrite:
             partitions = ChunkPartitionRepository(self.session)
             if await partitions.defer_keyword_index(self.collection_id):
                 self.table = await partitions.name(self.collection_id)
+
+
+class _PartitionAhead:
+    """The collection's table of chunks for a write through `chunks`, made while the
+    content is still being embedded, as soon as the chunker shows that the write is one
+    (too few chunks for a bulk load); otherwise just before the commit.
+
+    Attaching a table waits for every transaction writing documents. Made just before
+    the commit, the table of one upload waited for the commit of another, and two uploads
+    into new collections committed one after the other (benchmark 1b, session 21).
+    """
+
+    def __init__(
+        self, make: Callable[[], Coroutine[Any, Any, None]], bulk_loads: BulkLoads
+    ) -> None:
+        self._make = make
+        self._bulk_loads = bulk_loads
+        self._task: asyncio.Task[None] | None = None
+
+    def chunked(self, chunk_count: int) -> None:
+        if self._task is None and not self._bulk_loads.large_enough(chunk_count):
+            self._task = asyncio.create_task(self._make())
+
+    async def made(self) -> None:
+        """Once the table exists; raises what making it raised."""
+        if self._task is None:
+            await self._make()
+        else:
+            await self._task
+
+    async def close(self) -> None:
+        """Stop making it if nobody waits for it (the build failed)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 class _CacheEntryGone(Exception):
@@ -470,13 +505,16 @@ class IngestionService:
         started = time.perf_counter()
         for _attempt in range(_BUILD_ATTEMPTS):
             with self.index_builds.foreground():
-                entry = await self._build(prepared, on_progress)
-                try:
-                    committed = await self._commit_entry(prepared, entry, commit, document_id)
-                except _CacheEntryGone:
-                    continue
-                finally:
-                    await self._after_build(prepared, entry)
+                async with self._partition_ahead(prepared.collection_id) as partition:
+                    entry = await self._build(prepared, on_progress, partition.chunked)
+                    try:
+                        committed = await self._commit_entry(
+                            prepared, entry, commit, document_id, partition
+                        )
+                    except _CacheEntryGone:
+                        continue
+                    finally:
+                        await self._after_build(prepared, entry)
             logger.info(
                 "ingested %s into %s: %d chunks in %.2f s (%s)",
                 prepared.filename,
@@ -494,6 +532,7 @@ class IngestionService:
         entry: BuiltEntry,
         commit: Callable[[BuiltEntry, StagedFirstFill | None], Awaitable[T]],
         document_id: uuid.UUID,
+        partition: _PartitionAhead,
     ) -> T:
         """`commit` the entry: its chunks staged first when they are a bulk load
         (app/ingestion/bulk_load.py), written through `chunks` otherwise."""
@@ -507,10 +546,18 @@ class IngestionService:
                     return await self._publish(entry, staged, commit)
                 except StagingUnusable as exc:
                     logger.info("%s is written through chunks: %s", prepared.filename, exc)
-        # Made now, while nothing is written yet: attaching a partition waits for the
-        # transactions writing documents, and a commit of another upload may be one.
-        await self._create_partition(collection_id)
+        await partition.made()
         return await commit(entry, None)
+
+    @asynccontextmanager
+    async def _partition_ahead(self, collection_id: str) -> AsyncIterator[_PartitionAhead]:
+        partition = _PartitionAhead(
+            functools.partial(self._create_partition, collection_id), self.bulk_loads
+        )
+        try:
+            yield partition
+        finally:
+            await partition.close()
 
     async def _publish(
         self,
@@ -536,14 +583,16 @@ class IngestionService:
             raise
         raise AssertionError("unreachable: tenacity returns or raises")
 
-    async def _build(self, prepared: PreparedUpload, on_progress: ProgressCallback) -> BuiltEntry:
+    async def _build(
+        self, prepared: PreparedUpload, on_progress: ProgressCallback, on_chunked: ChunkedCallback
+    ) -> BuiltEntry:
         # Without the cache, the content is staged under a key of this upload alone.
         entry_key = (
             prepared.cache_key
             if prepared.options.use_cache
             else f"{prepared.cache_key}:{uuid.uuid4().hex}"
         )
-        return await self.pipeline.build(prepared, entry_key, on_progress)
+        return await self.pipeline.build(prepared, entry_key, on_progress, on_chunked)
 
     async def _commit_upload(
         self,
