@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # How often an upload that waits for another's entry looks again.
 WAIT_POLL_SECONDS = 0.1
+# Slices of a document being embedded at once (their calls share the model's concurrency
+# limit): the next one's calls are queued while this one's are out.
+SLICES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,40 @@ class BuiltEntry:
 
 class LeaseLost(Exception):
     """Another upload took over the entry (this builder was too slow); start again."""
+
+
+@dataclass
+class _SliceStore:
+    """Embeds a slice of an entry's chunks and stores each part of it in the entry as its
+    answer arrives, while the others are still out: the connection is held for the COPY
+    only, never while a call is waiting."""
+
+    pipeline: "ProcessingPipeline"
+    entry_key: str
+    builder: uuid.UUID
+    progress: IngestProgress
+    on_progress: ProgressCallback
+
+    async def embedded(self, batch: list[ChunkDraft]) -> None:
+        texts = [draft.text for draft in batch]
+        model = self.pipeline.embedding_model
+        async with contextlib.aclosing(model.embedded_parts(texts)) as parts:
+            async for start, vectors in parts:
+                self.progress.chunks_embedded += len(vectors)
+                self.on_progress(self.progress)
+                rows = [
+                    (self.entry_key, draft.index, draft.text, json.dumps(draft.metadata), vector)
+                    for draft, vector in zip(
+                        batch[start : start + len(vectors)], vectors, strict=True
+                    )
+                ]
+                async with self.pipeline.database.session() as session:
+                    cache = ProcessedDocumentRepository(session)
+                    if not await cache.renew(self.entry_key, self.builder, self.pipeline.lease):
+                        raise LeaseLost(self.entry_key)
+                    await cache.copy_chunks(rows)
+                self.progress.chunks_stored += len(rows)
+                self.on_progress(self.progress)
 
 
 class ProcessingPipeline:
@@ -139,46 +176,48 @@ class ProcessingPipeline:
             parse_document(prepared.stored.path, prepared.document_type, self._limits()), progress
         )
         drafts = chunk_units(units, prepared.options.splitter())
+        stored = _SliceStore(self, entry_key, builder, progress, on_progress)
 
         # Enough chunks per slice to keep every allowed embedding request busy.
         slice_size = self.settings.embedding_batch_size * self.settings.embedding_concurrency
         most_chunks = self._most_chunks(prepared)
-        count = 0
-        async with contextlib.aclosing(_slices_ahead(drafts, slice_size)) as slices:
-            async for batch in slices:
-                progress.chunks_made += len(batch)
-                if progress.chunks_made > most_chunks:
-                    # Refused before the slice is embedded: nothing is spent on it.
-                    raise UnprocessableContent(
-                        f"{prepared.stored.filename} makes more than {most_chunks:,} chunks with "
-                        f"chunk_size {prepared.options.chunk_size} and its metadata "
-                        "(RAGSTORE_MAX_CHUNKS_PER_DOCUMENT, RAGSTORE_MAX_COPIED_METADATA_MB); "
-                        "use a larger chunk_size or less metadata"
-                    )
-                on_progress(progress)
-                if on_chunked is not None and len(batch) < slice_size:
-                    on_chunked(progress.chunks_made)  # the chunker is done: a short slice
-                    on_chunked = None
-                texts = [draft.text for draft in batch]
-                # Each part is stored as its answer arrives, while the others are still out:
-                # the connection is held for the COPY only, never while a call is waiting.
-                async with contextlib.aclosing(self.embedding_model.embedded_parts(texts)) as parts:
-                    async for start, vectors in parts:
-                        progress.chunks_embedded += len(vectors)
-                        on_progress(progress)
-                        drafts_embedded = batch[start : start + len(vectors)]
-                        rows = [
-                            (entry_key, draft.index, draft.text, json.dumps(draft.metadata), vector)
-                            for draft, vector in zip(drafts_embedded, vectors, strict=True)
-                        ]
-                        async with self.database.session() as session:
-                            cache = ProcessedDocumentRepository(session)
-                            if not await cache.renew(entry_key, builder, self.lease):
-                                raise LeaseLost(entry_key)
-                            await cache.copy_chunks(rows)
-                        count += len(rows)
-                        progress.chunks_stored = count
-                        on_progress(progress)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            async with contextlib.aclosing(_slices_ahead(drafts, slice_size)) as slices:
+                async for batch in slices:
+                    progress.chunks_made += len(batch)
+                    if progress.chunks_made > most_chunks:
+                        # Refused before the slice is embedded: nothing is spent on it.
+                        raise UnprocessableContent(
+                            f"{prepared.stored.filename} makes more than {most_chunks:,} "
+                            f"chunks with chunk_size {prepared.options.chunk_size} and its "
+                            "metadata (RAGSTORE_MAX_CHUNKS_PER_DOCUMENT, "
+                            "RAGSTORE_MAX_COPIED_METADATA_MB); use a larger chunk_size or "
+                            "less metadata"
+                        )
+                    on_progress(progress)
+                    if on_chunked is not None and len(batch) < slice_size:
+                        on_chunked(progress.chunks_made)  # the chunker is done: a short slice
+                        on_chunked = None
+                    # The next slice's calls queue behind this one's, on the model's
+                    # concurrency limit, and each starts as one of this slice's calls ends:
+                    # no slice waits for the slowest call of the one before.
+                    in_flight.add(asyncio.create_task(stored.embedded(batch)))
+                    if len(in_flight) >= SLICES_IN_FLIGHT:
+                        done, in_flight = await asyncio.wait(
+                            in_flight, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        for task in done:
+                            task.result()  # its error, if any
+            while in_flight:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    task.result()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        count = progress.chunks_stored
         if count == 0:
             raise UnprocessableContent(no_text(prepared.stored.filename, prepared.document_type))
         if on_chunked is not None:
