@@ -21,20 +21,27 @@ the median of N runs and their range.
 
     python -m bench.ingest_one_file [--megabytes 1] [--dimensions 1536,384]
         [--latency 0.1] [--existing 100000] [--uploads 2] [--spread] [--cold]
-        [--repeat 3]
+        [--repeat 3] [--cores 2,1]
 
 With `--existing N` the collection already holds N indexed chunks (the live
 path: an upload into a collection that is searched); with `--uploads K`, K
 copies of the file (numbered, so each is embedded) are uploaded at once,
 into one collection, or with `--spread` each into a new collection of its own.
+With `--cores 2,1` each run is made on 2 cores and then on 1 (everything pinned:
+this process, the database, the server and the fake upstream, like `taskset`),
+alternately, so both see the same hour of the machine; each row is a core count,
+with its speed-up over the fewest cores.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
+import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,61 +218,75 @@ INDEXED = """
 """
 
 
+@contextlib.contextmanager
+def pinned_to(cores: int | None) -> Iterator[None]:
+    """This process, and the processes it starts meanwhile, on the first `cores` cores
+    (all of them for None)."""
+    if cores is None:
+        yield
+        return
+    every = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, sorted(every)[:cores])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, every)
+
+
+@dataclass(frozen=True)
+class Workload:
+    megabytes: float
+    latency: float
+    existing: int
+    uploads: int
+    spread: bool
+    cold: bool
+
+
 async def run(
-    megabytes: float,
-    dimensions: list[int],
-    latency: float,
-    existing: int,
-    uploads: int,
-    spread: bool,
-    cold: bool,
-    repeat: int,
+    workload: Workload, dimensions: list[int], repeat: int, cores: list[int] | None
 ) -> None:
+    core_counts: list[int | None] = list(cores) if cores else [None]
     with tempfile.TemporaryDirectory() as folder:
-        text = large_text(megabytes)
+        text = large_text(workload.megabytes)
         paths = []
-        for number in range(uploads):
+        for number in range(workload.uploads):
             path = Path(folder) / f"abstracts-{number}.txt"
             # Distinct bytes, so the cache embeds each file: the same text, numbered.
             path.write_text(f"Copy {number}.\n\n{text}")
             paths.append(path)
         rows = []
         for size in dimensions:
-            runs = [
-                await upload_files(paths, size, latency, existing, spread, cold)
-                for _ in range(repeat)
-            ]
-            chunks, calls = runs[0].chunks, runs[0].calls
-            times = sorted(run.answered_after for run in runs)
-            middle = median(times)
-            floor = math.ceil(chunks / 5) * latency
-            rows.append(
-                [
-                    f"{size:,}",
-                    f"{existing:,}",
-                    len(paths),
-                    chunks,
-                    calls,
-                    middle,
-                    f"{times[0]:.2f}-{times[-1]:.2f}",
-                    chunks / middle,
-                    floor,
-                    floor / middle,
-                    median([run.indexed_after for run in runs]),
-                    median([run.upstream_cpu for run in runs]),
-                ]
-            )
+            runs: dict[int | None, list[Timed]] = {count: [] for count in core_counts}
+            for _ in range(repeat):
+                for count in core_counts:
+                    with pinned_to(count):
+                        runs[count].append(
+                            await upload_files(
+                                paths,
+                                size,
+                                workload.latency,
+                                workload.existing,
+                                workload.spread,
+                                workload.cold,
+                            )
+                        )
+            fewest = core_counts[-1]
+            for count in core_counts:
+                rows.append(row(size, count, workload, runs[count], runs[fewest]))
     report(
         "ingest_one_file"
-        + (f"_{existing}" if existing else "")
-        + (f"_x{uploads}" if uploads > 1 else "")
-        + ("_spread" if spread else ""),
-        f"{uploads} upload(s) of a {megabytes:g} MB text over HTTP at once, into "
-        f"{'a new collection each' if spread else 'one collection'} "
-        f"(first holding {existing:,} chunks), {latency * 1000:.0f} ms per embedding call, "
-        f"dense vectors, {'cold' if cold else 'warm'} server",
+        + (f"_{workload.existing}" if workload.existing else "")
+        + (f"_x{workload.uploads}" if workload.uploads > 1 else "")
+        + ("_spread" if workload.spread else "")
+        + ("_cores" if cores else ""),
+        f"{workload.uploads} upload(s) of a {workload.megabytes:g} MB text over HTTP at once, "
+        f"into {'a new collection each' if workload.spread else 'one collection'} "
+        f"(first holding {workload.existing:,} chunks), {workload.latency * 1000:.0f} ms per "
+        f"embedding call, dense vectors, {'cold' if workload.cold else 'warm'} server",
         [
             "dimensions",
+            "cores",
             "chunks before",
             "uploads",
             "chunks",
@@ -277,19 +298,53 @@ async def run(
             "x the original's floor",
             "seconds until indexed (median)",
             "fake upstream's CPU s to the answers (median)",
+            "x the fewest cores' speed (answers / indexed)",
         ],
         rows,
         {
-            "megabytes": megabytes,
-            "latency_seconds": latency,
-            "existing_chunks": existing,
-            "uploads": uploads,
-            "spread": spread,
-            "warm_server": not cold,
+            "megabytes": workload.megabytes,
+            "latency_seconds": workload.latency,
+            "existing_chunks": workload.existing,
+            "uploads": workload.uploads,
+            "spread": workload.spread,
+            "warm_server": not workload.cold,
             "repeat": repeat,
+            "cores": cores or "all",
+            "alternating": bool(cores),
             "corpus": "cranfield" if CRANFIELD.is_dir() else "generated",
         },
     )
+
+
+def row(
+    size: int, cores: int | None, workload: Workload, runs: list[Timed], fewest: list[Timed]
+) -> list[object]:
+    """A table row: the medians of `runs`, and their speed-up over the `fewest` cores' runs."""
+    chunks, calls = runs[0].chunks, runs[0].calls
+    times = sorted(run.answered_after for run in runs)
+    middle = median(times)
+    indexed = median([run.indexed_after for run in runs])
+    floor = math.ceil(chunks / 5) * workload.latency
+    speed_up = (
+        f"{median([r.answered_after for r in fewest]) / middle:.2f}x / "
+        f"{median([r.indexed_after for r in fewest]) / indexed:.2f}x"
+    )
+    return [
+        f"{size:,}",
+        "all" if cores is None else cores,
+        f"{workload.existing:,}",
+        workload.uploads,
+        chunks,
+        calls,
+        middle,
+        f"{times[0]:.2f}-{times[-1]:.2f}",
+        chunks / middle,
+        floor,
+        floor / middle,
+        indexed,
+        median([run.upstream_cpu for run in runs]),
+        speed_up,
+    ]
 
 
 def main() -> None:
@@ -310,20 +365,22 @@ def main() -> None:
         help="time the server's first upload (by default a small one warms it up first)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per dimension (median)")
-    arguments = parser.parse_args()
-    sizes = arguments.dimensions
-    asyncio.run(
-        run(
-            arguments.megabytes,
-            sizes,
-            arguments.latency,
-            arguments.existing,
-            arguments.uploads,
-            arguments.spread,
-            arguments.cold,
-            arguments.repeat,
-        )
+    parser.add_argument(
+        "--cores",
+        type=dimension_list,
+        default=None,
+        help="core counts to run on in turn, most first (2,1); all of them by default",
     )
+    arguments = parser.parse_args()
+    workload = Workload(
+        arguments.megabytes,
+        arguments.latency,
+        arguments.existing,
+        arguments.uploads,
+        arguments.spread,
+        arguments.cold,
+    )
+    asyncio.run(run(workload, arguments.dimensions, arguments.repeat, arguments.cores))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ from tests.support.files import write_pdf
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
+def run_benchmark(
+    module: str, results: Path, *args: str, saved_as: str | None = None
+) -> dict[str, object]:
+    """Run `bench.<module>` with `args`; the table it saved (as `saved_as`, if not as the
+    module's name)."""
     result = subprocess.run(
         [sys.executable, "-m", f"bench.{module}", *args],
         cwd=PROJECT_ROOT,
@@ -25,7 +29,7 @@ def run_benchmark(module: str, results: Path, *args: str) -> dict[str, object]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    saved: dict[str, object] = json.loads((results / f"{module}.json").read_text())
+    saved: dict[str, object] = json.loads((results / f"{saved_as or module}.json").read_text())
     return saved
 
 
@@ -203,3 +207,23 @@ def test_other_stores_benchmark_runs(tmp_path: Path) -> None:
         "llama-index PGVectorStore",
     }
     assert len({row[2] for row in rows if row[2] != ""}) == 1, "every store holds the same chunks"
+
+
+def test_one_file_benchmark_alternates_core_counts_and_reports_the_speed_up(
+    tmp_path: Path,
+) -> None:
+    saved = run_benchmark(
+        "ingest_one_file",
+        tmp_path,
+        *("--megabytes", "0.02", "--latency", "0.001", "--dimensions", "384"),
+        *("--cores", "2,1", "--repeat", "2"),
+        saved_as="ingest_one_file_cores",
+    )
+
+    assert saved["benchmark"] == "ingest_one_file_cores"
+    rows = saved["rows"]
+    assert isinstance(rows, list)
+    assert [row[1] for row in rows] == [2, 1]
+    # The fewest cores against themselves.
+    assert rows[1][-1] == "1.00x / 1.00x"
+    assert saved["inputs"] == {**saved["inputs"], "cores": [2, 1], "alternating": True}
