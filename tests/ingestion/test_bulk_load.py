@@ -20,6 +20,9 @@ from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
 from tests.support.uploads import long_text, upload
 
+# More results than the test's texts have chunks: every match, so that ties at the cut
+# cannot differ.
+ALL_CHUNKS = 100
 # Every upload of two chunks or more into a collection with none is a bulk load.
 BULK = {"bulk_load_min_chunks": 2}
 STAGED_TABLES = "SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_'"
@@ -63,13 +66,19 @@ async def into_new_collection(
     return await upload(client, content, "a.txt", route=f"/api/collections/{collection}/documents")
 
 
-async def searched(client: httpx.AsyncClient, collection: str, mode: str) -> list[Any]:
+async def searched(client: httpx.AsyncClient, collection: str, mode: str, k: int = 5) -> list[Any]:
     answer = await client.post(
         f"/api/collections/{collection}/search",
-        json={"query": "Part 3 of the notes", "mode": mode, "k": 5},
+        json={"query": "Part 3 of the notes", "mode": mode, "k": k},
     )
     assert answer.status_code == 200, answer.text
     return [(r["text"], round(r["score"], 5)) for r in answer.json()["results"]]
+
+
+def ties_in_any_order(results: list[Any]) -> list[Any]:
+    """Results by score, equal scores by text: a tie is broken by chunk id, and a bulk
+    load's two fills take their ids from the sequence at once, in no set order."""
+    return sorted(results, key=lambda result: (-result[1], result[0]))
 
 
 async def test_a_bulk_load_answers_indexed_and_searches_as_a_write_through_chunks(
@@ -93,7 +102,9 @@ async def test_a_bulk_load_answers_indexed_and_searches_as_a_write_through_chunk
         assert through.status_code == 201, through.text
         assert await settled_violations(db) == {}
         results = {
-            (collection, mode): await searched(through_client, collection, mode)
+            (collection, mode): ties_in_any_order(
+                await searched(through_client, collection, mode, k=ALL_CHUNKS)
+            )
             for collection in ("bulk", "through")
             for mode in ("vector", "keyword", "hybrid")
         }
@@ -108,7 +119,7 @@ async def test_a_bulk_load_answers_indexed_and_searches_as_a_write_through_chunk
     assert await scalar(db, DEFINITIONS, id="bulk") == await scalar(db, DEFINITIONS, id="through")
     for mode in ("vector", "keyword", "hybrid"):
         assert results["bulk", mode] == results["through", mode], mode
-        assert len(results["bulk", mode]) == 5, mode
+        assert len(results["bulk", mode]) >= 5, mode
 
 
 async def test_a_bulk_load_whose_collection_got_a_table_meanwhile_writes_through_chunks(
