@@ -72,7 +72,7 @@ class _SliceStore:
     progress: IngestProgress
     on_progress: ProgressCallback
 
-    async def embedded(self, batch: list[ChunkDraft]) -> None:
+    async def embed_and_store(self, batch: list[ChunkDraft]) -> None:
         texts = [draft.text for draft in batch]
         model = self.pipeline.embedding_model
         async with contextlib.aclosing(model.embedded_parts(texts)) as parts:
@@ -176,7 +176,7 @@ class ProcessingPipeline:
             parse_document(prepared.stored.path, prepared.document_type, self._limits()), progress
         )
         drafts = chunk_units(units, prepared.options.splitter())
-        stored = _SliceStore(self, entry_key, builder, progress, on_progress)
+        store = _SliceStore(self, entry_key, builder, progress, on_progress)
 
         # Enough chunks per slice to keep every allowed embedding request busy.
         slice_size = self.settings.embedding_batch_size * self.settings.embedding_concurrency
@@ -202,7 +202,7 @@ class ProcessingPipeline:
                     # The next slice's calls queue behind this one's, on the model's
                     # concurrency limit, and each starts as one of this slice's calls ends:
                     # no slice waits for the slowest call of the one before.
-                    in_flight.add(asyncio.create_task(stored.embedded(batch)))
+                    in_flight.add(asyncio.create_task(store.embed_and_store(batch)))
                     if len(in_flight) >= SLICES_IN_FLIGHT:
                         done, in_flight = await asyncio.wait(
                             in_flight, return_when=asyncio.FIRST_COMPLETED
