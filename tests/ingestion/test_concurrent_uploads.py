@@ -9,9 +9,10 @@ import logging
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
+from app.db.repository import without_parallel_workers
 from app.runtime import Runtime
 from tests.support.db import scalar, wait_until
 from tests.support.fake_openai import FakeOpenAI
@@ -82,35 +83,20 @@ async def test_an_uploads_table_is_made_while_its_content_is_embedded(
 
 
 async def test_an_upload_large_enough_for_a_bulk_load_makes_no_table_before_its_commit(
-    settings: Settings, db: AsyncConnection, upstream: FakeOpenAI
+    settings: Settings, db: AsyncConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Its chunks are staged and published as the collection's table (bulk_load.py): a
-    table made while they are embedded would turn the bulk load into a write through
-    `chunks`."""
-    gate = upstream.gate("BULKSIZED")
+    """Its chunks are staged and published as the collection's table (bulk_load.py). A
+    table made while they were embedded would have made the staging unusable, and the
+    upload would have been written through `chunks` instead."""
+    caplog.set_level(logging.INFO, logger="app.ingestion")
     async with serve_app(settings.model_copy(update={"bulk_load_min_chunks": 2})) as client:
         await new_collection(client, "bulk")
-        try:
-            uploading = asyncio.create_task(
-                upload(
-                    client,
-                    "BULKSIZED " + long_text(),
-                    "a.txt",
-                    route="/api/collections/bulk/documents",
-                )
-            )
-            await gate.until_arrived()
-            # Time for a table made ahead of the commit, were one made.
-            await asyncio.sleep(0.3)
-            table_while_embedded = await scalar(db, HAS_TABLE, id="bulk")
-            await db.rollback()
-        finally:
-            gate.release()
-        answer = await uploading
+        answer = await upload(client, long_text(), "a.txt", route="/api/collections/bulk/documents")
 
-    assert table_while_embedded is False
+    messages = [record.getMessage() for record in caplog.records]
     assert answer.status_code == 201, answer.text
-    # Published with its HNSW index: staged, not written through `chunks`.
+    assert any(m.startswith("staged ") and m.endswith(" s") for m in messages), messages
+    assert not [m for m in messages if "is written through chunks" in m]
     assert (
         await scalar(
             db,
@@ -120,6 +106,24 @@ async def test_an_upload_large_enough_for_a_bulk_load_makes_no_table_before_its_
         == 1
     )
     assert await settled_violations(db) == {}
+
+
+async def test_parallel_workers_are_off_for_the_transaction_only(db: AsyncConnection) -> None:
+    async with AsyncSession(bind=db) as session:
+        await without_parallel_workers(session)
+        during = (
+            await session.execute(
+                text(
+                    "SELECT current_setting('max_parallel_workers_per_gather'), "
+                    "current_setting('max_parallel_maintenance_workers')"
+                )
+            )
+        ).one()
+        await session.commit()
+    after = await scalar(db, "SELECT current_setting('max_parallel_maintenance_workers')")
+
+    assert tuple(during) == ("0", "0")
+    assert after != "0"
 
 
 async def test_a_deferred_index_build_keeps_to_one_core_while_another_upload_is_in_flight(
