@@ -31,7 +31,7 @@ class SecretRedactingFilter(logging.Filter):
         message = record.getMessage()
         redacted = redact(message, secrets)
         if redacted != message:
-            record.msg, record.args = redacted, None
+            record.msg, record.args = _scrubbed(record, redacted, secrets)
         if record.exc_info and not record.exc_text:
             # A traceback quotes the values it passed through: formatted here, so that it
             # is scrubbed below and the handler's formatter prints that text.
@@ -42,6 +42,29 @@ class SecretRedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+def _scrubbed(
+    record: logging.LogRecord, redacted: str, secrets: list[str]
+) -> tuple[object, tuple[object, ...] | None]:
+    """The record's message and arguments with the secrets taken out, its arguments kept
+    apart where that is enough: uvicorn's access formatter unpacks them (a record whose
+    arguments were dropped was lost, with a "--- Logging error ---" on stderr)."""
+    if isinstance(record.msg, str) and isinstance(record.args, tuple):
+        message = redact(record.msg, secrets)
+        arguments = tuple(_redacted_argument(argument, secrets) for argument in record.args)
+        try:
+            if message % arguments == redacted:
+                return message, arguments
+        except (TypeError, ValueError):
+            pass  # a redacted argument no longer fits its placeholder: the whole text below
+    return redacted, None
+
+
+def _redacted_argument(argument: object, secrets: list[str]) -> object:
+    text = argument if isinstance(argument, str) else str(argument)
+    scrubbed = redact(text, secrets)
+    return argument if scrubbed == text else scrubbed
 
 
 def redact(text: str, secrets: list[str]) -> str:

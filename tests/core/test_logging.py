@@ -1,6 +1,7 @@
 import logging
 
 import pytest
+from uvicorn.logging import AccessFormatter
 
 from app.core.logging import REDACTED, SecretRedactingFilter, request_api_key
 
@@ -62,3 +63,33 @@ def test_a_traceback_is_scrubbed_too(
     assert "ValueError: refused" in caplog.text
     assert "server-secret-123" not in caplog.text
     assert "sk-proj-abcdefgh" not in caplog.text
+
+
+def test_uvicorn_formats_a_scrubbed_access_line() -> None:
+    # As uvicorn logs a request: its access formatter unpacks the record's arguments.
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/health?api_key=proxy-Q7wX2m", "1.1", 200),
+        None,
+    )
+    SecretRedactingFilter([]).filter(record)
+
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s').format(record)
+
+    assert line == f'127.0.0.1:5000 - "GET /api/health?api_key={REDACTED} HTTP/1.1" 200 OK'
+
+
+def test_an_argument_that_no_longer_fits_its_placeholder_is_scrubbed_in_the_text(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Holder:
+        def __str__(self) -> str:
+            return "holds server-secret-123"
+
+    logger.info("%s and %d", Holder(), 7)
+
+    assert caplog.messages == [f"holds {REDACTED} and 7"]
