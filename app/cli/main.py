@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from app.cli import database, ingest, manage, server, worker
 from app.core.config import Settings, describe_settings_error
 from app.core.errors import StartupError
+from app.core.logging import LOG_FORMAT
 
 cli = typer.Typer(
     help="ragstore: documents and embeddings in PostgreSQL + pgvector, with streaming RAG chat. "
@@ -26,7 +27,7 @@ cli.add_typer(manage.documents_cli, name="documents")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         cli()
     except StartupError as error:

@@ -16,6 +16,8 @@ _KEY_IN_QUERY = re.compile(r"\b((?:api[_-]?key|key|token|access_token)=)[^&\s\"'
 # uvicorn's own loggers keep their own handlers and do not propagate to the root.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 REDACTED = "[REDACTED]"
+# Every command's lines, a server's included: the first basicConfig of a process wins.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _TRACEBACKS = logging.Formatter()
 
 
@@ -79,9 +81,7 @@ def redact(text: str, secrets: list[str]) -> str:
 def configure_logging(level: str, known_secrets: list[str]) -> None:
     """Plain timestamped lines on stderr; secrets filtered on every handler, uvicorn's
     access and error logs included."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
-    )
+    logging.basicConfig(level=level, format=LOG_FORMAT, force=False)
     secret_filter = SecretRedactingFilter(known_secrets)
     handlers = [
         handler for name in ("", *SERVER_LOGGERS) for handler in logging.getLogger(name).handlers

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -100,6 +101,8 @@ def test_serve_starts_the_embedded_database_migrates_and_stops_it_on_exit(
     # uvicorn re-raises the signal it stopped on, after a clean shutdown.
     assert server.returncode in (0, -signal.SIGTERM), stderr
     assert "Application shutdown complete" in stderr
+    # The server's own lines say when they happened.
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO app.main: ragstore", stderr, re.M)
     assert not psutil.pid_exists(postgres_pid) or (
         psutil.Process(postgres_pid).status() == psutil.STATUS_ZOMBIE
     ), "the embedded server stops with the last process using it"
