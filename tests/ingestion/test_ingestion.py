@@ -328,17 +328,17 @@ PIPELINED = {"embedding_batch_size": 4, "embedding_concurrency": 4}
 async def test_each_embedded_part_is_stored_while_another_is_still_out(
     settings: Settings, upstream: FakeOpenAI, db: AsyncConnection
 ) -> None:
-    """A slow call holds up its own chunks only: the parts already answered, of its slice
-    and of the next, are in the cache meanwhile (slices of 16 chunks in 4 calls of 4, the
-    first held): the next slice does not wait for the slowest call of the one before."""
+    """A slow call holds up its own chunks only: the slices after it are embedded and in
+    the cache meanwhile (slices of 4 chunks, a call each, four at once, the first held):
+    no slice waits for the slowest call of the ones before."""
     gate = upstream.gate("HELDPART")
     async with serve_app(settings.model_copy(update=PIPELINED)) as client:
         uploading = asyncio.create_task(upload(client, "HELDPART " + long_text(40)))
         await gate.until_arrived()
         await wait_until(
             db,
-            "SELECT count(*) >= 12 + 16 FROM processed_chunks",
-            "the other three parts and the next slice stored",
+            "SELECT count(*) >= 28 FROM processed_chunks",
+            "the seven slices after the held one stored",
         )
         held_out = await scalar(db, "SELECT count(*) FROM processed_chunks WHERE chunk_index < 4")
         assert not uploading.done()
@@ -347,8 +347,9 @@ async def test_each_embedded_part_is_stored_while_another_is_still_out(
 
     assert answer.status_code == 200, answer.text
     assert held_out == 0
+    assert upstream.max_in_flight == 4, "every allowed call busy, whatever a slice's calls"
     chunks = answer.json()["chunk_count"]
-    assert chunks >= 32, "more than two slices of 16 chunks"
+    assert chunks >= 32, "more than eight slices of 4 chunks"
     assert await scalar(db, "SELECT count(*) FROM processed_chunks") == chunks
     assert await scalar(db, "SELECT count(DISTINCT chunk_index) FROM chunks") == chunks
 
