@@ -124,6 +124,28 @@ def test_paragraphs_are_kept_and_whitespace_collapsed() -> None:
     ]
 
 
+def specified_whitespace(text: str) -> str:
+    """What the chunker does to whitespace, as regular expressions."""
+    text = re.sub("[\x00\ud800-\udfff]", "", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r" ?\n ?", "\n", re.sub(r"[^\S\n]+", " ", text))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_whitespace_of_every_kind_is_collapsed_as_specified(seed: int) -> None:
+    rng = random.Random(seed)
+    # ASCII and Unicode spaces, line and paragraph separators, NUL, a lone surrogate.
+    pieces = [" ", "  ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\xa0",
+              "\u2003", "\u2028", "\u2029", "\u3000", "\u200b", "\x00", "\ud800", "\n\n\n",
+              " \n", "word", "é", "."]  # fmt: skip
+    splitter = TextSplitter(chunk_size=10_000, chunk_overlap=0)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+        expected = specified_whitespace(text)
+
+        assert splitter.split_text(text) == ([expected] if expected else []), repr(text)
+
+
 def test_a_word_longer_than_a_chunk_is_cut_by_characters() -> None:
     text = "short words " + "x" * 120 + " more words"
 
