@@ -4,15 +4,18 @@ outside `chunks`, then published in the upload's commit (app/ingestion/bulk_load
 A staging is named by 32 hex digits; its tables are `staged_<id>_chunks`, `_terms` and
 `_postings`. Its stager holds a session advisory lock (`staging_lock_key`) until the tables
 are published or dropped, so the sweep (`drop_abandoned_stagings`) drops only those of a
-process that died.
+process that died. A staging filled while its content is still being embedded is named by
+the builder of the content's cache entry, and is spared while that build's lease runs:
+its stager takes the lock before the entry is complete.
 """
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.db.locks import try_session_advisory_lock
 from app.db.repository import driver_connection, execute_formatted
@@ -172,9 +175,21 @@ async def drop_staged_tables(engine: AsyncEngine, tables: StagedTables) -> None:
             await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
 
 
-async def drop_abandoned_stagings(engine: AsyncEngine) -> list[str]:
+# Whether the staging named by an id is still being filled ahead of its stager's lock.
+StagingInProgress = Callable[[AsyncConnection, str], Awaitable[bool]]
+
+
+async def _no_staging_ahead(_connection: AsyncConnection, _staging_id: str) -> bool:
+    return False
+
+
+async def drop_abandoned_stagings(
+    engine: AsyncEngine, in_progress: StagingInProgress = _no_staging_ahead
+) -> list[str]:
     """Drop the staged tables of stagers that are gone (a process died while staging);
-    returns their names. A staging in progress holds its lock, and is left alone."""
+    returns their names. A staging in progress holds its lock, or is `in_progress` (asked
+    while the sweep holds the lock, which its stager takes before it stops being so), and
+    is left alone."""
     dropped = []
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -188,7 +203,7 @@ async def drop_abandoned_stagings(engine: AsyncEngine) -> list[str]:
             async with try_session_advisory_lock(
                 connection, staging_lock_key(match.group(1))
             ) as abandoned:
-                if abandoned:
+                if abandoned and not await in_progress(connection, match.group(1)):
                     await connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
                     dropped.append(name)
     if dropped:

@@ -17,6 +17,11 @@ before the commit, in tables no search and no writer sees (app/document/staging.
    document, fully indexed, from that commit on, and nothing of it before, as with any
    upload.
 
+Step 1 begins while the content is still being embedded (`StagingAhead`): once the chunker
+has made enough chunks for a bulk load, the staged table is made, and each part of the
+content is copied into it from the cache as soon as it is stored there, so that the commit
+starts from step 2. Content found complete in the cache is staged from step 1 at the commit.
+
 The commit writes through `chunks` instead (the staging is dropped) when the collection's
 table was made meanwhile (another upload's first fill), when the document is not the one
 the chunks were staged for, or when the attach, which waits for every transaction writing
@@ -28,8 +33,8 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +57,8 @@ logger = logging.getLogger(__name__)
 # it lets them go and tries again, and how many times it tries.
 ATTACH_LOCK_TIMEOUT_MS = 500
 PUBLISH_ATTEMPTS = 10
+# Copies from the cache into a staging ahead of the commit at once, beside the stores.
+FILLS_AT_ONCE = 2
 
 
 class StagingUnusable(Exception):
@@ -85,37 +92,50 @@ class BulkLoads:
     async def applies(self, collection_id: str, chunk_count: int) -> bool:
         """Whether a write of `chunk_count` chunks into the collection is staged: enough of
         them, and no table of chunks for the collection yet."""
-        if not self.large_enough(chunk_count):
-            return False
+        return self.large_enough(chunk_count) and await self.has_no_table(collection_id)
+
+    async def has_no_table(self, collection_id: str) -> bool:
+        """Whether the collection has no table of chunks yet."""
         async with self.database.session() as session:
             partition = await ChunkPartitionRepository(session).name(collection_id)
             return not await StagingRepository(session).partition_exists(partition)
 
     @asynccontextmanager
     async def staged(
-        self, source: CachedChunks, chunk_count: int
+        self, source: CachedChunks, chunk_count: int, ahead: "StagingAhead | None" = None
     ) -> AsyncIterator[StagedFirstFill]:
-        """The cache entry's `chunk_count` chunks staged for the document; whatever is left
-        of them (all of it, unless they were published) is dropped on the way out. The
+        """The cache entry's `chunk_count` chunks staged for the document, starting from
+        those `ahead` filled while they were embedded, if it could; whatever is left of
+        them (all of it, unless they were published) is dropped on the way out. The
         staging's lock is held meanwhile, so that the sweep leaves its tables alone."""
-        tables = StagedTables(uuid.uuid4().hex)
+        started = time.perf_counter()
+        async with AsyncExitStack() as stack:
+            filled_ahead = await ahead.filled(source, chunk_count) if ahead else None
+            if filled_ahead is not None:
+                tables = filled_ahead  # its lock is held by `ahead` until it closes
+            else:
+                tables = StagedTables(uuid.uuid4().hex)
+                await stack.enter_async_context(self.locked(tables))
+            stack.push_async_callback(drop_staged_tables, self.database.engine, tables)
+            if filled_ahead is None:
+                await self._create_and_fill(tables, source, chunk_count)
+            keywords = await self._build_indexes(tables)
+            logger.info(
+                "staged %d chunks for collection %s in %.2f s%s",
+                keywords.chunk_count,
+                source.collection_id,
+                time.perf_counter() - started,
+                " (filled while they were embedded)" if filled_ahead else "",
+            )
+            yield StagedFirstFill(source.collection_id, source.document_id, tables, keywords)
+
+    @asynccontextmanager
+    async def locked(self, tables: StagedTables) -> AsyncIterator[None]:
+        """The staging's lock, held on a connection of its own (across transactions)."""
         async with self.database.engine.connect() as holder:
             await holder.execution_options(isolation_level="AUTOCOMMIT")
             async with session_advisory_lock(holder, staging_lock_key(tables.staging_id)):
-                try:
-                    started = time.perf_counter()
-                    keywords = await self._stage(tables, source, chunk_count)
-                    logger.info(
-                        "staged %d chunks for collection %s in %.2f s",
-                        keywords.chunk_count,
-                        source.collection_id,
-                        time.perf_counter() - started,
-                    )
-                    yield StagedFirstFill(
-                        source.collection_id, source.document_id, tables, keywords
-                    )
-                finally:
-                    await drop_staged_tables(self.database.engine, tables)
+                yield
 
     async def publish(
         self, session: AsyncSession, staged: StagedFirstFill, document_id: uuid.UUID
@@ -138,22 +158,27 @@ class BulkLoads:
             ATTACH_LOCK_TIMEOUT_MS,
         )
 
-    async def _stage(
-        self, tables: StagedTables, source: CachedChunks, chunk_count: int
-    ) -> StagedKeywords:
+    async def create_table(self, tables: StagedTables, collection_id: str) -> None:
         async with self.database.session() as session:
-            await StagingRepository(session).create_chunks_table(tables, source.collection_id)
+            await StagingRepository(session).create_chunks_table(tables, collection_id)
 
-        async def fill(positions: range) -> None:
-            async with self.database.session() as session:
-                await ChunkRepository(session).copy_from_cache(
-                    source.part(positions), in_graph=True, table=tables.chunks
-                )
+    async def fill(self, tables: StagedTables, source: CachedChunks) -> None:
+        """Copy the source's chunks (their positions) from the cache into the staging."""
+        async with self.database.session() as session:
+            await ChunkRepository(session).copy_from_cache(
+                source, in_graph=True, table=tables.chunks
+            )
 
+    async def _create_and_fill(
+        self, tables: StagedTables, source: CachedChunks, chunk_count: int
+    ) -> None:
+        await self.create_table(tables, source.collection_id)
         half = (chunk_count + 1) // 2
         async with asyncio.TaskGroup() as filling:
-            filling.create_task(fill(range(half)))
-            filling.create_task(fill(range(half, source.positions.stop)))
+            filling.create_task(self.fill(tables, source.part(range(half))))
+            filling.create_task(self.fill(tables, source.part(range(half, chunk_count))))
+
+    async def _build_indexes(self, tables: StagedTables) -> StagedKeywords:
 
         async def vector_index() -> None:
             async with self.database.session() as session:
@@ -175,3 +200,143 @@ class BulkLoads:
             building.create_task(vector_index())
             staged_keywords = building.create_task(keywords_then_other_indexes())
         return staged_keywords.result()
+
+
+@dataclass
+class _Fill:
+    """One builder's staging ahead: its table (once made), and the parts copied into it."""
+
+    builder: uuid.UUID
+    tables: StagedTables
+    made: "asyncio.Task[bool] | None" = None
+    stored: list[range] = field(default_factory=list)
+    copied: list[range] = field(default_factory=list)
+    copies: set["asyncio.Task[None]"] = field(default_factory=set)
+    broken: bool = False
+
+    def covers(self, chunk_count: int) -> bool:
+        """Whether positions 0 to chunk_count - 1 were all copied, once each."""
+        covered = 0
+        for positions in sorted(self.copied, key=lambda positions: positions.start):
+            if positions.start != covered:
+                return False
+            covered = positions.stop
+        return covered == chunk_count
+
+
+class StagingAhead:
+    """A bulk load's staged table, made and filled while its content is still being
+    embedded: once the chunker has made enough chunks for a bulk load into a collection
+    with no table yet, the table is made, and each part of the content stored in the cache
+    is copied into it from there. At the commit, `BulkLoads.staged` starts from it.
+
+    Until the content's cache entry is complete, the staging is named by the entry's
+    builder, and the sweep spares it while that builder's lease runs; the staging's lock is
+    taken before the entry is completed, and held until this closes. Anything that goes
+    wrong (a copy fails, the sweep dropped the table of a builder that lost its lease, the
+    entry was taken over) only means that the commit stages everything itself, as it
+    would have.
+    """
+
+    def __init__(self, bulk_loads: BulkLoads, source: CachedChunks) -> None:
+        self._bulk_loads = bulk_loads
+        self.source = source
+        self._fill: _Fill | None = None
+        self._dropping: set[asyncio.Task[None]] = set()
+        self._copying = asyncio.Semaphore(FILLS_AT_ONCE)
+        self._lock = AsyncExitStack()
+        self._locked = False
+
+    def stored(self, builder: uuid.UUID, positions: range, made: int) -> None:
+        fill = self._fill
+        if fill is None or fill.builder != builder:
+            if fill is not None:  # the entry was taken over, and is built again
+                self._drop_later(fill)
+            fill = self._fill = _Fill(builder, StagedTables(builder.hex))
+        fill.stored.append(positions)
+        if fill.made is not None:
+            self._copy(fill, positions)
+        elif self._bulk_loads.large_enough(made):
+            fill.made = asyncio.create_task(self._make(fill))
+            for earlier in fill.stored:
+                self._copy(fill, earlier)
+
+    async def before_complete(self, builder: uuid.UUID) -> None:
+        """Take the staging's lock while the builder's lease still spares it."""
+        fill = self._fill
+        if fill is None or fill.builder != builder or fill.made is None or not await fill.made:
+            return
+        await self._lock.enter_async_context(self._bulk_loads.locked(fill.tables))
+        self._locked = True
+        # Had the lease run out before the lock was taken, the sweep may have dropped it.
+        async with self._bulk_loads.database.session() as session:
+            if not await StagingRepository(session).partition_exists(fill.tables.chunks):
+                fill.broken = True
+
+    async def filled(self, source: CachedChunks, chunk_count: int) -> StagedTables | None:
+        """The staged table with all `chunk_count` chunks of `source` in it, its lock held;
+        None if this staging cannot give it (then the commit stages everything)."""
+        fill = self._fill
+        if fill is None or not self._locked:
+            return None
+        await asyncio.gather(*fill.copies, return_exceptions=True)
+        if fill.broken or source != self.source or not fill.covers(chunk_count):
+            return None
+        return fill.tables
+
+    async def close(self) -> None:
+        """Stop copying; drop whatever was not published, and let the lock go."""
+        if self._fill is not None:
+            await self._drop(self._fill)
+        await asyncio.gather(*self._dropping, return_exceptions=True)
+        await self._lock.aclose()
+
+    async def _make(self, fill: _Fill) -> bool:
+        try:
+            if not await self._bulk_loads.has_no_table(self.source.collection_id):
+                return False
+            await self._bulk_loads.create_table(fill.tables, self.source.collection_id)
+        except Exception:
+            logger.warning("could not make a staged table ahead of the commit", exc_info=True)
+            return False
+        return True
+
+    def _copy(self, fill: _Fill, positions: range) -> None:
+        async def copy() -> None:
+            assert fill.made is not None
+            if not await fill.made:
+                return
+            try:
+                async with self._copying:
+                    await self._bulk_loads.fill(fill.tables, self.source.part(positions))
+            except Exception:
+                logger.warning(
+                    "could not copy chunks %s into %s; the commit stages them all",
+                    positions,
+                    fill.tables.chunks,
+                    exc_info=True,
+                )
+                fill.broken = True
+            else:
+                fill.copied.append(positions)
+
+        task = asyncio.create_task(copy())
+        fill.copies.add(task)
+        task.add_done_callback(fill.copies.discard)
+
+    def _drop_later(self, fill: _Fill) -> None:
+        task = asyncio.create_task(self._drop(fill))
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
+
+    async def _drop(self, fill: _Fill) -> None:
+        """Drop the fill's table (nothing, once it was published: it has another name)."""
+        pending = [*fill.copies, *([fill.made] if fill.made is not None else [])]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if fill.made is not None:
+            try:
+                await drop_staged_tables(self._bulk_loads.database.engine, fill.tables)
+            except Exception:
+                logger.warning("could not drop %s; the sweep will", fill.tables.chunks)

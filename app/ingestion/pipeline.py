@@ -31,7 +31,7 @@ from app.db.models import CacheState, ProcessedDocument
 from app.document.metadata import copied_bytes
 from app.embeddings.base import EmbeddingModel
 from app.ingestion.prepared import PreparedUpload
-from app.ingestion.progress import ChunkedCallback, IngestProgress, ProgressCallback, counted
+from app.ingestion.progress import BuildObserver, IngestProgress, ProgressCallback, counted
 from app.ingestion.repository import ProcessedDocumentRepository
 from app.ingestion.upload import StoredUpload
 from app.processing.chunking import chunk_units
@@ -68,6 +68,7 @@ class _SliceStore:
     builder: uuid.UUID
     progress: IngestProgress
     on_progress: ProgressCallback
+    observer: BuildObserver | None
 
     async def embed_and_store(self, batch: list[ChunkDraft]) -> None:
         texts = [draft.text for draft in batch]
@@ -89,6 +90,11 @@ class _SliceStore:
                     await cache.copy_chunks(rows)
                 self.progress.chunks_stored += len(rows)
                 self.on_progress(self.progress)
+                if self.observer is not None:
+                    first = batch[start].index
+                    self.observer.stored(
+                        self.builder, range(first, first + len(rows)), self.progress.chunks_made
+                    )
 
 
 class ProcessingPipeline:
@@ -107,12 +113,12 @@ class ProcessingPipeline:
         prepared: PreparedUpload,
         entry_key: str,
         on_progress: ProgressCallback,
-        on_chunked: ChunkedCallback | None = None,
+        observer: BuildObserver | None = None,
     ) -> BuiltEntry:
         """The complete cache entry `entry_key` for the upload: built here, or by another.
 
-        `on_chunked(n)` is called once the chunker has made all n chunks of an entry built
-        here, which is usually long before they are embedded.
+        `observer` hears how a build here goes: once the chunker is done, which is usually
+        long before the chunks are embedded, as each part is stored, and before the end.
         """
         while True:
             builder = uuid.uuid4()
@@ -135,7 +141,7 @@ class ProcessingPipeline:
                 continue
             try:
                 async with self._heartbeat(entry_key, builder):
-                    count = await self._fill(prepared, entry_key, builder, on_progress, on_chunked)
+                    count = await self._fill(prepared, entry_key, builder, on_progress, observer)
             except LeaseLost:
                 logger.warning("cache entry %s was taken over; building again", entry_key)
                 continue
@@ -166,14 +172,15 @@ class ProcessingPipeline:
         entry_key: str,
         builder: uuid.UUID,
         on_progress: ProgressCallback,
-        on_chunked: ChunkedCallback | None,
+        observer: BuildObserver | None,
     ) -> int:
         progress = IngestProgress()
         units = counted(
             parse_document(prepared.stored.path, prepared.document_type, self._limits()), progress
         )
         drafts = chunk_units(units, prepared.options.splitter())
-        store = _SliceStore(self, entry_key, builder, progress, on_progress)
+        store = _SliceStore(self, entry_key, builder, progress, on_progress, observer)
+        chunked = observer.chunked if observer is not None else None
 
         # A slice is one call's worth of chunks, spread over the concurrent calls (never
         # under 64 inputs each), and as many slices are embedded at once as calls are
@@ -200,9 +207,9 @@ class ProcessingPipeline:
                             "less metadata"
                         )
                     on_progress(progress)
-                    if on_chunked is not None and len(batch) < slice_size:
-                        on_chunked(progress.chunks_made)  # the chunker is done: a short slice
-                        on_chunked = None
+                    if chunked is not None and len(batch) < slice_size:
+                        chunked(progress.chunks_made)  # the chunker is done: a short slice
+                        chunked = None
                     # The next slice's calls queue behind this one's, on the model's
                     # concurrency limit, and each starts as one of this slice's calls ends:
                     # no slice waits for the slowest call of the one before.
@@ -224,8 +231,10 @@ class ProcessingPipeline:
         count = progress.chunks_stored
         if count == 0:
             raise UnprocessableContent(no_text(prepared.stored.filename, prepared.document_type))
-        if on_chunked is not None:
-            on_chunked(count)  # every slice was full: the chunker's end showed as an empty one
+        if chunked is not None:
+            chunked(count)  # every slice was full: the chunker's end showed as an empty one
+        if observer is not None:
+            await observer.before_complete(builder)
         async with self.database.session() as session:
             if not await ProcessedDocumentRepository(session).complete(entry_key, builder, count):
                 raise LeaseLost(entry_key)

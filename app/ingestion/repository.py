@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import CacheState, ProcessedChunk, ProcessedDocument
 from app.db.repository import RepositoryBase, driver_connection
@@ -173,3 +174,21 @@ class ProcessedDocumentRepository(RepositoryBase[ProcessedDocument]):
             ProcessedDocument.builder_id == builder,
             ProcessedDocument.state == CacheState.BUILDING,
         )
+
+
+async def building_under_lease(connection: AsyncConnection, builder_hex: str) -> bool:
+    """Whether a cache entry is being built by `builder_hex` (32 hex digits) whose lease
+    has not run out: a staging named by it is being filled (app/ingestion/bulk_load.py)."""
+    return bool(
+        await connection.scalar(
+            select(
+                select(ProcessedDocument.cache_key)
+                .where(
+                    ProcessedDocument.builder_id == uuid.UUID(hex=builder_hex),
+                    ProcessedDocument.state == CacheState.BUILDING,
+                    ProcessedDocument.lease_until > func.now(),
+                )
+                .exists()
+            )
+        )
+    )

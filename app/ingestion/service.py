@@ -64,12 +64,13 @@ from app.ingestion.bulk_load import (
     PUBLISH_ATTEMPTS,
     BulkLoads,
     StagedFirstFill,
+    StagingAhead,
     StagingUnusable,
 )
 from app.ingestion.cache import cache_key
 from app.ingestion.pipeline import BuiltEntry, ProcessingPipeline
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
-from app.ingestion.progress import ChunkedCallback, IngestProgress, ProgressCallback
+from app.ingestion.progress import IngestProgress, ProgressCallback
 from app.ingestion.repository import ProcessedDocumentRepository
 from app.ingestion.upload import StoredUpload
 from app.processing.detection import detect_document_type
@@ -200,6 +201,24 @@ class _PartitionAhead:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _AheadOfCommit:
+    """What an upload's commit needs, done while its content is embedded: the collection's
+    table made (a write through `chunks`), or its chunks staged (a bulk load)."""
+
+    partition: _PartitionAhead
+    staging: StagingAhead
+
+    def chunked(self, chunk_count: int) -> None:
+        self.partition.chunked(chunk_count)
+
+    def stored(self, builder: uuid.UUID, positions: range, chunks_made: int) -> None:
+        self.staging.stored(builder, positions, chunks_made)
+
+    async def before_complete(self, builder: uuid.UUID) -> None:
+        await self.staging.before_complete(builder)
 
 
 class _CacheEntryGone(Exception):
@@ -504,13 +523,20 @@ class IngestionService:
         (`document_id`, if the commit makes it); built again if it was evicted in between."""
         started = time.perf_counter()
         for _attempt in range(_BUILD_ATTEMPTS):
+            # Without the cache, the content is staged under a key of this upload alone.
+            entry_key = (
+                prepared.cache_key
+                if prepared.options.use_cache
+                else f"{prepared.cache_key}:{uuid.uuid4().hex}"
+            )
+            source = CachedChunks(
+                entry_key, document_id, prepared.collection_id, _chunk_metadata(prepared)
+            )
             with self.index_builds.foreground():
-                async with self._partition_ahead(prepared.collection_id) as partition:
-                    entry = await self._build(prepared, on_progress, partition.chunked)
+                async with self._ahead_of_commit(source) as ahead:
+                    entry = await self.pipeline.build(prepared, entry_key, on_progress, ahead)
                     try:
-                        committed = await self._commit_entry(
-                            prepared, entry, commit, document_id, partition
-                        )
+                        committed = await self._commit_entry(prepared, entry, commit, ahead)
                     except _CacheEntryGone:
                         continue
                     finally:
@@ -531,33 +557,31 @@ class IngestionService:
         prepared: PreparedUpload,
         entry: BuiltEntry,
         commit: Callable[[BuiltEntry, StagedFirstFill | None], Awaitable[T]],
-        document_id: uuid.UUID,
-        partition: _PartitionAhead,
+        ahead: _AheadOfCommit,
     ) -> T:
         """`commit` the entry: its chunks staged first when they are a bulk load
         (app/ingestion/bulk_load.py), written through `chunks` otherwise."""
-        collection_id = prepared.collection_id
-        if await self.bulk_loads.applies(collection_id, entry.chunk_count):
-            source = CachedChunks(
-                entry.cache_key, document_id, collection_id, _chunk_metadata(prepared)
-            )
-            async with self.bulk_loads.staged(source, entry.chunk_count) as staged:
+        if await self.bulk_loads.applies(prepared.collection_id, entry.chunk_count):
+            source = ahead.staging.source
+            async with self.bulk_loads.staged(source, entry.chunk_count, ahead.staging) as staged:
                 try:
                     return await self._publish(entry, staged, commit)
                 except StagingUnusable as exc:
                     logger.info("%s is written through chunks: %s", prepared.filename, exc)
-        await partition.made()
+        await ahead.partition.made()
         return await commit(entry, None)
 
     @asynccontextmanager
-    async def _partition_ahead(self, collection_id: str) -> AsyncIterator[_PartitionAhead]:
+    async def _ahead_of_commit(self, source: CachedChunks) -> AsyncIterator[_AheadOfCommit]:
         partition = _PartitionAhead(
-            functools.partial(self._create_partition, collection_id), self.bulk_loads
+            functools.partial(self._create_partition, source.collection_id), self.bulk_loads
         )
+        staging = StagingAhead(self.bulk_loads, source)
         try:
-            yield partition
+            yield _AheadOfCommit(partition, staging)
         finally:
             await partition.close()
+            await staging.close()
 
     async def _publish(
         self,
@@ -582,17 +606,6 @@ class IngestionService:
                 raise StagingUnusable("its attach kept waiting for other writers") from exc
             raise
         raise AssertionError("unreachable: tenacity returns or raises")
-
-    async def _build(
-        self, prepared: PreparedUpload, on_progress: ProgressCallback, on_chunked: ChunkedCallback
-    ) -> BuiltEntry:
-        # Without the cache, the content is staged under a key of this upload alone.
-        entry_key = (
-            prepared.cache_key
-            if prepared.options.use_cache
-            else f"{prepared.cache_key}:{uuid.uuid4().hex}"
-        )
-        return await self.pipeline.build(prepared, entry_key, on_progress, on_chunked)
 
     async def _commit_upload(
         self,

@@ -38,6 +38,7 @@ from app.document.staging import drop_abandoned_stagings
 from app.files.service import copy_to_disk
 from app.ingestion.prepared import PreparedUpload, ProcessingOptions
 from app.ingestion.progress import IngestProgress
+from app.ingestion.repository import building_under_lease
 from app.ingestion.service import DocumentVersion, IngestionService, IngestResult, VersionGone
 from app.ingestion.upload import (
     StoredUpload,
@@ -232,7 +233,7 @@ class JobService:
         process which died left undone."""
         await self.requeue_lost()
         await drop_orphaned_partitions(self.database.engine)
-        await drop_abandoned_stagings(self.database.engine)
+        await drop_abandoned_stagings(self.database.engine, building_under_lease)
         await self.ingestion.index_builds.catch_up()
 
     async def requeue_lost(self) -> None:

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
 from app.document.staging import drop_abandoned_stagings
+from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar, wait_until
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.invariants import settled_violations
 from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
@@ -26,6 +28,9 @@ ALL_CHUNKS = 100
 # Every upload of two chunks or more into a collection with none is a bulk load.
 BULK = {"bulk_load_min_chunks": 2}
 STAGED_TABLES = "SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_'"
+STAGED_CHUNKS_TABLE = (
+    "SELECT min(tablename) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_chunks$'"
+)
 # A partition's indexes and constraints, their names left out.
 DEFINITIONS = r"""
     SELECT array_agg(d ORDER BY d) FROM (
@@ -50,6 +55,32 @@ ATTACH_WAITS = """
     SELECT count(*) > 0 FROM pg_stat_activity
     WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE chunks ATTACH%'
 """
+
+# Slices of 4 chunks, a call each, four at once; a bulk load from 8 chunks on.
+STAGED_AHEAD = {"embedding_batch_size": 4, "embedding_concurrency": 4, "bulk_load_min_chunks": 8}
+
+
+async def workers_sweep(settings: Settings) -> None:
+    """What a worker does now and then: its sweep drops, among others, abandoned stagings."""
+    runtime = await Runtime.open(settings)
+    try:
+        await runtime.jobs.sweep()
+    finally:
+        await runtime.close()
+
+
+async def staged_rows_at_least(db: AsyncConnection, rows: int, seconds: float = 30) -> int:
+    """The rows of the staged table of chunks (whatever its name), once there are `rows`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        name = await scalar(db, STAGED_CHUNKS_TABLE)
+        count = await scalar(db, f'SELECT count(*) FROM "{name}"') if name else 0
+        await db.rollback()
+        if count >= rows:
+            return int(count)
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{rows} rows staged: not within {seconds:g} s")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -111,8 +142,11 @@ async def test_a_bulk_load_answers_indexed_and_searches_as_a_write_through_chunk
 
     staged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("staged")]
     assert len(staged) == 1
+    # Its chunks were copied into the staged table as they were embedded.
     assert re.fullmatch(
-        f"staged {bulk.json()['chunk_count']} chunks for collection bulk in [0-9.]+ s", staged[0]
+        f"staged {bulk.json()['chunk_count']} chunks for collection bulk in [0-9.]+ s "
+        r"\(filled while they were embedded\)",
+        staged[0],
     )
     assert tuple(state_on_answer) == (False, 1)
     assert await scalar(db, STAGED_TABLES) == 0
@@ -266,3 +300,84 @@ async def test_the_sweep_drops_staged_tables_only_when_their_stager_is_gone(
     assert left_while_held == 2
     assert sorted(after) == [f"staged_{staging}_chunks", f"staged_{staging}_terms"]
     assert await scalar(db, STAGED_TABLES) == 0
+
+
+async def test_a_bulk_loads_chunks_are_staged_while_the_rest_is_still_embedded(
+    settings: Settings,
+    upstream: FakeOpenAI,
+    db: AsyncConnection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Once the chunker has made enough chunks for a bulk load, each part stored in the
+    cache is copied into the staged table while the first call is still held; the sweep
+    spares the staging meanwhile, and the commit starts from it."""
+    caplog.set_level(logging.INFO, logger="app.ingestion.bulk_load")
+    gate = upstream.gate("HELDPART")
+    async with serve_app(settings.model_copy(update=STAGED_AHEAD)) as client:
+        uploading = asyncio.create_task(
+            into_new_collection(client, "ahead", "HELDPART " + long_text(40))
+        )
+        await gate.until_arrived()
+        rows_while_held = await staged_rows_at_least(db, 28)
+        await workers_sweep(settings)
+        rows_after_the_sweep = await staged_rows_at_least(db, rows_while_held)
+        assert not uploading.done()
+        gate.release()
+        answer = await uploading
+
+    assert answer.status_code == 201, answer.text
+    assert rows_while_held >= 28
+    assert rows_after_the_sweep == rows_while_held
+    assert any(r.getMessage().endswith("(filled while they were embedded)") for r in caplog.records)
+    assert await scalar(db, STAGED_TABLES) == 0
+    partition = await scalar(db, "SELECT chunk_partition_name(:id)", id="ahead")
+    rows = await scalar(db, f"SELECT count(DISTINCT chunk_index) FROM {partition}")
+    assert (
+        rows
+        == answer.json()["chunk_count"]
+        == await scalar(db, f"SELECT count(*) FROM {partition}")
+    )
+    assert await settled_violations(db) == {}
+
+
+async def test_a_staging_ahead_of_a_builder_taken_over_is_swept_and_the_upload_still_lands(
+    settings: Settings,
+    upstream: FakeOpenAI,
+    db: AsyncConnection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The content's cache entry is taken from its builder (as when the builder stopped
+    renewing its lease) while a call is held: the sweep drops that builder's staging; the
+    upload builds the content again, stages it again ahead of its commit, and lands."""
+    caplog.set_level(logging.INFO, logger="app.ingestion.bulk_load")
+    gate = upstream.gate("HELDPART")
+    async with serve_app(settings.model_copy(update=STAGED_AHEAD)) as client:
+        uploading = asyncio.create_task(
+            into_new_collection(client, "retaken", "HELDPART " + long_text(40))
+        )
+        await gate.until_arrived()
+        await staged_rows_at_least(db, 1)
+        first_staging = await scalar(db, STAGED_CHUNKS_TABLE)
+        await db.execute(
+            text(
+                "UPDATE processed_documents SET builder_id = gen_random_uuid(), "
+                "lease_until = now() - interval '1 second'"
+            )
+        )
+        await db.commit()
+        await workers_sweep(settings)
+        # Another may be there: the builder's next store saw it had lost the entry.
+        first_left = await scalar(db, "SELECT to_regclass(:name) IS NOT NULL", name=first_staging)
+        gate.release()
+        answer = await uploading
+
+    assert answer.status_code == 201, answer.text
+    assert first_left is False
+    assert any(r.getMessage().endswith("(filled while they were embedded)") for r in caplog.records)
+    assert await scalar(db, STAGED_TABLES) == 0
+    partition = await scalar(db, "SELECT chunk_partition_name(:id)", id="retaken")
+    assert (
+        await scalar(db, f"SELECT count(DISTINCT chunk_index) FROM {partition}")
+        == (answer.json()["chunk_count"])
+    )
+    assert await settled_violations(db) == {}
