@@ -212,6 +212,7 @@ class _Fill:
     stored: list[range] = field(default_factory=list)
     copied: list[range] = field(default_factory=list)
     copies: set["asyncio.Task[None]"] = field(default_factory=set)
+    locked: bool = False  # the staging's lock is held (until StagingAhead closes)
     broken: bool = False
 
     def covers(self, chunk_count: int) -> bool:
@@ -244,8 +245,7 @@ class StagingAhead:
         self._fill: _Fill | None = None
         self._dropping: set[asyncio.Task[None]] = set()
         self._copying = asyncio.Semaphore(FILLS_AT_ONCE)
-        self._lock = AsyncExitStack()
-        self._locked = False
+        self._locks = AsyncExitStack()
 
     def stored(self, builder: uuid.UUID, positions: range, made: int) -> None:
         fill = self._fill
@@ -266,8 +266,8 @@ class StagingAhead:
         fill = self._fill
         if fill is None or fill.builder != builder or fill.made is None or not await fill.made:
             return
-        await self._lock.enter_async_context(self._bulk_loads.locked(fill.tables))
-        self._locked = True
+        await self._locks.enter_async_context(self._bulk_loads.locked(fill.tables))
+        fill.locked = True
         # Had the lease run out before the lock was taken, the sweep may have dropped it.
         async with self._bulk_loads.database.session() as session:
             if not await StagingRepository(session).partition_exists(fill.tables.chunks):
@@ -277,7 +277,7 @@ class StagingAhead:
         """The staged table with all `chunk_count` chunks of `source` in it, its lock held;
         None if this staging cannot give it (then the commit stages everything)."""
         fill = self._fill
-        if fill is None or not self._locked:
+        if fill is None or not fill.locked:
             return None
         await asyncio.gather(*fill.copies, return_exceptions=True)
         if fill.broken or source != self.source or not fill.covers(chunk_count):
@@ -289,7 +289,7 @@ class StagingAhead:
         if self._fill is not None:
             await self._drop(self._fill)
         await asyncio.gather(*self._dropping, return_exceptions=True)
-        await self._lock.aclose()
+        await self._locks.aclose()
 
     async def _make(self, fill: _Fill) -> bool:
         try:
