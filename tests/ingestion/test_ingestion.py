@@ -347,11 +347,35 @@ async def test_each_embedded_part_is_stored_while_another_is_still_out(
 
     assert answer.status_code == 200, answer.text
     assert held_out == 0
-    assert upstream.max_in_flight == 4, "every allowed call busy, whatever a slice's calls"
     chunks = answer.json()["chunk_count"]
     assert chunks >= 32, "more than eight slices of 4 chunks"
     assert await scalar(db, "SELECT count(*) FROM processed_chunks") == chunks
     assert await scalar(db, "SELECT count(DISTINCT chunk_index) FROM chunks") == chunks
+
+
+async def test_a_large_document_keeps_every_allowed_call_busy(
+    settings: Settings, upstream: FakeOpenAI
+) -> None:
+    """Slices of one call each (4 chunks, a batch of 4): four slices are embedded at once,
+    so four calls are out, as many as allowed, and no more. Every call is held here."""
+    gate = upstream.gate("HELD")
+    words = long_text(40).split()
+    marked = " ".join(f"HELD {word}" if i % 8 == 0 else word for i, word in enumerate(words))
+    async with serve_app(settings.model_copy(update=PIPELINED)) as client:
+        uploading = asyncio.create_task(upload(client, marked))
+        await gate.until_arrived()
+        for _ in range(200):
+            if upstream.in_flight >= 4:
+                break
+            await asyncio.sleep(0.05)
+        out = upstream.in_flight
+        await asyncio.sleep(0.3)
+        out_later = upstream.in_flight
+        gate.release()
+        answer = await uploading
+
+    assert answer.status_code == 200, answer.text
+    assert (out, out_later) == (4, 4)
 
 
 async def test_a_part_that_keeps_failing_fails_the_document_and_drops_the_stored_parts(
