@@ -5,6 +5,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from app.core.config import Settings
 from app.document.staging import drop_abandoned_stagings
 from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar, wait_until
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, Gate
 from tests.support.invariants import settled_violations
 from tests.support.jobs import wait_for_job
 from tests.support.servers import serve_app
@@ -302,6 +303,39 @@ async def test_the_sweep_drops_staged_tables_only_when_their_stager_is_gone(
     assert await scalar(db, STAGED_TABLES) == 0
 
 
+@asynccontextmanager
+async def bulk_upload_held_at_its_first_call(
+    settings: Settings, upstream: FakeOpenAI, collection: str
+) -> AsyncIterator[tuple[Gate, "asyncio.Task[httpx.Response]"]]:
+    """A bulk load into a new collection, its first embedding call held (the gate), the
+    others answered."""
+    gate = upstream.gate("HELDPART")
+    async with serve_app(settings.model_copy(update=STAGED_AHEAD)) as client:
+        uploading = asyncio.create_task(
+            into_new_collection(client, collection, "HELDPART " + long_text(40))
+        )
+        await gate.until_arrived()
+        yield gate, uploading
+
+
+async def assert_staged_ahead_and_published_whole(
+    db: AsyncConnection, caplog: pytest.LogCaptureFixture, answer: httpx.Response
+) -> None:
+    assert answer.status_code == 201, answer.text
+    assert any(r.getMessage().endswith("(filled while they were embedded)") for r in caplog.records)
+    assert await scalar(db, STAGED_TABLES) == 0
+    partition = await scalar(
+        db, "SELECT chunk_partition_name(:id)", id=answer.json()["collection_id"]
+    )
+    rows = await scalar(db, f"SELECT count(DISTINCT chunk_index) FROM {partition}")
+    assert (
+        rows
+        == answer.json()["chunk_count"]
+        == await scalar(db, f"SELECT count(*) FROM {partition}")
+    )
+    assert await settled_violations(db) == {}
+
+
 async def test_a_bulk_loads_chunks_are_staged_while_the_rest_is_still_embedded(
     settings: Settings,
     upstream: FakeOpenAI,
@@ -312,12 +346,7 @@ async def test_a_bulk_loads_chunks_are_staged_while_the_rest_is_still_embedded(
     cache is copied into the staged table while the first call is still held; the sweep
     spares the staging meanwhile, and the commit starts from it."""
     caplog.set_level(logging.INFO, logger="app.ingestion.bulk_load")
-    gate = upstream.gate("HELDPART")
-    async with serve_app(settings.model_copy(update=STAGED_AHEAD)) as client:
-        uploading = asyncio.create_task(
-            into_new_collection(client, "ahead", "HELDPART " + long_text(40))
-        )
-        await gate.until_arrived()
+    async with bulk_upload_held_at_its_first_call(settings, upstream, "ahead") as (gate, uploading):
         rows_while_held = await staged_rows_at_least(db, 28)
         await workers_sweep(settings)
         rows_after_the_sweep = await staged_rows_at_least(db, rows_while_held)
@@ -325,19 +354,9 @@ async def test_a_bulk_loads_chunks_are_staged_while_the_rest_is_still_embedded(
         gate.release()
         answer = await uploading
 
-    assert answer.status_code == 201, answer.text
     assert rows_while_held >= 28
     assert rows_after_the_sweep == rows_while_held
-    assert any(r.getMessage().endswith("(filled while they were embedded)") for r in caplog.records)
-    assert await scalar(db, STAGED_TABLES) == 0
-    partition = await scalar(db, "SELECT chunk_partition_name(:id)", id="ahead")
-    rows = await scalar(db, f"SELECT count(DISTINCT chunk_index) FROM {partition}")
-    assert (
-        rows
-        == answer.json()["chunk_count"]
-        == await scalar(db, f"SELECT count(*) FROM {partition}")
-    )
-    assert await settled_violations(db) == {}
+    await assert_staged_ahead_and_published_whole(db, caplog, answer)
 
 
 async def test_a_staging_ahead_of_a_builder_taken_over_is_swept_and_the_upload_still_lands(
@@ -350,12 +369,10 @@ async def test_a_staging_ahead_of_a_builder_taken_over_is_swept_and_the_upload_s
     renewing its lease) while a call is held: the sweep drops that builder's staging; the
     upload builds the content again, stages it again ahead of its commit, and lands."""
     caplog.set_level(logging.INFO, logger="app.ingestion.bulk_load")
-    gate = upstream.gate("HELDPART")
-    async with serve_app(settings.model_copy(update=STAGED_AHEAD)) as client:
-        uploading = asyncio.create_task(
-            into_new_collection(client, "retaken", "HELDPART " + long_text(40))
-        )
-        await gate.until_arrived()
+    async with bulk_upload_held_at_its_first_call(settings, upstream, "retaken") as (
+        gate,
+        uploading,
+    ):
         await staged_rows_at_least(db, 1)
         first_staging = await scalar(db, STAGED_CHUNKS_TABLE)
         await db.execute(
@@ -371,13 +388,5 @@ async def test_a_staging_ahead_of_a_builder_taken_over_is_swept_and_the_upload_s
         gate.release()
         answer = await uploading
 
-    assert answer.status_code == 201, answer.text
     assert first_left is False
-    assert any(r.getMessage().endswith("(filled while they were embedded)") for r in caplog.records)
-    assert await scalar(db, STAGED_TABLES) == 0
-    partition = await scalar(db, "SELECT chunk_partition_name(:id)", id="retaken")
-    assert (
-        await scalar(db, f"SELECT count(DISTINCT chunk_index) FROM {partition}")
-        == (answer.json()["chunk_count"])
-    )
-    assert await settled_violations(db) == {}
+    await assert_staged_ahead_and_published_whole(db, caplog, answer)
