@@ -90,6 +90,19 @@ async def without_parallel_workers(session: AsyncSession) -> None:
     )
 
 
+async def at_most_parallel_maintenance_workers(session: AsyncSession, workers: int) -> None:
+    """At most `workers` of PostgreSQL's parallel workers for this transaction's index
+    builds (fewer if its own max_parallel_maintenance_workers is lower)."""
+    await session.execute(
+        text(
+            "SELECT set_config('max_parallel_maintenance_workers', "
+            "least(current_setting('max_parallel_maintenance_workers')::integer, :workers)"
+            "::text, true)"
+        ),
+        {"workers": workers},
+    )
+
+
 # Stored bytes are kept in rows of this size: small enough to stream, big enough to be few.
 PART_BYTES = 1024 * 1024
 

@@ -27,17 +27,27 @@ logger = logging.getLogger(__name__)
 STAGED_TABLE_NAME = re.compile(r"^staged_([0-9a-f]{32})_(chunks|terms|postings)$")
 
 # What every partition of `chunks` has besides its HNSW index (migrations 0008, 0012, 0014),
-# made on a staged table after its rows: the attach adopts each instead of building one.
-# Constraints as constraints (an attach adopts only a constraint's index for a constraint),
-# the other indexes by their definitions on `chunks`. :name is the staged table.
-_INDEX_STATEMENTS = r"""
-    SELECT 'ALTER TABLE ' || quote_ident(:name) || ' ADD ' || pg_get_constraintdef(c.oid)
+# made on a staged table after its rows (the attach adopts each instead of building one),
+# by their definitions on `chunks`: one row per index, `build` a CREATE INDEX, and for a
+# constraint's index `constrain`, which makes it the constraint once every index is built
+# (an attach adopts only a constraint's index for a constraint; ALTER TABLE ... ADD
+# PRIMARY KEY would lock the table against the builds beside it). :name is the staged table.
+_INDEX_BUILDS = r"""
+    SELECT regexp_replace(pg_get_indexdef(c.conindid), '^CREATE UNIQUE INDEX \S+ ON ONLY \S+ ',
+                          'CREATE UNIQUE INDEX ' || quote_ident(n.name) || ' ON '
+                          || quote_ident(:name) || ' ') AS build,
+           format('ALTER TABLE %I ADD CONSTRAINT %I %s USING INDEX %I', :name, n.name,
+                  CASE c.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, n.name)
+               AS constrain
     FROM pg_constraint c
+    CROSS JOIN LATERAL (SELECT :name || CASE c.contype WHEN 'p' THEN '_pkey'
+                                         ELSE '_key_' || c.oid END AS name) n
     WHERE c.conrelid = 'chunks'::regclass AND c.contype IN ('p', 'u')
     UNION ALL
     SELECT regexp_replace(pg_get_indexdef(x.indexrelid),
                           '^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ ',
-                          'CREATE \1INDEX ON ' || quote_ident(:name) || ' ')
+                          'CREATE \1INDEX ON ' || quote_ident(:name) || ' '),
+           NULL
     FROM pg_index x
     WHERE x.indrelid = 'chunks'::regclass
       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
@@ -83,6 +93,15 @@ class StagedTables:
 
 
 @dataclass(frozen=True)
+class IndexBuild:
+    """One index of a staged table: its CREATE INDEX, and for a constraint's index the
+    statement that makes it the constraint, run once every index of the table is built."""
+
+    build: str
+    constrain: str | None
+
+
+@dataclass(frozen=True)
 class StagedKeywords:
     """What keyword_index_stage returns: the postings' key, the chunks, their length."""
 
@@ -101,13 +120,13 @@ class StagingRepository:
     async def build_vector_index(self, tables: StagedTables, memory_mb: int) -> None:
         await build_hnsw_index(self.session, tables.chunks, tables.vector_index, memory_mb)
 
-    async def build_other_indexes(self, tables: StagedTables) -> None:
-        statements = await self.session.scalars(text(_INDEX_STATEMENTS), {"name": tables.chunks})
-        driver = await driver_connection(self.session)
-        for statement in list(statements):
-            await driver.execute(statement)
+    async def chunk_index_builds(self, tables: StagedTables) -> list[IndexBuild]:
+        """The indexes of the staged chunks besides their HNSW index."""
+        rows = await self.session.execute(text(_INDEX_BUILDS), {"name": tables.chunks})
+        return [IndexBuild(row.build, row.constrain) for row in rows]
 
     async def stage_keywords(self, tables: StagedTables) -> StagedKeywords:
+        """The chunks' BM25 words and postings, unindexed (`postings_index_builds`)."""
         row = (
             await self.session.execute(
                 text("SELECT * FROM keyword_index_stage(:chunks, :terms, :postings)"),
@@ -115,6 +134,25 @@ class StagingRepository:
             )
         ).one()
         return StagedKeywords(int(row.postings_key), int(row.chunk_count), int(row.total_length))
+
+    async def postings_index_builds(self, tables: StagedTables) -> list[IndexBuild]:
+        """The indexes of the staged postings (migration 0019)."""
+        rows = await self.session.execute(
+            text("SELECT * FROM keyword_postings_index_builds(:postings)"),
+            {"postings": tables.postings},
+        )
+        return [IndexBuild(row.build, row.constrain) for row in rows]
+
+    async def build_index(self, build: IndexBuild) -> None:
+        driver = await driver_connection(self.session)
+        await driver.execute(build.build)
+
+    async def constrain(self, builds: list[IndexBuild]) -> None:
+        """Make the constraints of the built indexes that are a constraint's."""
+        driver = await driver_connection(self.session)
+        for build in builds:
+            if build.constrain is not None:
+                await driver.execute(build.constrain)
 
     async def partition_exists(self, partition: str) -> bool:
         return bool(

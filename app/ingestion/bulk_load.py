@@ -9,9 +9,11 @@ before the commit, in tables no search and no writer sees (app/document/staging.
 
 1. the staged table is filled from the processed-document cache by two connections at
    once, half of the chunks each, with no index to keep up;
-2. then, at once, on two connections: its HNSW index on one; its BM25 words and postings
-   (`keyword_index_stage`, migration 0018), then its other indexes (those every partition
-   of `chunks` has, which the attach adopts), on the other;
+2. then, at once, on two connections: its HNSW index on one, its BM25 words and postings
+   (`keyword_index_stage`, migrations 0018 and 0019) on the other; then each connection
+   takes the next of the other indexes (those every partition of `chunks` has, which the
+   attach adopts, and the postings' two) until none are left, and the constraints are made
+   from their indexes last;
 3. the upload's commit publishes them: the table renamed to the collection's partition and
    attached, its words, statistics and postings made the collection's. A search sees the
    document, fully indexed, from that commit on, and nothing of it before, as with any
@@ -41,9 +43,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.db.database import Database
 from app.db.locks import session_advisory_lock
+from app.db.repository import at_most_parallel_maintenance_workers
+from app.db.types import quantizes_vectors
 from app.document.partitions import ChunkPartitionRepository
 from app.document.repository import CachedChunks, ChunkRepository
 from app.document.staging import (
+    IndexBuild,
     StagedKeywords,
     StagedTables,
     StagingRepository,
@@ -59,6 +64,23 @@ ATTACH_LOCK_TIMEOUT_MS = 500
 PUBLISH_ATTEMPTS = 10
 # Copies from the cache into a staging ahead of the commit at once, beside the stores.
 FILLS_AT_ONCE = 2
+
+
+def hnsw_workers_beside_postings(dimensions: int, cores: int) -> int | None:
+    """At most how many parallel workers PostgreSQL gives a staging's HNSW build, which runs
+    beside its BM25 postings; None: as many as PostgreSQL's own settings allow.
+
+    A binary-quantized graph (from 1,024 dimensions) takes about as long to build as the
+    postings: its workers only took CPU from them. On two cores the staging took 1.88 s
+    with PostgreSQL's two workers and 1.57 s with none (4 MB, 10,886 chunks at 1,536-d,
+    benchmark 1b, medians of 8 and 6 alternating runs, session 23), so it gets the cores
+    beyond the two connections' only. A full-precision graph is the longer build by far,
+    and its workers shorten it: 2.17 s with them against 2.31 s without (the same text at
+    384-d, medians of 6).
+    """
+    if not quantizes_vectors(dimensions):
+        return None
+    return max(0, cores - 2)
 
 
 class StagingUnusable(Exception):
@@ -179,26 +201,53 @@ class BulkLoads:
             filling.create_task(self.fill(tables, source.part(range(half, chunk_count))))
 
     async def _build_indexes(self, tables: StagedTables) -> StagedKeywords:
+        """Every index of the staged tables, on two connections: the HNSW index on one, the
+        BM25 words and postings on the other, then each takes the next of the other
+        indexes (the chunks' ones first, then the postings' two) until none are left; the
+        constraints last."""
+        async with self.database.session() as session:
+            builds: asyncio.Queue[IndexBuild | None] = asyncio.Queue()
+            for build in await StagingRepository(session).chunk_index_builds(tables):
+                builds.put_nowait(build)
+        built: list[IndexBuild] = []
+
+        async def take_builds() -> None:
+            async with self.database.session() as session:
+                staging = StagingRepository(session)
+                while (build := await builds.get()) is not None:
+                    await staging.build_index(build)
+                    built.append(build)
+            builds.put_nowait(None)  # for the other connection
 
         async def vector_index() -> None:
             async with self.database.session() as session:
+                workers = hnsw_workers_beside_postings(
+                    self.settings.embedding_dimensions, self.settings.database_cpu_count
+                )
+                if workers is not None:
+                    await at_most_parallel_maintenance_workers(session, workers)
                 await StagingRepository(session).build_vector_index(
                     tables, self.settings.index_build_memory_mb
                 )
+            await take_builds()
 
-        # One after the other on one connection, beside the HNSW build (which has
-        # PostgreSQL's parallel workers): on two cores, three builds at once took 2.54 s
-        # in all and two 2.15 s (10,000 chunks at 1,536-d, medians of 6 alternating rounds).
-        async def keywords_then_other_indexes() -> StagedKeywords:
+        # Committed before their indexes are built, so that the other connection sees them.
+        async def keywords() -> StagedKeywords:
             async with self.database.session() as session:
                 staging = StagingRepository(session)
-                keywords = await staging.stage_keywords(tables)
-                await staging.build_other_indexes(tables)
-                return keywords
+                staged_keywords = await staging.stage_keywords(tables)
+                postings_builds = await staging.postings_index_builds(tables)
+            for build in postings_builds:
+                builds.put_nowait(build)
+            builds.put_nowait(None)
+            await take_builds()
+            return staged_keywords
 
         async with asyncio.TaskGroup() as building:
             building.create_task(vector_index())
-            staged_keywords = building.create_task(keywords_then_other_indexes())
+            staged_keywords = building.create_task(keywords())
+        async with self.database.session() as session:
+            await StagingRepository(session).constrain(built)
         return staged_keywords.result()
 
 

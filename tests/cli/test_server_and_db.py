@@ -48,7 +48,7 @@ def test_db_commands_upgrade_report_and_downgrade(empty_database_env: dict[str, 
 
     assert "no revision" in before.stdout
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "0018_keyword_index_staged (head)" in upgraded.stdout
+    assert "0019_keyword_stage_indexes_apart (head)" in upgraded.stdout
     assert downgraded.returncode == 0, downgraded.stderr
     assert "no revision" in downgraded.stdout
 

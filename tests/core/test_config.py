@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,25 @@ def test_the_database_is_described_without_its_password(tmp_path: Path) -> None:
 
     assert describe_database(remote) == "postgresql+asyncpg://rag:***@db.example:5432/rag"
     assert describe_database(embedded) == f"embedded PostgreSQL in {tmp_path}"
+
+
+def _database_cores_in_a_process_on_one_core(**environment: str) -> int:
+    """What a process that may run on one core only takes for the database's cores."""
+    program = "from tests.support.settings import base_settings; "
+    program += "print(base_settings().database_cpu_count)"
+    printed = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**os.environ, **environment},
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(printed.stdout)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux's CPU affinity")
+def test_the_database_has_this_processs_cores_unless_told_otherwise() -> None:
+    assert _database_cores_in_a_process_on_one_core() == 1
+    assert _database_cores_in_a_process_on_one_core(RAGSTORE_DATABASE_CORES="8") == 8

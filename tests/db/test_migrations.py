@@ -66,13 +66,17 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     settings = base_settings()
 
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0018_keyword_index_staged (head)"
+    assert (
+        migrate.current(settings, empty_database_url) == "0019_keyword_stage_indexes_apart (head)"
+    )
     migrate.downgrade(settings, empty_database_url, "0001_initial_schema")
     assert migrate.current(settings, empty_database_url) == "0001_initial_schema"
     migrate.downgrade(settings, empty_database_url, "base")
     assert "no revision" in migrate.current(settings, empty_database_url)
     migrate.upgrade(settings, empty_database_url)
-    assert migrate.current(settings, empty_database_url) == "0018_keyword_index_staged (head)"
+    assert (
+        migrate.current(settings, empty_database_url) == "0019_keyword_stage_indexes_apart (head)"
+    )
 
 
 async def test_downgrade_to_base_removes_every_table(empty_database_url: str) -> None:
@@ -648,3 +652,67 @@ async def test_the_staged_keyword_functions_come_with_0018_and_go_with_its_downg
     assert at_head == ["keyword_index_publish", "keyword_index_stage"]
     assert after_downgrade is None
     assert tables_after == tables_at_head
+
+
+# A table of one chunk, outside `chunks`, as a bulk load stages one; then its BM25 words and
+# postings staged; then the names of the postings' indexes and constraints.
+STAGE_ONE_CHUNK = (
+    "CREATE TABLE one_chunk (LIKE chunks INCLUDING DEFAULTS INCLUDING GENERATED)",
+    "INSERT INTO one_chunk (document_id, collection_id, chunk_index, text, metadata, embedding) "
+    "SELECT gen_random_uuid(), 'c', 0, 'wind tunnel flow', '{}', "
+    "       array_fill(0.5::real, ARRAY[atttypmod])::vector "
+    "FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding'",
+    "SELECT keyword_index_stage('one_chunk', 'one_terms', 'one_postings')",
+)
+POSTINGS_INDEXES = """
+    SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = 'one_postings'),
+           (SELECT count(*) FROM pg_constraint
+            WHERE conrelid = 'one_postings'::regclass AND contype = 'p'),
+           (SELECT count(*) FROM one_postings)
+"""
+
+
+async def _stage_one_chunk(url: str, build_indexes: bool) -> tuple[int, int, int]:
+    """(indexes, primary keys, postings) of one chunk's staged postings, their indexes
+    built as keyword_postings_index_builds says if `build_indexes`; nothing is kept."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            for statement in STAGE_ONE_CHUNK:
+                await connection.execute(text(statement))
+            if build_indexes:
+                builds = (
+                    await connection.execute(
+                        text("SELECT * FROM keyword_postings_index_builds('one_postings')")
+                    )
+                ).all()
+                for build, _ in builds:
+                    await connection.execute(text(build))
+                for _, constrain in builds:
+                    if constrain is not None:
+                        await connection.execute(text(constrain))
+            counts = (await connection.execute(text(POSTINGS_INDEXES))).one()
+            await connection.rollback()
+    finally:
+        await engine.dispose()
+    return (int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+async def test_0019_stages_postings_unindexed_and_says_how_to_index_them(
+    empty_database_url: str,
+) -> None:
+    """At 0019 keyword_index_stage leaves the staged postings unindexed, and the statements
+    of keyword_postings_index_builds give them 0018's indexes: a primary key and the
+    (term_id, impact) index. Its downgrade brings 0018's function back."""
+    settings = base_settings()
+    await asyncio.to_thread(migrate.upgrade, settings, empty_database_url)
+    unindexed = await _stage_one_chunk(empty_database_url, build_indexes=False)
+    indexed = await _stage_one_chunk(empty_database_url, build_indexes=True)
+    await asyncio.to_thread(
+        migrate.downgrade, settings, empty_database_url, "0018_keyword_index_staged"
+    )
+    by_0018 = await _stage_one_chunk(empty_database_url, build_indexes=False)
+
+    assert unindexed == (0, 0, 3)
+    assert indexed == (2, 1, 3)
+    assert by_0018 == (2, 1, 3)

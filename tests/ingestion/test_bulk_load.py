@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
 from app.document.staging import drop_abandoned_stagings
+from app.ingestion.bulk_load import hnsw_workers_beside_postings
 from app.runtime import Runtime
 from tests.support.db import chunk_partition, scalar, wait_until
 from tests.support.fake_openai import FakeOpenAI, Gate
@@ -32,14 +33,23 @@ STAGED_TABLES = "SELECT count(*) FROM pg_tables WHERE tablename ~ '^staged_[0-9a
 STAGED_CHUNKS_TABLE = (
     "SELECT min(tablename) FROM pg_tables WHERE tablename ~ '^staged_[0-9a-f]{32}_chunks$'"
 )
-# A partition's indexes and constraints, their names left out.
+# The indexes and constraints of a collection's partition of chunks and of postings, their
+# names and keys left out.
 DEFINITIONS = r"""
+    WITH t(name) AS (
+        SELECT chunk_partition_name(:id)
+        UNION ALL
+        SELECT keyword_partition_name(postings_key)
+        FROM keyword_collections WHERE collection_id = :id)
     SELECT array_agg(d ORDER BY d) FROM (
         SELECT regexp_replace(indexdef, 'INDEX \S+ ON \S+', 'INDEX ON') AS d
-        FROM pg_indexes WHERE tablename = chunk_partition_name(:id)
+        FROM pg_indexes JOIN t ON tablename = t.name
         UNION ALL
-        SELECT c.contype::text || ' ' || replace(pg_get_constraintdef(c.oid), :id, 'ID')
-        FROM pg_constraint c WHERE c.conrelid = to_regclass(chunk_partition_name(:id))) x
+        SELECT c.contype::text || ' '
+               || coalesce((SELECT p.conname FROM pg_constraint p WHERE p.oid = c.conparentid),
+                           'of its own') || ' '
+               || regexp_replace(replace(pg_get_constraintdef(c.oid), :id, 'ID'), '[0-9]+', 'N')
+        FROM pg_constraint c JOIN t ON c.conrelid = to_regclass(t.name)) x
 """
 KEYWORD_STATE = """
     SELECT k.deferred, (SELECT count(*) FROM pg_inherits i
@@ -391,3 +401,13 @@ async def test_a_staging_ahead_of_a_builder_taken_over_is_swept_and_the_upload_s
 
     assert first_left is False
     await assert_staged_ahead_and_published_whole(db, caplog, answer)
+
+
+def test_a_quantized_hnsw_build_beside_the_postings_gets_workers_for_the_cores_beyond_two() -> None:
+    """One core each for a staging's two connections, PostgreSQL's parallel workers for
+    the rest, when the graph is binary-quantized (from 1,024 dimensions); a full-precision
+    graph's build keeps PostgreSQL's own number."""
+    assert hnsw_workers_beside_postings(1536, cores=1) == 0
+    assert hnsw_workers_beside_postings(1536, cores=2) == 0
+    assert hnsw_workers_beside_postings(3072, cores=6) == 4
+    assert hnsw_workers_beside_postings(384, cores=2) is None
