@@ -50,51 +50,19 @@ def _revision_module(filename: str) -> ModuleType:
 BY_KEY = _revision_module("2026-12-06_keyword_postings_key.py")
 STAGED = _revision_module("2026-12-06_keyword_index_staged.py")
 
-# 0018's function up to its postings' rows: the same words, counts, key and weights.
-STAGE_ROWS = """
-CREATE OR REPLACE FUNCTION keyword_index_stage(
-    chunks_table text, terms_table text, postings_table text
-) RETURNS TABLE (postings_key integer, chunk_count bigint, total_length bigint)
-LANGUAGE plpgsql {settings}
-AS $body$
-DECLARE
-    staged_key integer := nextval(pg_get_serial_sequence('keyword_collections', 'postings_key'));
-    chunks bigint;
-    total bigint;
-BEGIN
-EXECUTE format($terms$
-    CREATE TABLE %I AS
-    SELECT nextval(pg_get_serial_sequence('keyword_terms', 'id')) AS id, w.term,
-           w.document_frequency, w.occurrences
-    FROM (SELECT u.lexeme AS term, count(*)::integer AS document_frequency,
-                 sum(greatest(cardinality(u.positions), 1))::bigint AS occurrences
-          FROM %I c CROSS JOIN LATERAL unnest(c.text_search) u
-          GROUP BY u.lexeme) w
-$terms$, terms_table, chunks_table);
-EXECUTE format('SELECT count(*) FROM %I', chunks_table) INTO chunks;
-EXECUTE format('SELECT coalesce(sum(occurrences), 0) FROM %I', terms_table) INTO total;
-EXECUTE format('CREATE TABLE %I (LIKE keyword_postings INCLUDING DEFAULTS, '
-               'CHECK (postings_key = %s))', postings_table, staged_key);
--- Each chunk's length is summed over its own words (a window per chunk), as
--- keyword_index_build's CHUNK_LENGTH sums them.
-EXECUTE format($postings$
-    INSERT INTO %I (chunk_id, term_id, term_frequency, chunk_length, impact, postings_key)
-    SELECT w.id, t.id, w.frequency, w.length,
-           w.frequency * 2.2 / (w.frequency + 1.2 * (0.25 + 0.75 * w.length / $1)), $2
-    FROM (SELECT c.id, u.lexeme, u.frequency, u.length
-          FROM %I c
-          CROSS JOIN LATERAL (
-              SELECT x.lexeme, greatest(cardinality(x.positions), 1) AS frequency,
-                     (sum(greatest(cardinality(x.positions), 1)) OVER ())::integer AS length
-              FROM unnest(c.text_search) x
-          ) u) w
-    JOIN %I t ON t.term = w.lexeme
-$postings$, postings_table, chunks_table, terms_table)
-USING greatest(total::float8 / greatest(chunks, 1), 1), staged_key;
-RETURN QUERY SELECT staged_key, chunks, total;
-END
-$body$
-"""
+# 0018's function without its last two statements, which indexed the postings: the same
+# words, counts, key and BM25 weights.
+_INDEXING = (
+    "EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (chunk_id, term_id) INCLUDE "
+    "({key_include})',\n"
+    "               postings_table);\n"
+    "EXECUTE format('CREATE INDEX ON %I (term_id, impact DESC) INCLUDE ({impact_include})',\n"
+    "               postings_table);\n"
+)
+assert STAGED.STAGE.count(_INDEXING) == 1 and STAGED.STAGE.count("CREATE FUNCTION") == 1
+STAGE_ROWS = STAGED.STAGE.replace(_INDEXING, "").replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
+)
 
 # The indexes of keyword_postings_attach (migration 0017), the primary key's index named
 # after its table as ADD PRIMARY KEY would name it.
