@@ -205,11 +205,14 @@ class BulkLoads:
         BM25 words and postings on the other, then each takes the next of the other
         indexes (the chunks' ones first, then the postings' two) until none are left; the
         constraints last."""
+        builds: asyncio.Queue[IndexBuild | None] = asyncio.Queue()
         async with self.database.session() as session:
-            builds: asyncio.Queue[IndexBuild | None] = asyncio.Queue()
             for build in await StagingRepository(session).chunk_index_builds(tables):
                 builds.put_nowait(build)
         built: list[IndexBuild] = []
+        hnsw_workers = hnsw_workers_beside_postings(
+            self.settings.embedding_dimensions, self.settings.database_cpu_count
+        )
 
         async def take_builds() -> None:
             async with self.database.session() as session:
@@ -221,11 +224,8 @@ class BulkLoads:
 
         async def vector_index() -> None:
             async with self.database.session() as session:
-                workers = hnsw_workers_beside_postings(
-                    self.settings.embedding_dimensions, self.settings.database_cpu_count
-                )
-                if workers is not None:
-                    await at_most_parallel_maintenance_workers(session, workers)
+                if hnsw_workers is not None:
+                    await at_most_parallel_maintenance_workers(session, hnsw_workers)
                 await StagingRepository(session).build_vector_index(
                     tables, self.settings.index_build_memory_mb
                 )

@@ -359,14 +359,14 @@ async def test_a_bulk_loads_chunks_are_staged_while_the_rest_is_still_embedded(
     async with bulk_upload_held_at_its_first_call(settings, upstream, "ahead") as (gate, uploading):
         rows_while_held = await staged_rows_at_least(db, 28)
         await workers_sweep(settings)
-        # Still there (more parts may have been copied meanwhile): the sweep spared it.
-        rows_after_the_sweep = await staged_rows_at_least(db, rows_while_held, seconds=5)
+        # The sweep spared it: its rows are still there (more may have been copied
+        # meanwhile); a dropped staging times out here.
+        await staged_rows_at_least(db, rows_while_held, seconds=5)
         assert not uploading.done()
         gate.release()
         answer = await uploading
 
     assert rows_while_held >= 28
-    assert rows_after_the_sweep >= rows_while_held
     await assert_staged_ahead_and_published_whole(db, caplog, answer)
 
 
